@@ -1,0 +1,60 @@
+# One entry point for building, running and testing otelcol-chrony.
+# Everything the targets need is pinned here and installed by the targets.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+GO          ?= go
+TOOLS_DIR   := $(CURDIR)/.tools
+MDATAGEN    := $(TOOLS_DIR)/mdatagen
+STATICCHECK := $(TOOLS_DIR)/staticcheck
+RECEIVER    := receiver/chronyreceiver
+FUZZTIME    ?= 2m
+TEST_FUZZTIME ?= 10s
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(MDATAGEN): internal/tools/go.mod internal/tools/go.sum
+	cd internal/tools && $(GO) build -o $(MDATAGEN) go.opentelemetry.io/collector/cmd/mdatagen
+
+$(STATICCHECK): internal/tools/go.mod internal/tools/go.sum
+	cd internal/tools && $(GO) build -o $(STATICCHECK) honnef.co/go/tools/cmd/staticcheck
+
+.PHONY: deps
+deps: ## install what the tests need (Debian's chrony and prometheus, Go modules)
+	@./scripts/install-deps.sh
+	$(GO) mod download
+
+.PHONY: generate
+generate: $(MDATAGEN) ## regenerate internal/metadata and documentation.md from metadata.yaml
+	cd $(RECEIVER) && $(MDATAGEN) metadata.yaml
+	gofmt -w $(RECEIVER)
+
+.PHONY: check-generated
+check-generated: $(MDATAGEN) ## fail when generated code or docs differ from metadata.yaml
+	./scripts/check-generated.sh $(MDATAGEN) $(RECEIVER)
+
+.PHONY: lint
+lint: $(STATICCHECK) ## gofmt, go vet, staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+.PHONY: test
+test: deps lint check-generated ## run every test, the real chronyd ones included
+	$(GO) test -count=1 ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
+
+.PHONY: fuzz
+fuzz: ## fuzz the reply decoding for FUZZTIME (default 2m; make test runs it for 10s)
+	$(GO) test -run '^$$' -fuzz '^FuzzReply$$' -fuzztime $(FUZZTIME) ./$(RECEIVER)/internal/chronyclient/
+
+.PHONY: bench
+bench: ## benchmark a full scrape against a bare tracking round trip (real chronyd)
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./$(RECEIVER)/
+
+.PHONY: clean
+clean: ## remove built binaries and tools
+	rm -rf _build .tools

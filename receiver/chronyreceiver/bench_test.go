@@ -1,0 +1,90 @@
+package chronyreceiver
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/facebook/time/ntp/chrony"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/chronyotel/otelcol-chrony/internal/chronylab"
+	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/metadata"
+	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/transport"
+)
+
+// Run with `make bench`. A full scrape (tracking + sources + sourcestats for
+// two sources, metrics built) is compared with one bare tracking round trip
+// on the same chronyd, so the overhead reads as a ratio.
+
+func benchLab(b *testing.B) *chronylab.Lab {
+	lab := chronylab.Start(b, chronylab.Options{Refclock: true})
+	lab.WaitSynced()
+	return lab
+}
+
+func BenchmarkTrackingRoundTrip(b *testing.B) {
+	lab := benchLab(b)
+	for _, tr := range []struct{ name, endpoint string }{{"unix", lab.UnixEndpoint()}, {"udp", lab.UDPEndpoint()}} {
+		b.Run(tr.name, func(b *testing.B) {
+			ep, err := transport.ParseEndpoint(tr.endpoint)
+			if err != nil {
+				b.Fatal(err)
+			}
+			conn, err := transport.Dial(ep, transport.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Close()
+			var req bytes.Buffer
+			if err := binary.Write(&req, binary.BigEndian, chrony.NewTrackingPacket()); err != nil {
+				b.Fatal(err)
+			}
+			packet := req.Bytes()
+			reply := make([]byte, 1024)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				binary.BigEndian.PutUint32(packet[8:12], uint32(i+1))
+				conn.SetDeadline(time.Now().Add(time.Second))
+				if _, err := conn.Write(packet); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := conn.Read(reply); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkScrape(b *testing.B) {
+	lab := benchLab(b)
+	for _, tr := range []struct{ name, endpoint string }{{"unix", lab.UnixEndpoint()}, {"udp", lab.UDPEndpoint()}} {
+		b.Run(tr.name, func(b *testing.B) {
+			cfg := labConfig(tr.endpoint)
+			s := newScraper(cfg, benchSettings(), newChronyReader)
+			if err := s.start(context.Background(), nil); err != nil {
+				b.Fatal(err)
+			}
+			defer func() { _ = s.shutdown(context.Background()) }()
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				md, err := s.scrape(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if md.DataPointCount() < 50 {
+					b.Fatalf("only %d data points", md.DataPointCount())
+				}
+			}
+		})
+	}
+}
+
+func benchSettings() receiver.Settings { return receivertest.NewNopSettings(metadata.Type) }

@@ -1,0 +1,134 @@
+package chronyreceiver
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+)
+
+func loadConfig(t *testing.T, id string) *Config {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := cm.Sub(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := createDefaultConfig()
+	if err := sub.Unmarshal(cfg); err != nil {
+		t.Fatalf("%s: %v", id, err)
+	}
+	if err := confmap.Validate(cfg); err != nil {
+		t.Fatalf("%s: %v", id, err)
+	}
+	return cfg
+}
+
+func TestLoadConfig(t *testing.T) {
+	t.Run("default", func(t *testing.T) {
+		cfg := loadConfig(t, "chrony")
+		if cfg.Endpoint != "" || cfg.CollectionInterval != 30*time.Second || cfg.Timeout != 10*time.Second {
+			t.Errorf("defaults: endpoint %q interval %s timeout %s", cfg.Endpoint, cfg.CollectionInterval, cfg.Timeout)
+		}
+		if !cfg.Metrics.NtpTimeMaxError.Enabled || cfg.Metrics.ChronyServerNtpPackets.Enabled {
+			t.Error("max_error must be on and serverstats off by default")
+		}
+		if !cfg.wantsSources() || !cfg.wantsSourceStats() || cfg.wantsServerStats() {
+			t.Error("default reports: want sources and sourcestats, not serverstats")
+		}
+	})
+	t.Run("contrib test config", func(t *testing.T) {
+		cfg := loadConfig(t, "chrony/custom")
+		if cfg.Endpoint != "udp://localhost:3030" || cfg.Timeout != 10*time.Second {
+			t.Errorf("got endpoint %q timeout %s", cfg.Endpoint, cfg.Timeout)
+		}
+	})
+	t.Run("contrib metric switches", func(t *testing.T) {
+		cfg := loadConfig(t, "chrony/contrib_metrics")
+		if !cfg.Metrics.NtpFrequencyOffset.Enabled || cfg.Metrics.NtpSkew.Enabled || !cfg.Metrics.NtpStratum.Enabled {
+			t.Errorf("metric switches not applied: %+v", cfg.Metrics.NtpSkew)
+		}
+		if cfg.CollectionInterval != time.Minute {
+			t.Errorf("collection_interval %s", cfg.CollectionInterval)
+		}
+	})
+	t.Run("full", func(t *testing.T) {
+		cfg := loadConfig(t, "chrony/full")
+		if cfg.ReplySocketDir != "/var/run/otelcol-chrony" || cfg.InitialDelay != 2*time.Second || cfg.Timeout != 5*time.Second || cfg.CollectionInterval != 15*time.Second {
+			t.Errorf("got %+v", cfg)
+		}
+		if cfg.Metrics.NtpTimeClockError.Enabled || !cfg.Metrics.ChronyServerNtpPackets.Enabled || !cfg.wantsServerStats() {
+			t.Error("metric switches not applied")
+		}
+		if cfg.ResourceAttributes.ChronyEndpoint.Enabled {
+			t.Error("resource attribute switch not applied")
+		}
+	})
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(*Config)
+		want   string
+	}{
+		{"unknown scheme", func(c *Config) { c.Endpoint = "tcp://localhost:323" }, `endpoint "tcp://localhost:323": unknown scheme "tcp"`},
+		{"no scheme", func(c *Config) { c.Endpoint = "localhost:323" }, `endpoint "localhost:323"`},
+		{"empty host", func(c *Config) { c.Endpoint = "udp://:323" }, `endpoint "udp://:323": empty host`},
+		{"port zero", func(c *Config) { c.Endpoint = "udp://localhost:0" }, `bad port "0"`},
+		{"port too big", func(c *Config) { c.Endpoint = "udp://localhost:65536" }, `bad port "65536"`},
+		{"port not a number", func(c *Config) { c.Endpoint = "udp://localhost:ntp" }, `bad port "ntp"`},
+		{"no port", func(c *Config) { c.Endpoint = "udp://localhost" }, `endpoint "udp://localhost": want udp://host:port`},
+		{"unix relative", func(c *Config) { c.Endpoint = "unix://run/chrony/chronyd.sock" }, `needs an absolute path, as in unix:///run/chrony/chronyd.sock`},
+		{"unix empty", func(c *Config) { c.Endpoint = "unix://" }, `needs an absolute path`},
+		{"zero timeout", func(c *Config) { c.Timeout = 0 }, `timeout: 0s is not positive`},
+		{"negative timeout", func(c *Config) { c.Timeout = -time.Second }, `timeout: -1s is not positive`},
+		{"serverstats over udp", func(c *Config) {
+			c.Endpoint = "udp://127.0.0.1:323"
+			c.Metrics.ChronyServerCommandPackets.Enabled = true
+		}, `serverstats report, which chronyd serves only over the unix socket`},
+		{"relative reply dir", func(c *Config) { c.ReplySocketDir = "run/chrony" }, `reply_socket_dir: "run/chrony" is not an absolute path`},
+		{"zero interval", func(c *Config) { c.CollectionInterval = 0 }, `collection_interval`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := createDefaultConfig()
+			tt.modify(cfg)
+			err := confmap.Validate(cfg)
+			if err == nil {
+				t.Fatalf("accepted; want an error saying %q", tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not say %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidateAccepts(t *testing.T) {
+	for _, endpoint := range []string{
+		"", "unix:///run/chrony/chronyd.sock", "unixgram:///var/run/chrony/chronyd.sock",
+		"udp://127.0.0.1:323", "udp://[::1]:323", "udp://localhost:3030", "udp://chrony.example:323",
+	} {
+		cfg := createDefaultConfig()
+		cfg.Endpoint = endpoint
+		if err := confmap.Validate(cfg); err != nil {
+			t.Errorf("%q rejected: %v", endpoint, err)
+		}
+	}
+	// serverstats over the unix socket, or while probing (which may find it).
+	for _, endpoint := range []string{"", "unix:///run/chrony/chronyd.sock"} {
+		cfg := createDefaultConfig()
+		cfg.Endpoint = endpoint
+		cfg.Metrics.ChronyServerNtpPackets.Enabled = true
+		if err := confmap.Validate(cfg); err != nil {
+			t.Errorf("serverstats with %q rejected: %v", endpoint, err)
+		}
+	}
+}

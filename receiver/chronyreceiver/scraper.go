@@ -1,0 +1,250 @@
+package chronyreceiver // import "github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver"
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/scraper/scrapererror"
+
+	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/chronyclient"
+	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/clockbound"
+	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/metadata"
+	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/transport"
+)
+
+// chronyReader is what the scraper needs of chronyd; tests put a fake here.
+type chronyReader interface {
+	Tracking(ctx context.Context) (chronyclient.Tracking, error)
+	Sources(ctx context.Context, withStats bool) ([]chronyclient.Source, error)
+	ServerStats(ctx context.Context) (chronyclient.ServerStats, error)
+	// Endpoint is the endpoint that answered last, or the configured one.
+	Endpoint() string
+	Close() error
+}
+
+type readerFactory func(cfg *Config, set receiver.Settings) (chronyReader, error)
+
+func newChronyReader(cfg *Config, set receiver.Settings) (chronyReader, error) {
+	return chronyclient.New(cfg.Endpoint, transport.Options{ReplyDir: cfg.ReplySocketDir}, set.Logger)
+}
+
+type chronyScraper struct {
+	cfg       *Config
+	settings  receiver.Settings
+	newReader readerFactory
+	reader    chronyReader
+	mb        *metadata.MetricsBuilder
+	now       func() time.Time
+
+	wantSources, wantStats, wantServer bool
+}
+
+func newScraper(cfg *Config, set receiver.Settings, newReader readerFactory) *chronyScraper {
+	return &chronyScraper{
+		cfg:         cfg,
+		settings:    set,
+		newReader:   newReader,
+		mb:          metadata.NewMetricsBuilder(cfg.MetricsBuilderConfig, set),
+		now:         time.Now,
+		wantSources: cfg.wantsSources(),
+		wantStats:   cfg.wantsSourceStats(),
+		wantServer:  cfg.wantsServerStats(),
+	}
+}
+
+// start makes the client but does not connect: a chronyd that is not up yet
+// is a scrape failure (chrony.up 0), not a reason to stop the collector.
+func (s *chronyScraper) start(context.Context, component.Host) error {
+	r, err := s.newReader(s.cfg, s.settings)
+	if err != nil {
+		return fmt.Errorf("chrony receiver: %w", err)
+	}
+	s.reader = r
+	return nil
+}
+
+func (s *chronyScraper) shutdown(context.Context) error {
+	if s.reader == nil {
+		return nil
+	}
+	return s.reader.Close()
+}
+
+// trackingMetricCount is how many series a scrape that cannot read tracking
+// fails to deliver, for the collector's own error accounting.
+const trackingMetricCount = 17
+
+func (s *chronyScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
+	tracking, err := s.reader.Tracking(ctx)
+	if err != nil {
+		// Only chrony.up: values from an earlier scrape are not re-sent as fresh.
+		s.mb.RecordChronyUpDataPoint(pcommon.NewTimestampFromTime(s.now()), 0)
+		return s.emit(), scrapererror.NewPartialScrapeError(err, trackingMetricCount)
+	}
+	ts := pcommon.NewTimestampFromTime(tracking.ReceivedAt)
+	s.mb.RecordChronyUpDataPoint(ts, 1)
+	s.recordTracking(ts, tracking)
+
+	var errs scrapererror.ScrapeErrors
+	if s.wantSources {
+		sources, err := s.reader.Sources(ctx, s.wantStats)
+		// Sources read before a failure are still good data.
+		s.recordSources(pcommon.NewTimestampFromTime(s.now()), sources)
+		if err != nil {
+			errs.AddPartial(1, err)
+		}
+	}
+	if s.wantServer {
+		stats, err := s.reader.ServerStats(ctx)
+		if err != nil {
+			errs.AddPartial(1, err)
+		} else {
+			s.recordServerStats(pcommon.NewTimestampFromTime(stats.ReceivedAt), stats)
+		}
+	}
+	return s.emit(), errs.Combine()
+}
+
+func (s *chronyScraper) emit() pmetric.Metrics {
+	rb := s.mb.NewResourceBuilder()
+	if ep := s.reader.Endpoint(); ep != "" {
+		rb.SetChronyEndpoint(ep)
+	}
+	return s.mb.Emit(metadata.WithResource(rb.Emit()))
+}
+
+var leapStatuses = [...]metadata.AttributeLeapStatus{
+	chronyclient.LeapNormal:         metadata.AttributeLeapStatusNormal,
+	chronyclient.LeapInsertSecond:   metadata.AttributeLeapStatusInsertSecond,
+	chronyclient.LeapDeleteSecond:   metadata.AttributeLeapStatusDeleteSecond,
+	chronyclient.LeapUnsynchronised: metadata.AttributeLeapStatusUnsynchronised,
+}
+
+func leapStatus(v uint16) metadata.AttributeLeapStatus {
+	if int(v) < len(leapStatuses) {
+		return leapStatuses[v]
+	}
+	// Not a value chrony sends; a clock that claims it is not synchronised.
+	return metadata.AttributeLeapStatusUnsynchronised
+}
+
+var syncStates = [...]metadata.AttributeSyncState{
+	clockbound.Synchronised:   metadata.AttributeSyncStateSynchronised,
+	clockbound.Unsynchronised: metadata.AttributeSyncStateUnsynchronised,
+	clockbound.FreeRunning:    metadata.AttributeSyncStateFreeRunning,
+}
+
+func (s *chronyScraper) recordTracking(ts pcommon.Timestamp, t chronyclient.Tracking) {
+	leap := leapStatus(t.LeapStatus)
+	mb := s.mb
+	mb.RecordNtpStratumDataPoint(ts, int64(t.Stratum))
+	mb.RecordNtpFrequencyOffsetDataPoint(ts, t.FrequencyPPM, leap)
+	mb.RecordNtpFrequencyResidualDataPoint(ts, t.ResidualFreqPPM)
+	mb.RecordNtpSkewDataPoint(ts, t.SkewPPM)
+	mb.RecordNtpTimeCorrectionDataPoint(ts, t.CurrentCorrection, leap)
+	mb.RecordNtpTimeLastOffsetDataPoint(ts, t.LastOffset, leap)
+	mb.RecordNtpTimeRmsOffsetDataPoint(ts, t.RMSOffset, leap)
+	mb.RecordNtpTimeRootDelayDataPoint(ts, t.RootDelay, leap)
+	mb.RecordNtpTimeRootDispersionDataPoint(ts, t.RootDispersion)
+	mb.RecordNtpUpdateIntervalDataPoint(ts, t.LastUpdateInterval)
+	mb.RecordNtpReferenceInfoDataPoint(ts, 1, fmt.Sprintf("%08X", t.RefID), t.ReferenceName)
+
+	b := clockbound.Evaluate(t)
+	if b.HasReference {
+		mb.RecordNtpTimeReferenceAgeDataPoint(ts, b.ReferenceAge)
+	}
+	mb.RecordNtpTimeMaxErrorDataPoint(ts, b.MaxError)
+	mb.RecordNtpTimeClockErrorDataPoint(ts, b.ClockError)
+	for state, attr := range syncStates {
+		mb.RecordNtpSyncStateDataPoint(ts, oneIf(clockbound.State(state) == b.State), attr)
+	}
+	for _, attr := range leapStatuses {
+		mb.RecordNtpLeapStatusDataPoint(ts, oneIf(attr == leap), attr)
+	}
+}
+
+var sourceStates = [...]metadata.AttributeSourceState{
+	metadata.AttributeSourceStateSync,
+	metadata.AttributeSourceStateUnreach,
+	metadata.AttributeSourceStateFalseticker,
+	metadata.AttributeSourceStateJittery,
+	metadata.AttributeSourceStateCandidate,
+	metadata.AttributeSourceStateOutlier,
+}
+
+var sourceModes = [...]metadata.AttributeSourceMode{
+	chronyclient.ModeClient:   metadata.AttributeSourceModeClient,
+	chronyclient.ModePeer:     metadata.AttributeSourceModePeer,
+	chronyclient.ModeRefclock: metadata.AttributeSourceModeReferenceClock,
+}
+
+func (s *chronyScraper) recordSources(ts pcommon.Timestamp, sources []chronyclient.Source) {
+	mb := s.mb
+	for i := range sources {
+		src := &sources[i]
+		addr, name := src.Address, src.Name
+		mb.RecordNtpSourceOffsetDataPoint(ts, src.Offset, addr, name)
+		mb.RecordNtpSourceMeasuredOffsetDataPoint(ts, src.MeasuredOffset, addr, name)
+		mb.RecordNtpSourceOffsetErrorDataPoint(ts, src.OffsetError, addr, name)
+		mb.RecordNtpSourceStratumDataPoint(ts, int64(src.Stratum), addr, name)
+		mb.RecordNtpSourcePollIntervalDataPoint(ts, math.Ldexp(1, int(src.Poll)), addr, name)
+		mb.RecordNtpSourceReachabilityDataPoint(ts, int64(src.Reachability), addr, name)
+		if src.HasSample {
+			mb.RecordNtpSourceLastSampleAgeDataPoint(ts, float64(src.SinceSample), addr, name)
+		}
+		// Every state and mode is emitted, 1 for the current one, so a source
+		// changing state changes a value, not the set of series.
+		for state, attr := range sourceStates {
+			mb.RecordNtpSourceStateDataPoint(ts, oneIf(int(src.State) == state), addr, name, attr)
+		}
+		for mode, attr := range sourceModes {
+			mb.RecordNtpSourceModeDataPoint(ts, oneIf(int(src.Mode) == mode), addr, name, attr)
+		}
+		if st := src.Stats; st != nil {
+			mb.RecordNtpSourceSamplesDataPoint(ts, int64(st.Samples), addr, name)
+			mb.RecordNtpSourceRunsDataPoint(ts, int64(st.Runs), addr, name)
+			mb.RecordNtpSourceSpanDataPoint(ts, float64(st.SpanSeconds), addr, name)
+			mb.RecordNtpSourceStdDevDataPoint(ts, st.StdDev, addr, name)
+			mb.RecordNtpSourceFrequencyResidualDataPoint(ts, st.ResidualFreqPPM, addr, name)
+			mb.RecordNtpSourceSkewDataPoint(ts, st.SkewPPM, addr, name)
+			mb.RecordNtpSourceEstimatedOffsetDataPoint(ts, st.Offset, addr, name)
+			mb.RecordNtpSourceEstimatedOffsetErrorDataPoint(ts, st.OffsetError, addr, name)
+		}
+	}
+}
+
+func (s *chronyScraper) recordServerStats(ts pcommon.Timestamp, st chronyclient.ServerStats) {
+	mb := s.mb
+	mb.RecordChronyServerNtpPacketsDataPoint(ts, clampInt64(st.NTPHits), metadata.AttributePacketOutcomeServed)
+	mb.RecordChronyServerNtpPacketsDataPoint(ts, clampInt64(st.NTPDrops), metadata.AttributePacketOutcomeDropped)
+	mb.RecordChronyServerCommandPacketsDataPoint(ts, clampInt64(st.CmdHits), metadata.AttributePacketOutcomeServed)
+	mb.RecordChronyServerCommandPacketsDataPoint(ts, clampInt64(st.CmdDrops), metadata.AttributePacketOutcomeDropped)
+	mb.RecordChronyServerLogDropsDataPoint(ts, clampInt64(st.LogDrops))
+	if st.HasNKE {
+		mb.RecordChronyServerNtsKeConnectionsDataPoint(ts, clampInt64(st.NKEHits), metadata.AttributePacketOutcomeServed)
+		mb.RecordChronyServerNtsKeConnectionsDataPoint(ts, clampInt64(st.NKEDrops), metadata.AttributePacketOutcomeDropped)
+	}
+	if st.HasAuth {
+		mb.RecordChronyServerNtpAuthenticatedPacketsDataPoint(ts, clampInt64(st.NTPAuthHits))
+	}
+	if st.HasInterleaved {
+		mb.RecordChronyServerNtpInterleavedPacketsDataPoint(ts, clampInt64(st.NTPInterleavedHits))
+	}
+}
+
+func oneIf(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func clampInt64(v uint64) int64 {
+	return int64(min(v, math.MaxInt64))
+}

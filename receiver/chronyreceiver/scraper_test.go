@@ -1,0 +1,274 @@
+package chronyreceiver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/collector/scraper/scrapererror"
+
+	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/chronyclient"
+	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/metadata"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// fakeReader is an exact stand-in for chronyd: it returns what it is given
+// and records what it was asked.
+type fakeReader struct {
+	tracking    chronyclient.Tracking
+	trackingErr error
+	sources     []chronyclient.Source
+	sourcesErr  error
+	server      chronyclient.ServerStats
+	serverErr   error
+
+	sourcesCalls, serverCalls int
+	withStats                 []bool
+	closed                    bool
+}
+
+func (f *fakeReader) Tracking(context.Context) (chronyclient.Tracking, error) {
+	return f.tracking, f.trackingErr
+}
+
+func (f *fakeReader) Sources(_ context.Context, withStats bool) ([]chronyclient.Source, error) {
+	f.sourcesCalls++
+	f.withStats = append(f.withStats, withStats)
+	return f.sources, f.sourcesErr
+}
+
+func (f *fakeReader) ServerStats(context.Context) (chronyclient.ServerStats, error) {
+	f.serverCalls++
+	return f.server, f.serverErr
+}
+
+func (f *fakeReader) Endpoint() string { return "unix:///run/chrony/chronyd.sock" }
+func (f *fakeReader) Close() error     { f.closed = true; return nil }
+
+var scrapeTime = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
+// aksNode is what an AKS node's chronyd says: synced to the Hyper-V PTP clock
+// PHC0, with an NTP server configured as a fallback.
+func aksNode() *fakeReader {
+	return &fakeReader{
+		tracking: chronyclient.Tracking{
+			RefID: 0x50484330, ReferenceName: "PHC0", Stratum: 1, LeapStatus: chronyclient.LeapNormal,
+			RefTime: scrapeTime.Add(-3 * time.Second), CurrentCorrection: -0.000001, LastOffset: 0.0000004,
+			RMSOffset: 0.000002, FrequencyPPM: -12.5, ResidualFreqPPM: 0.001, SkewPPM: 0.02,
+			RootDelay: 0.000000001, RootDispersion: 0.000012, LastUpdateInterval: 16, ReceivedAt: scrapeTime,
+		},
+		sources: []chronyclient.Source{
+			{Address: "PHC0", Name: "PHC0", Mode: chronyclient.ModeRefclock, State: 0, Stratum: 0, Poll: 4,
+				Reachability: 0o377, SinceSample: 3, HasSample: true, Offset: 0.0000001, MeasuredOffset: 0.0000002, OffsetError: 0.000001,
+				Stats: &chronyclient.SourceStats{Samples: 12, Runs: 7, SpanSeconds: 176, StdDev: 0.0000003, ResidualFreqPPM: 0.001, SkewPPM: 0.02, Offset: 0.00000001, OffsetError: 0.0000005}},
+			{Address: "168.63.129.16", Name: "time.windows.com", Mode: chronyclient.ModeClient, State: 4, Stratum: 2, Poll: 10,
+				Reachability: 0o17, HasSample: false, Offset: 0.0004, MeasuredOffset: 0.0004, OffsetError: 0.02},
+		},
+	}
+}
+
+func newFakeScraper(t *testing.T, cfg *Config, fake *fakeReader) *chronyScraper {
+	t.Helper()
+	s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type), func(*Config, receiver.Settings) (chronyReader, error) {
+		return fake, nil
+	})
+	s.now = func() time.Time { return scrapeTime }
+	if err := s.start(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// The whole output of one scrape of an AKS-like node, against a golden file.
+func TestScrapeGolden(t *testing.T) {
+	s := newFakeScraper(t, createDefaultConfig(), aksNode())
+	md, err := s.scrape(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clearStartTimes(md)
+	raw, err := (&pmetric.JSONMarshaler{}).MarshalMetrics(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var indented bytes.Buffer
+	if err := json.Indent(&indented, raw, "", " "); err != nil {
+		t.Fatal(err)
+	}
+	got := append(indented.Bytes(), '\n')
+	path := filepath.Join("testdata", "scrape", "aks_node.json")
+	if *update {
+		_ = os.MkdirAll(filepath.Dir(path), 0o755)
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(want) != string(got) {
+		t.Errorf("scrape differs from %s (run with -update to accept):\n%s", path, dump(md))
+	}
+
+	// The facts behind the golden file, stated on their own.
+	if v := value(t, md, "ntp.time.max_error"); abs(v-(0.000001+0.000012+0.0000000005)) > 1e-15 {
+		t.Errorf("max_error %.12g", v)
+	}
+	if v := value(t, md, "ntp.source.state", "source.name", "time.windows.com", "source.state", "candidate"); v != 1 {
+		t.Errorf("time.windows.com candidate = %v", v)
+	}
+	if _, ok := find(md, "ntp.source.last_sample_age", "source.name", "time.windows.com"); ok {
+		t.Error("last_sample_age sent for a source with no sample")
+	}
+	if v := value(t, md, "ntp.source.poll_interval", "source.name", "time.windows.com"); v != 1024 {
+		t.Errorf("poll interval %v, want 2^10", v)
+	}
+	if n := len(points(md, "ntp.source.state")); n != 12 {
+		t.Errorf("%d source state points, want 6 states × 2 sources", n)
+	}
+	if _, ok := find(md, "ntp.source.samples", "source.name", "time.windows.com"); ok {
+		t.Error("sourcestats sent for a source that had none")
+	}
+}
+
+func abs(f float64) float64 {
+	if f < 0 {
+		return -f
+	}
+	return f
+}
+
+func clearStartTimes(md pmetric.Metrics) {
+	eachNumberPoint(md, func(_ pmetric.Metric, dp pmetric.NumberDataPoint) { dp.SetStartTimestamp(0) })
+}
+
+// chronyd unreachable: chrony.up 0, no tracking values, and a partial scrape
+// error so the collector still delivers chrony.up.
+func TestScrapeChronyDown(t *testing.T) {
+	fake := aksNode()
+	s := newFakeScraper(t, createDefaultConfig(), fake)
+	if _, err := s.scrape(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	fake.trackingErr = errors.New("tracking: dial chronyd: connection refused")
+	md, err := s.scrape(context.Background())
+	if !scrapererror.IsPartialScrapeError(err) {
+		t.Fatalf("want a partial scrape error, got %v", err)
+	}
+	if names := metricNames(md); len(names) != 1 || names[0] != "chrony.up" {
+		t.Errorf("with chronyd down sent %v, want only chrony.up", names)
+	}
+	if v := value(t, md, "chrony.up"); v != 0 {
+		t.Errorf("chrony.up = %v", v)
+	}
+	if fake.sourcesCalls != 1 {
+		t.Errorf("asked for sources %d times; not again while chronyd is down", fake.sourcesCalls)
+	}
+}
+
+// A report is asked for only when one of its metrics is enabled.
+func TestScrapeAsksOnlyForEnabledReports(t *testing.T) {
+	tests := []struct {
+		name        string
+		modify      func(*Config)
+		sources     int
+		withStats   bool
+		serverstats int
+	}{
+		{"defaults", func(*Config) {}, 1, true, 0},
+		{"no sourcestats metrics", func(c *Config) {
+			m := &c.Metrics
+			m.NtpSourceSamples.Enabled, m.NtpSourceRuns.Enabled, m.NtpSourceSpan.Enabled, m.NtpSourceStdDev.Enabled = false, false, false, false
+			m.NtpSourceFrequencyResidual.Enabled, m.NtpSourceSkew.Enabled, m.NtpSourceEstimatedOffset.Enabled, m.NtpSourceEstimatedOffsetError.Enabled = false, false, false, false
+		}, 1, false, 0},
+		{"tracking only", func(c *Config) {
+			m := &c.Metrics
+			for _, mc := range []*bool{
+				&m.NtpSourceOffset.Enabled, &m.NtpSourceMeasuredOffset.Enabled, &m.NtpSourceOffsetError.Enabled, &m.NtpSourceStratum.Enabled,
+				&m.NtpSourcePollInterval.Enabled, &m.NtpSourceReachability.Enabled, &m.NtpSourceLastSampleAge.Enabled, &m.NtpSourceState.Enabled,
+				&m.NtpSourceMode.Enabled, &m.NtpSourceSamples.Enabled, &m.NtpSourceRuns.Enabled, &m.NtpSourceSpan.Enabled, &m.NtpSourceStdDev.Enabled,
+				&m.NtpSourceFrequencyResidual.Enabled, &m.NtpSourceSkew.Enabled, &m.NtpSourceEstimatedOffset.Enabled, &m.NtpSourceEstimatedOffsetError.Enabled,
+			} {
+				*mc = false
+			}
+		}, 0, false, 0},
+		{"serverstats", func(c *Config) { c.Metrics.ChronyServerLogDrops.Enabled = true }, 1, true, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := createDefaultConfig()
+			tt.modify(cfg)
+			fake := aksNode()
+			s := newFakeScraper(t, cfg, fake)
+			if _, err := s.scrape(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if fake.sourcesCalls != tt.sources || fake.serverCalls != tt.serverstats {
+				t.Errorf("sources asked %d times, serverstats %d; want %d and %d", fake.sourcesCalls, fake.serverCalls, tt.sources, tt.serverstats)
+			}
+			if tt.sources > 0 && fake.withStats[0] != tt.withStats {
+				t.Errorf("sourcestats asked: %v, want %v", fake.withStats[0], tt.withStats)
+			}
+		})
+	}
+}
+
+// Sources that failed half way: tracking and the sources read so far are
+// sent, with a partial error; serverstats refused over UDP likewise.
+func TestScrapePartialFailures(t *testing.T) {
+	cfg := createDefaultConfig()
+	cfg.Metrics.ChronyServerNtpPackets.Enabled = true
+	fake := aksNode()
+	fake.sources = fake.sources[:1]
+	fake.sourcesErr = errors.New("sourcedata 1 of 2: i/o timeout")
+	fake.serverErr = errors.New("serverstats: chronyd refused the serverstats request with status UNAUTH")
+	s := newFakeScraper(t, cfg, fake)
+	md, err := s.scrape(context.Background())
+	if !scrapererror.IsPartialScrapeError(err) {
+		t.Fatalf("want a partial scrape error, got %v", err)
+	}
+	for _, want := range []string{"sourcedata 1 of 2", "UNAUTH"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if v := value(t, md, "chrony.up"); v != 1 {
+		t.Errorf("chrony.up = %v although tracking was read", v)
+	}
+	value(t, md, "ntp.source.offset", "source.name", "PHC0")
+	if _, ok := find(md, "chrony.server.ntp.packets", "packet.outcome", "served"); ok {
+		t.Error("serverstats sent although refused")
+	}
+}
+
+func TestShutdownClosesReader(t *testing.T) {
+	fake := aksNode()
+	s := newFakeScraper(t, createDefaultConfig(), fake)
+	if err := s.shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !fake.closed {
+		t.Error("reader not closed at shutdown")
+	}
+}
+
+// Shutdown without start (the collector may do that when another component
+// fails to start) must not fail.
+func TestShutdownWithoutStart(t *testing.T) {
+	s := newScraper(createDefaultConfig(), receivertest.NewNopSettings(metadata.Type), newChronyReader)
+	if err := s.shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}

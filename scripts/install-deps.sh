@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests and `make run` use: chrony (chronyd,
+# chronyc) and prometheus (the server and promtool). Does nothing when they are
+# there; needs root or sudo otherwise.
+set -euo pipefail
+
+missing=()
+command -v chronyd >/dev/null 2>&1 || [ -x /usr/sbin/chronyd ] || missing+=(chrony)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+	echo "install-deps: need ${missing[*]}, and this is not a Debian or Ubuntu machine: install them by hand" >&2
+	exit 1
+fi
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+	if ! command -v sudo >/dev/null 2>&1; then
+		echo "install-deps: need ${missing[*]}: run as root or install sudo" >&2
+		exit 1
+	fi
+	sudo=(sudo)
+fi
+echo "install-deps: installing ${missing[*]} from Debian's packages"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+# --no-install-recommends keeps the server packages from pulling in extras.
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
