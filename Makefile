@@ -8,6 +8,9 @@ GO          ?= go
 TOOLS_DIR   := $(CURDIR)/.tools
 MDATAGEN    := $(TOOLS_DIR)/mdatagen
 STATICCHECK := $(TOOLS_DIR)/staticcheck
+BUILDER     := $(TOOLS_DIR)/builder
+BUILDER_VERSION := v0.165.0
+OTELCOL     := _build/otelcol-chrony
 RECEIVER    := receiver/chronyreceiver
 FUZZTIME    ?= 2m
 TEST_FUZZTIME ?= 10s
@@ -21,6 +24,22 @@ $(MDATAGEN): internal/tools/go.mod internal/tools/go.sum
 
 $(STATICCHECK): internal/tools/go.mod internal/tools/go.sum
 	cd internal/tools && $(GO) build -o $(STATICCHECK) honnef.co/go/tools/cmd/staticcheck
+
+$(BUILDER):
+	GOBIN=$(TOOLS_DIR) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(BUILDER_VERSION)
+
+# Rebuilt only when the manifest or the receiver changed; a cold build takes
+# about 5 minutes and 2.6 GB of module cache.
+$(OTELCOL): $(BUILDER) builder-config.yaml go.mod go.sum $(shell find receiver -name '*.go' -not -name '*_test.go')
+	$(BUILDER) --config builder-config.yaml
+	@touch $@
+
+.PHONY: build
+build: $(OTELCOL) ## build the otelcol-chrony distribution into _build/ with ocb
+
+.PHONY: run
+run: build ## run otelcol-chrony against this machine's chronyd, or a lab chronyd when none answers
+	./scripts/run.sh
 
 .PHONY: deps
 deps: ## install what the tests need (Debian's chrony and prometheus, Go modules)
@@ -43,7 +62,7 @@ lint: $(STATICCHECK) ## gofmt, go vet, staticcheck
 	$(STATICCHECK) ./...
 
 .PHONY: test
-test: deps lint check-generated ## run every test, the real chronyd ones included
+test: deps lint check-generated build ## run every test: unit, real chronyd, and the built collector end to end into Prometheus
 	$(GO) test -count=1 ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
 

@@ -4,9 +4,17 @@
 # there; needs root or sudo otherwise.
 set -euo pipefail
 
+# With arguments, only those packages are considered (make run asks for chrony).
+wanted=("${@:-chrony prometheus}")
+wanted=(${wanted[*]})
 missing=()
-command -v chronyd >/dev/null 2>&1 || [ -x /usr/sbin/chronyd ] || missing+=(chrony)
-command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+for pkg in "${wanted[@]}"; do
+	case $pkg in
+	chrony) command -v chronyd >/dev/null 2>&1 || [ -x /usr/sbin/chronyd ] || missing+=(chrony) ;;
+	prometheus) { command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; } || missing+=(prometheus) ;;
+	*) missing+=("$pkg") ;;
+	esac
+done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then

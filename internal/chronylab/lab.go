@@ -21,6 +21,20 @@ import (
 	"time"
 )
 
+// T is what the lab needs of its caller: a *testing.T, *testing.B, or the
+// command-line Runner of cmd/chronylab.
+type T interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Logf(format string, args ...any)
+	Skipf(format string, args ...any)
+	Cleanup(func())
+	Failed() bool
+}
+
+var _ T = testing.TB(nil)
+
 // Options shape the lab.
 type Options struct {
 	// SourceOffset shifts every measurement of the upstream source (chrony's
@@ -35,7 +49,7 @@ type Options struct {
 
 // Lab is a running chronyd under test and its upstream.
 type Lab struct {
-	t       testing.TB
+	t       T
 	dir     string
 	opts    Options
 	User    string // the user chronyd drops to, empty when it stays root
@@ -49,7 +63,7 @@ type Lab struct {
 
 // Require returns the path of a program the test needs. Where it is missing
 // the test fails when CI=true, as CI installs it, and is skipped elsewhere.
-func Require(t testing.TB, prog string) string {
+func Require(t T, prog string) string {
 	t.Helper()
 	for _, dir := range []string{"", "/usr/sbin/", "/usr/bin/", "/sbin/"} {
 		if p, err := exec.LookPath(dir + prog); err == nil {
@@ -64,7 +78,7 @@ func Require(t testing.TB, prog string) string {
 }
 
 // Start starts the lab and stops it when the test ends.
-func Start(t testing.TB, opts Options) *Lab {
+func Start(t T, opts Options) *Lab {
 	t.Helper()
 	Require(t, "chronyd")
 	Require(t, "chronyc")
@@ -335,7 +349,7 @@ func sockSample(now time.Time, offset float64) []byte {
 }
 
 // FreeUDPPort returns a loopback UDP port that was free a moment ago.
-func FreeUDPPort(t testing.TB) int {
+func FreeUDPPort(t T) int {
 	t.Helper()
 	c, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {

@@ -161,6 +161,7 @@ func (s *chronyScraper) recordTracking(ts pcommon.Timestamp, t chronyclient.Trac
 	}
 	mb.RecordNtpTimeMaxErrorDataPoint(ts, b.MaxError)
 	mb.RecordNtpTimeClockErrorDataPoint(ts, b.ClockError)
+	mb.RecordChronyClockErrorMsDataPoint(ts, b.ClockError*1e3)
 	for state, attr := range syncStates {
 		mb.RecordNtpSyncStateDataPoint(ts, oneIf(clockbound.State(state) == b.State), attr)
 	}

@@ -9,6 +9,26 @@ import (
 	"go.opentelemetry.io/collector/filter"
 )
 
+// ChronyClockErrorMsMetricConfig provides config for the chrony.clock_error_ms metric.
+type ChronyClockErrorMsMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *ChronyClockErrorMsMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
 // ChronyServerCommandPacketsMetricAttributeKey specifies the key of an attribute for the chrony.server.command.packets metric.
 type ChronyServerCommandPacketsMetricAttributeKey string
 
@@ -1615,6 +1635,7 @@ func (ms *NtpUpdateIntervalMetricConfig) Unmarshal(parser *confmap.Conf) error {
 
 // MetricsConfig provides config for chrony metrics.
 type MetricsConfig struct {
+	ChronyClockErrorMs                  ChronyClockErrorMsMetricConfig                  `mapstructure:"chrony.clock_error_ms"`
 	ChronyServerCommandPackets          ChronyServerCommandPacketsMetricConfig          `mapstructure:"chrony.server.command.packets"`
 	ChronyServerLogDrops                ChronyServerLogDropsMetricConfig                `mapstructure:"chrony.server.log.drops"`
 	ChronyServerNtpAuthenticatedPackets ChronyServerNtpAuthenticatedPacketsMetricConfig `mapstructure:"chrony.server.ntp.authenticated_packets"`
@@ -1659,6 +1680,9 @@ type MetricsConfig struct {
 
 func DefaultMetricsConfig() MetricsConfig {
 	return MetricsConfig{
+		ChronyClockErrorMs: ChronyClockErrorMsMetricConfig{
+			Enabled: false,
+		},
 		ChronyServerCommandPackets: ChronyServerCommandPacketsMetricConfig{
 			Enabled:             false,
 			AggregationStrategy: AggregationStrategySum,

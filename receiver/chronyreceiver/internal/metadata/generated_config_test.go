@@ -26,6 +26,9 @@ func TestMetricsBuilderConfig(t *testing.T) {
 			name: "all_set",
 			want: MetricsBuilderConfig{
 				Metrics: MetricsConfig{
+					ChronyClockErrorMs: ChronyClockErrorMsMetricConfig{
+						Enabled: true,
+					},
 					ChronyServerCommandPackets: ChronyServerCommandPacketsMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategySum,
@@ -212,6 +215,9 @@ func TestMetricsBuilderConfig(t *testing.T) {
 			name: "none_set",
 			want: MetricsBuilderConfig{
 				Metrics: MetricsConfig{
+					ChronyClockErrorMs: ChronyClockErrorMsMetricConfig{
+						Enabled: false,
+					},
 					ChronyServerCommandPackets: ChronyServerCommandPacketsMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategySum,
@@ -398,11 +404,12 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(ChronyServerCommandPacketsMetricConfig{}, ChronyServerLogDropsMetricConfig{}, ChronyServerNtpAuthenticatedPacketsMetricConfig{}, ChronyServerNtpInterleavedPacketsMetricConfig{}, ChronyServerNtpPacketsMetricConfig{}, ChronyServerNtsKeConnectionsMetricConfig{}, ChronyUpMetricConfig{}, NtpFrequencyOffsetMetricConfig{}, NtpFrequencyResidualMetricConfig{}, NtpLeapStatusMetricConfig{}, NtpReferenceInfoMetricConfig{}, NtpSkewMetricConfig{}, NtpSourceEstimatedOffsetMetricConfig{}, NtpSourceEstimatedOffsetErrorMetricConfig{}, NtpSourceFrequencyResidualMetricConfig{}, NtpSourceLastSampleAgeMetricConfig{}, NtpSourceMeasuredOffsetMetricConfig{}, NtpSourceModeMetricConfig{}, NtpSourceOffsetMetricConfig{}, NtpSourceOffsetErrorMetricConfig{}, NtpSourcePollIntervalMetricConfig{}, NtpSourceReachabilityMetricConfig{}, NtpSourceRunsMetricConfig{}, NtpSourceSamplesMetricConfig{}, NtpSourceSkewMetricConfig{}, NtpSourceSpanMetricConfig{}, NtpSourceStateMetricConfig{}, NtpSourceStdDevMetricConfig{}, NtpSourceStratumMetricConfig{}, NtpStratumMetricConfig{}, NtpSyncStateMetricConfig{}, NtpTimeClockErrorMetricConfig{}, NtpTimeCorrectionMetricConfig{}, NtpTimeLastOffsetMetricConfig{}, NtpTimeMaxErrorMetricConfig{}, NtpTimeReferenceAgeMetricConfig{}, NtpTimeRmsOffsetMetricConfig{}, NtpTimeRootDelayMetricConfig{}, NtpTimeRootDispersionMetricConfig{}, NtpUpdateIntervalMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(ChronyClockErrorMsMetricConfig{}, ChronyServerCommandPacketsMetricConfig{}, ChronyServerLogDropsMetricConfig{}, ChronyServerNtpAuthenticatedPacketsMetricConfig{}, ChronyServerNtpInterleavedPacketsMetricConfig{}, ChronyServerNtpPacketsMetricConfig{}, ChronyServerNtsKeConnectionsMetricConfig{}, ChronyUpMetricConfig{}, NtpFrequencyOffsetMetricConfig{}, NtpFrequencyResidualMetricConfig{}, NtpLeapStatusMetricConfig{}, NtpReferenceInfoMetricConfig{}, NtpSkewMetricConfig{}, NtpSourceEstimatedOffsetMetricConfig{}, NtpSourceEstimatedOffsetErrorMetricConfig{}, NtpSourceFrequencyResidualMetricConfig{}, NtpSourceLastSampleAgeMetricConfig{}, NtpSourceMeasuredOffsetMetricConfig{}, NtpSourceModeMetricConfig{}, NtpSourceOffsetMetricConfig{}, NtpSourceOffsetErrorMetricConfig{}, NtpSourcePollIntervalMetricConfig{}, NtpSourceReachabilityMetricConfig{}, NtpSourceRunsMetricConfig{}, NtpSourceSamplesMetricConfig{}, NtpSourceSkewMetricConfig{}, NtpSourceSpanMetricConfig{}, NtpSourceStateMetricConfig{}, NtpSourceStdDevMetricConfig{}, NtpSourceStratumMetricConfig{}, NtpStratumMetricConfig{}, NtpSyncStateMetricConfig{}, NtpTimeClockErrorMetricConfig{}, NtpTimeCorrectionMetricConfig{}, NtpTimeLastOffsetMetricConfig{}, NtpTimeMaxErrorMetricConfig{}, NtpTimeReferenceAgeMetricConfig{}, NtpTimeRmsOffsetMetricConfig{}, NtpTimeRootDelayMetricConfig{}, NtpTimeRootDispersionMetricConfig{}, NtpUpdateIntervalMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
 }
+
 func TestChronyServerCommandPacketsMetricsConfig_Validate(t *testing.T) {
 	cfg := DefaultMetricsConfig().ChronyServerCommandPackets
 	require.NoError(t, cfg.Validate())

@@ -182,6 +182,9 @@ var MapAttributeSyncState = map[string]AttributeSyncState{
 }
 
 var MetricsInfo = metricsInfo{
+	ChronyClockErrorMs: metricInfo{
+		Name: "chrony.clock_error_ms",
+	},
 	ChronyServerCommandPackets: metricInfo{
 		Name:       "chrony.server.command.packets",
 		Attributes: []string{"packet.outcome"},
@@ -333,6 +336,7 @@ var MetricsInfo = metricsInfo{
 }
 
 type metricsInfo struct {
+	ChronyClockErrorMs                  metricInfo
 	ChronyServerCommandPackets          metricInfo
 	ChronyServerLogDrops                metricInfo
 	ChronyServerNtpAuthenticatedPackets metricInfo
@@ -378,6 +382,56 @@ type metricsInfo struct {
 type metricInfo struct {
 	Name       string
 	Attributes []string
+}
+
+type metricChronyClockErrorMs struct {
+	data     pmetric.Metric                 // data buffer for generated metric.
+	config   ChronyClockErrorMsMetricConfig // metric config provided by user.
+	capacity int                            // max observed number of data points added to the metric.
+}
+
+// init fills chrony.clock_error_ms metric with initial data.
+func (m *metricChronyClockErrorMs) init() {
+	m.data.SetName("chrony.clock_error_ms")
+	m.data.SetDescription("The seed sidecar's exact series for dashboards that still read it: ntp.time.clock_error in milliseconds. The unit is written {ms} so that Prometheus exporters name it chrony_clock_error_ms, as the sidecar did, without appending _milliseconds. Like ntp.time.clock_error it under-reports while chronyd slews; migrate to ntp.time.max_error.")
+	m.data.SetUnit("{ms}")
+	m.data.SetEmptyGauge()
+}
+
+func (m *metricChronyClockErrorMs) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Gauge().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetDoubleValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricChronyClockErrorMs) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricChronyClockErrorMs) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricChronyClockErrorMs(cfg ChronyClockErrorMsMetricConfig) metricChronyClockErrorMs {
+	m := metricChronyClockErrorMs{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
 }
 
 type metricChronyServerCommandPackets struct {
@@ -3554,6 +3608,7 @@ type MetricsBuilder struct {
 	buildInfo                                 component.BuildInfo  // contains version information.
 	resourceAttributeIncludeFilter            map[string]filter.Filter
 	resourceAttributeExcludeFilter            map[string]filter.Filter
+	metricChronyClockErrorMs                  metricChronyClockErrorMs
 	metricChronyServerCommandPackets          metricChronyServerCommandPackets
 	metricChronyServerLogDrops                metricChronyServerLogDrops
 	metricChronyServerNtpAuthenticatedPackets metricChronyServerNtpAuthenticatedPackets
@@ -3619,6 +3674,7 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		startTime:                        pcommon.NewTimestampFromTime(time.Now()),
 		metricsBuffer:                    pmetric.NewMetrics(),
 		buildInfo:                        settings.BuildInfo,
+		metricChronyClockErrorMs:         newMetricChronyClockErrorMs(mbc.Metrics.ChronyClockErrorMs),
 		metricChronyServerCommandPackets: newMetricChronyServerCommandPackets(mbc.Metrics.ChronyServerCommandPackets),
 		metricChronyServerLogDrops:       newMetricChronyServerLogDrops(mbc.Metrics.ChronyServerLogDrops),
 		metricChronyServerNtpAuthenticatedPackets: newMetricChronyServerNtpAuthenticatedPackets(mbc.Metrics.ChronyServerNtpAuthenticatedPackets),
@@ -3737,6 +3793,7 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	ils.Scope().SetName(ScopeName)
 	ils.Scope().SetVersion(mb.buildInfo.Version)
 	ils.Metrics().EnsureCapacity(mb.metricsCapacity)
+	mb.metricChronyClockErrorMs.emit(ils.Metrics())
 	mb.metricChronyServerCommandPackets.emit(ils.Metrics())
 	mb.metricChronyServerLogDrops.emit(ils.Metrics())
 	mb.metricChronyServerNtpAuthenticatedPackets.emit(ils.Metrics())
@@ -3806,6 +3863,11 @@ func (mb *MetricsBuilder) Emit(options ...ResourceMetricsOption) pmetric.Metrics
 	metrics := mb.metricsBuffer
 	mb.metricsBuffer = pmetric.NewMetrics()
 	return metrics
+}
+
+// RecordChronyClockErrorMsDataPoint adds a data point to chrony.clock_error_ms metric.
+func (mb *MetricsBuilder) RecordChronyClockErrorMsDataPoint(ts pcommon.Timestamp, val float64) {
+	mb.metricChronyClockErrorMs.recordDataPoint(mb.startTime, ts, val)
 }
 
 // RecordChronyServerCommandPacketsDataPoint adds a data point to chrony.server.command.packets metric.

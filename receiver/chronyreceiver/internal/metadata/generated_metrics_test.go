@@ -105,6 +105,9 @@ func TestMetricsBuilder(t *testing.T) {
 			allMetricsCount := 0
 
 			allMetricsCount++
+			mb.RecordChronyClockErrorMsDataPoint(ts, 1)
+
+			allMetricsCount++
 			mb.RecordChronyServerCommandPacketsDataPoint(ts, 1, AttributePacketOutcomeServed)
 			if tt.name == "reaggregate_set" {
 				mb.RecordChronyServerCommandPacketsDataPoint(ts, 3, AttributePacketOutcomeDropped)
@@ -368,6 +371,18 @@ func TestMetricsBuilder(t *testing.T) {
 			validatedMetrics := make(map[string]bool)
 			for _, mi := range allMetricsList {
 				switch mi.Name() {
+				case "chrony.clock_error_ms":
+					assert.False(t, validatedMetrics["chrony.clock_error_ms"], "Found a duplicate in the metrics slice: chrony.clock_error_ms")
+					validatedMetrics["chrony.clock_error_ms"] = true
+					assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+					assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+					assert.Equal(t, "The seed sidecar's exact series for dashboards that still read it: ntp.time.clock_error in milliseconds. The unit is written {ms} so that Prometheus exporters name it chrony_clock_error_ms, as the sidecar did, without appending _milliseconds. Like ntp.time.clock_error it under-reports while chronyd slews; migrate to ntp.time.max_error.", mi.Description())
+					assert.Equal(t, "{ms}", mi.Unit())
+					dp := mi.Gauge().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+					assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
 				case "chrony.server.command.packets":
 					if tt.name != "reaggregate_set" {
 						assert.False(t, validatedMetrics["chrony.server.command.packets"], "Found a duplicate in the metrics slice: chrony.server.command.packets")
