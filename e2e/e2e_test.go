@@ -258,7 +258,7 @@ func TestShippedConfigsValidate(t *testing.T) {
 	if len(configs) < 3 {
 		t.Fatalf("found only %d collector configurations under deploy/: %v", len(configs), configs)
 	}
-	env := append(os.Environ(), "REMOTE_WRITE_URL=http://127.0.0.1:9/api/v1/write", "K8S_NODE_NAME=node", "K8S_CLUSTER_NAME=cluster")
+	env := append(os.Environ(), "REMOTE_WRITE_URL=http://127.0.0.1:9/api/v1/write", "OTLP_ENDPOINT=http://127.0.0.1:4317", "K8S_NODE_NAME=node", "K8S_CLUSTER_NAME=cluster")
 	for _, c := range configs {
 		rel, _ := filepath.Rel(repoPath(t, "."), c)
 		t.Run(rel, func(t *testing.T) {
