@@ -37,6 +37,10 @@ $(OTELCOL): $(BUILDER) builder-config.yaml go.mod go.sum $(shell find receiver -
 .PHONY: build
 build: $(OTELCOL) ## build the otelcol-chrony distribution into _build/ with ocb
 
+.PHONY: image
+image: build ## build the container image without a daemon into _build/otelcol-chrony-image.tar
+	$(GO) run ./cmd/mkimage -binary $(OTELCOL) -out _build/otelcol-chrony-image.tar
+
 .PHONY: run
 run: build ## run otelcol-chrony against this machine's chronyd, or a lab chronyd when none answers
 	./scripts/run.sh

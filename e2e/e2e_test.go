@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chronyotel/otelcol-chrony/internal/chronylab"
+	"github.com/chronyotel/otelcol-chrony/internal/testbin"
 )
 
 // frozenLab is a synchronised lab chronyd whose upstream has been stopped, so
@@ -258,13 +259,10 @@ func TestShippedConfigsValidate(t *testing.T) {
 	if len(configs) < 3 {
 		t.Fatalf("found only %d collector configurations under deploy/: %v", len(configs), configs)
 	}
-	env := append(os.Environ(), "REMOTE_WRITE_URL=http://127.0.0.1:9/api/v1/write", "OTLP_ENDPOINT=http://127.0.0.1:4317", "K8S_NODE_NAME=node", "K8S_CLUSTER_NAME=cluster")
 	for _, c := range configs {
 		rel, _ := filepath.Rel(repoPath(t, "."), c)
 		t.Run(rel, func(t *testing.T) {
-			cmd := exec.Command(bin, "validate", "--config="+c)
-			cmd.Env = env
-			if out, err := cmd.CombinedOutput(); err != nil {
+			if out, err := testbin.Validate(t, c); err != nil {
 				t.Errorf("validate %s: %v\n%s", rel, err, out)
 			}
 		})

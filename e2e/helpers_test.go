@@ -19,27 +19,14 @@ import (
 	"time"
 
 	"github.com/chronyotel/otelcol-chrony/internal/chronylab"
+	"github.com/chronyotel/otelcol-chrony/internal/testbin"
 )
 
-// otelcolBinary is the distribution `make build` leaves in _build/.
-func otelcolBinary(t *testing.T) string {
-	t.Helper()
-	path, err := filepath.Abs(filepath.Join("..", "_build", "otelcol-chrony"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s missing: make test builds it before the tests (make build)", path)
-		}
-		t.Skipf("%s missing: run make build (make test does)", path)
-	}
-	return path
-}
+func otelcolBinary(t *testing.T) string { return testbin.Otelcol(t) }
 
 func repoPath(t *testing.T, rel string) string {
 	t.Helper()
-	p, err := filepath.Abs(filepath.Join("..", rel))
+	p, err := filepath.Abs(filepath.Join(testbin.RepoRoot(), rel))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +117,6 @@ type collector struct {
 
 func startCollector(t *testing.T, config string, env ...string) *collector {
 	t.Helper()
-	bin := otelcolBinary(t)
 	prom := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
 	health := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
 	env = append([]string{
@@ -139,8 +125,32 @@ func startCollector(t *testing.T, config string, env ...string) *collector {
 		"TELEMETRY_PORT=" + strconv.Itoa(freeTCPPort(t)),
 		"CHRONY_COLLECTION_INTERVAL=1s",
 	}, env...)
-	c := &collector{process: start(t, "otelcol-chrony", env, bin, "--config="+repoPath(t, config)), promEndpoint: prom}
+	return runCollector(t, config, env, nil, prom, health)
+}
+
+// startDaemonSetCollector runs the DaemonSet's own configuration, with its
+// node-IP ports moved to free loopback ports and a 1s interval.
+func startDaemonSetCollector(t *testing.T, env ...string) *collector {
+	t.Helper()
+	prom := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
+	health := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
+	set := []string{
+		"--set=exporters::prometheus::endpoint=" + prom,
+		"--set=extensions::health_check::endpoint=" + health,
+		"--set=receivers::chrony::collection_interval=1s",
+		"--set=service::telemetry::metrics::level=none",
+	}
+	return runCollector(t, "deploy/kubernetes/base/otelcol-chrony.yaml", append([]string{"MY_POD_IP=127.0.0.1"}, env...), set, prom, health)
+}
+
+func runCollector(t *testing.T, config string, env, args []string, prom, health string) *collector {
+	t.Helper()
+	bin := otelcolBinary(t)
+	c := &collector{process: start(t, "otelcol-chrony", env, bin, append([]string{"--config=" + repoPath(t, config)}, args...)...), promEndpoint: prom}
 	waitFor(t, 30*time.Second, "the collector's health check", func() bool {
+		if !c.alive() {
+			t.Fatalf("the collector exited:\n%s", c.output())
+		}
 		resp, err := http.Get("http://" + health + "/")
 		if err != nil {
 			return false
@@ -162,10 +172,32 @@ type prometheusServer struct {
 
 func startPrometheus(t *testing.T, targets ...string) *prometheusServer {
 	t.Helper()
+	return startPrometheusWithRules(t, nil, targets...)
+}
+
+// startPrometheusWithRules also loads rule files (paths in the repository),
+// their groups evaluated every second instead of every minute.
+func startPrometheusWithRules(t *testing.T, ruleFiles []string, targets ...string) *prometheusServer {
+	t.Helper()
 	bin := chronylab.Require(t, "prometheus")
 	dir := t.TempDir()
 	var conf strings.Builder
-	conf.WriteString("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n")
+	conf.WriteString("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n")
+	if len(ruleFiles) > 0 {
+		conf.WriteString("rule_files:\n")
+		for i, rf := range ruleFiles {
+			b, err := os.ReadFile(repoPath(t, rf))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fast := filepath.Join(dir, fmt.Sprintf("rules-%d.yaml", i))
+			if err := os.WriteFile(fast, []byte(strings.ReplaceAll(string(b), "interval: 1m", "interval: 1s")), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&conf, "  - %s\n", fast)
+		}
+	}
+	conf.WriteString("scrape_configs:\n")
 	if len(targets) > 0 {
 		fmt.Fprintf(&conf, "  - job_name: otelcol-chrony\n    static_configs:\n      - targets: [%s]\n", strings.Join(targets, ", "))
 	}

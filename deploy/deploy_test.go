@@ -1,0 +1,419 @@
+// Package deploy holds no code: its tests check the deployment kit, the plain
+// manifests, the Helm values and the rules, against the real types and tools.
+package deploy
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/chronyotel/otelcol-chrony/internal/testbin"
+)
+
+// strictDecode decodes YAML into out and fails on any field the type does
+// not have: a typo in a manifest is a test failure, not an ignored field.
+func strictDecode(y []byte, out any) error {
+	j, err := yaml.YAMLToJSON(y)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(j))
+	dec.DisallowUnknownFields()
+	return dec.Decode(out)
+}
+
+// kustomize renders a kustomization with kubectl (on the machine image; CI
+// has it).
+func kustomize(t *testing.T, dir string) []byte {
+	t.Helper()
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("kubectl not found: it renders the kustomizations")
+		}
+		t.Skip("kubectl not found: cannot render the kustomizations")
+	}
+	out, err := exec.Command(kubectl, "kustomize", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl kustomize %s: %v\n%s", dir, err, out)
+	}
+	return out
+}
+
+var kustomizations = []string{"kubernetes", "kubernetes/overlays/remote-write", "kubernetes/overlays/unix-socket"}
+
+// Every object `kubectl apply -k` would create decodes strictly into its
+// k8s.io/api type, the DaemonSet holds the hardening invariants, and the
+// collector configuration it mounts validates.
+func TestKubernetesManifests(t *testing.T) {
+	for _, dir := range kustomizations {
+		t.Run(dir, func(t *testing.T) {
+			docs := bytes.Split(kustomize(t, dir), []byte("\n---\n"))
+			kinds := map[string]int{}
+			for _, doc := range docs {
+				var meta struct{ Kind string }
+				if err := yaml.Unmarshal(doc, &meta); err != nil {
+					t.Fatal(err)
+				}
+				kinds[meta.Kind]++
+				switch meta.Kind {
+				case "Namespace":
+					var o corev1.Namespace
+					must(t, strictDecode(doc, &o), meta.Kind)
+				case "ServiceAccount":
+					var o corev1.ServiceAccount
+					must(t, strictDecode(doc, &o), meta.Kind)
+					if o.AutomountServiceAccountToken == nil || *o.AutomountServiceAccountToken {
+						t.Error("the service account mounts an API token the collector never uses")
+					}
+				case "ConfigMap":
+					var o corev1.ConfigMap
+					must(t, strictDecode(doc, &o), meta.Kind)
+					if cfg, ok := o.Data["config.yaml"]; ok {
+						validateConfig(t, dir, []byte(cfg))
+					}
+				case "DaemonSet":
+					var o appsv1.DaemonSet
+					must(t, strictDecode(doc, &o), meta.Kind)
+					checkHardening(t, dir, &o.Spec.Template.Spec)
+					if len(o.Spec.Template.Spec.Tolerations) == 0 || o.Spec.Template.Spec.Tolerations[0].Operator != corev1.TolerationOpExists {
+						t.Error("the DaemonSet does not tolerate every taint: tainted and system nodes would go unmonitored")
+					}
+				default:
+					t.Errorf("unexpected object kind %q", meta.Kind)
+				}
+			}
+			if kinds["DaemonSet"] != 1 || kinds["ConfigMap"] != 2 || kinds["Namespace"] != 1 || kinds["ServiceAccount"] != 1 {
+				t.Errorf("objects rendered: %v", kinds)
+			}
+		})
+	}
+}
+
+func must(t *testing.T, err error, what string) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func validateConfig(t *testing.T, where string, cfg []byte) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := testbin.Validate(t, path); err != nil {
+		t.Errorf("%s: otelcol-chrony validate: %v\n%s", where, err, out)
+	}
+}
+
+// checkHardening is the least-privilege contract: no root, no privilege
+// escalation, no capabilities, read-only root filesystem, RuntimeDefault
+// seccomp, no host PID or IPC, and no host path but chronyd's socket
+// directory. Host networking is the one exception, and only by choice.
+func checkHardening(t *testing.T, where string, spec *corev1.PodSpec) {
+	t.Helper()
+	fail := func(format string, args ...any) { t.Errorf("%s: "+format, append([]any{where}, args...)...) }
+	psc := spec.SecurityContext
+	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
+		fail("pod securityContext.runAsNonRoot is not true")
+	}
+	if psc == nil || psc.RunAsUser == nil || *psc.RunAsUser == 0 {
+		fail("pod securityContext.runAsUser is unset or 0")
+	}
+	if psc == nil || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		fail("pod seccompProfile is not RuntimeDefault")
+	}
+	if spec.HostPID || spec.HostIPC {
+		fail("hostPID or hostIPC is set")
+	}
+	for _, v := range spec.Volumes {
+		if v.HostPath != nil && v.HostPath.Path != "/run/chrony" {
+			fail("hostPath %s: only chronyd's socket directory may be mounted", v.HostPath.Path)
+		}
+	}
+	for _, c := range append(slices.Clone(spec.InitContainers), spec.Containers...) {
+		checkContainer(t, where+" container "+c.Name, &c)
+	}
+}
+
+func checkContainer(t *testing.T, where string, c *corev1.Container) {
+	t.Helper()
+	fail := func(format string, args ...any) { t.Errorf("%s: "+format, append([]any{where}, args...)...) }
+	sc := c.SecurityContext
+	if sc == nil {
+		fail("no securityContext")
+		return
+	}
+	if sc.Privileged != nil && *sc.Privileged {
+		fail("privileged")
+	}
+	if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		fail("allowPrivilegeEscalation is not false")
+	}
+	if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+		fail("the root filesystem is writable")
+	}
+	if sc.RunAsUser != nil && *sc.RunAsUser == 0 {
+		fail("runAsUser 0")
+	}
+	if sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") || len(sc.Capabilities.Add) > 0 {
+		fail("capabilities are not drop ALL, add none")
+	}
+	for _, arg := range append(slices.Clone(c.Command), c.Args...) {
+		if strings.Contains(arg, "sudo") {
+			fail("runs sudo: %q", arg)
+		}
+	}
+}
+
+// Nothing in the kit runs sudo or a privileged container, whatever the file.
+func TestNoSudoOrPrivileged(t *testing.T) {
+	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(path, "_test.go") || strings.HasSuffix(path, ".md") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, bad := range []string{"sudo", "privileged: true", "runAsUser: 0\n", "allowPrivilegeEscalation: true", "readOnlyRootFilesystem: false"} {
+			if bytes.Contains(b, []byte(bad)) {
+				t.Errorf("%s contains %q", path, bad)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// chartReference is the chart's schema and defaults, kept in the shared
+// folder beside the repository (present in CI).
+func chartReference(t *testing.T) (schema, defaults string, ok bool) {
+	dir := filepath.Join(testbin.RepoRoot(), "..", "shared", "reference", "opentelemetry-collector-chart-0.170.0")
+	schema, defaults = filepath.Join(dir, "values.schema.json"), filepath.Join(dir, "values.yaml")
+	if _, err := os.Stat(schema); err != nil {
+		t.Logf("NOTE: the chart reference is not at %s: values are NOT checked against the chart's schema or merged with its defaults on this machine", dir)
+		return "", "", false
+	}
+	return schema, defaults, true
+}
+
+func readYAML(t *testing.T, path string) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return m
+}
+
+// coalesce merges src over dst as Helm merges values files: maps merge key
+// by key, a null removes the key, anything else replaces.
+func coalesce(dst, src map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range dst {
+		out[k] = v
+	}
+	for k, v := range src {
+		if v == nil {
+			delete(out, k)
+			continue
+		}
+		sm, sok := v.(map[string]any)
+		dm, dok := out[k].(map[string]any)
+		if sok && dok {
+			out[k] = coalesce(dm, sm)
+		} else if sok {
+			out[k] = coalesce(map[string]any{}, sm)
+		} else {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+var helmVariants = []struct {
+	overlay string
+	// same is the plain manifests' collector configuration this variant
+	// must equal, if any.
+	same string
+}{
+	{"", "kubernetes/base/otelcol-chrony.yaml"},
+	{"values-remote-write.yaml", "kubernetes/overlays/remote-write/remote-write.yaml"},
+	{"values-azure-ama.yaml", "kubernetes/base/otelcol-chrony.yaml"},
+	{"values-azure-remote-write-sidecar.yaml", ""},
+}
+
+// Each values combination passes the chart's schema, holds the hardening
+// invariants, and yields a collector configuration that validates and, where
+// there is one, equals the plain manifests' configuration.
+func TestHelmValues(t *testing.T) {
+	schemaPath, defaultsPath, haveChart := chartReference(t)
+	base := readYAML(t, "helm/values.yaml")
+	for _, v := range helmVariants {
+		name := "values.yaml"
+		values := base
+		if v.overlay != "" {
+			name += "+" + v.overlay
+			values = coalesce(base, readYAML(t, filepath.Join("helm", v.overlay)))
+		}
+		t.Run(name, func(t *testing.T) {
+			if haveChart {
+				// Helm checks the schema against the chart's defaults with
+				// the user's values merged in.
+				checkSchema(t, schemaPath, coalesce(readYAML(t, defaultsPath), values))
+			}
+			checkValuesHardening(t, values)
+
+			chartConfig := map[string]any{}
+			if haveChart {
+				chartConfig, _ = readYAML(t, defaultsPath)["config"].(map[string]any)
+			}
+			userConfig, _ := values["config"].(map[string]any)
+			effective := coalesce(chartConfig, userConfig)
+			cfg, err := yaml.Marshal(effective)
+			if err != nil {
+				t.Fatal(err)
+			}
+			validateConfig(t, name, cfg)
+			if v.same != "" {
+				want := readYAML(t, v.same)
+				if !reflect.DeepEqual(normalise(t, effective), normalise(t, want)) {
+					t.Errorf("the effective collector configuration differs from %s:\n%s", v.same, cfg)
+				}
+			}
+			renderWithHelm(t, name, v.overlay)
+		})
+	}
+}
+
+// normalise round-trips through JSON so that equal YAML compares equal.
+func normalise(t *testing.T, v any) any {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func checkValuesHardening(t *testing.T, values map[string]any) {
+	t.Helper()
+	spec := corev1.PodSpec{}
+	if v, ok := values["podSecurityContext"]; ok {
+		b, _ := json.Marshal(v)
+		must(t, strictDecode(b, &spec.SecurityContext), "podSecurityContext")
+	}
+	main := corev1.Container{Name: "otelcol-chrony"}
+	if v, ok := values["securityContext"]; ok {
+		b, _ := json.Marshal(v)
+		must(t, strictDecode(b, &main.SecurityContext), "securityContext")
+	}
+	spec.Containers = append(spec.Containers, main)
+	if v, ok := values["extraContainers"]; ok {
+		b, _ := json.Marshal(v)
+		var extra []corev1.Container
+		must(t, strictDecode(b, &extra), "extraContainers")
+		spec.Containers = append(spec.Containers, extra...)
+	}
+	if v, ok := values["extraVolumes"]; ok {
+		b, _ := json.Marshal(v)
+		must(t, strictDecode(b, &spec.Volumes), "extraVolumes")
+	}
+	if values["hostPID"] == true {
+		spec.HostPID = true
+	}
+	checkHardening(t, "values", &spec)
+	if values["mode"] != "daemonset" {
+		t.Errorf("mode %v, want daemonset", values["mode"])
+	}
+	if cmd, _ := values["command"].(map[string]any); cmd["name"] != "otelcol-chrony" {
+		t.Errorf("command.name %v: the chart would run a binary the image does not have", cmd["name"])
+	}
+}
+
+// renderWithHelm runs `helm template` where a helm binary and the chart are
+// on the machine; neither is here, which the test says.
+func renderWithHelm(t *testing.T, name, overlay string) {
+	t.Helper()
+	helm, err := exec.LookPath("helm")
+	if err != nil {
+		t.Logf("NOTE: no helm binary on this machine: %s was not rendered with helm template", name)
+		return
+	}
+	chart := os.Getenv("OTELCOL_CHART")
+	if chart == "" {
+		t.Logf("NOTE: helm is here but OTELCOL_CHART (a path to chart 0.170.0) is not set: %s was not rendered", name)
+		return
+	}
+	args := []string{"template", "otelcol-chrony", chart, "-f", "helm/values.yaml"}
+	if overlay != "" {
+		args = append(args, "-f", filepath.Join("helm", overlay))
+	}
+	if out, err := exec.Command(helm, args...).CombinedOutput(); err != nil {
+		t.Errorf("helm template %s: %v\n%s", name, err, out)
+	}
+}
+
+func TestHelmValuesNamedInReadme(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range helmVariants {
+		if v.overlay != "" && !bytes.Contains(readme, []byte(v.overlay)) {
+			t.Errorf("deploy/README.md does not explain %s", v.overlay)
+		}
+	}
+	for _, k := range kustomizations {
+		if !bytes.Contains(readme, []byte(k)) {
+			t.Errorf("deploy/README.md does not explain %s", k)
+		}
+	}
+}
+
+// checkSchema validates values against the chart's values.schema.json, which
+// rejects unknown top-level keys.
+func checkSchema(t *testing.T, schemaPath string, values map[string]any) {
+	t.Helper()
+	sch, err := jsonschema.NewCompiler().Compile(schemaPath)
+	if err != nil {
+		t.Fatalf("compile %s: %v", schemaPath, err)
+	}
+	b, err := json.Marshal(values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sch.Validate(doc); err != nil {
+		t.Errorf("values do not match the chart's schema: %v", err)
+	}
+}
+
+func unmarshalYAML(y []byte, out any) error { return yaml.Unmarshal(y, out) }

@@ -1,0 +1,53 @@
+package deploy
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/chronyotel/otelcol-chrony/internal/chronylab"
+)
+
+// The rules load, and their unit tests (boundaries included) pass in
+// Debian's promtool.
+func TestPrometheusRules(t *testing.T) {
+	promtool := chronylab.Require(t, "promtool")
+	for _, args := range [][]string{
+		{"check", "rules", "prometheus/chrony-rules.yaml"},
+		{"test", "rules", "prometheus/chrony-rules.test.yaml"},
+	} {
+		out, err := exec.Command(promtool, args...).CombinedOutput()
+		if err != nil {
+			t.Errorf("promtool %v: %v\n%s", args, err, out)
+		}
+	}
+}
+
+// The ama-metrics ConfigMap is a ConfigMap, named and placed where the agent
+// reads it, and its scrape configuration is valid Prometheus configuration.
+func TestAzureAmaMetricsConfigMap(t *testing.T) {
+	raw, err := os.ReadFile("azure/ama-metrics-prometheus-config-node.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cm corev1.ConfigMap
+	must(t, strictDecode(raw, &cm), "ConfigMap")
+	if cm.Name != "ama-metrics-prometheus-config-node" || cm.Namespace != "kube-system" {
+		t.Errorf("ConfigMap %s/%s: ama-metrics reads kube-system/ama-metrics-prometheus-config-node", cm.Namespace, cm.Name)
+	}
+	scrape, ok := cm.Data["prometheus-config"]
+	if !ok || !strings.Contains(scrape, "$NODE_IP:9464") {
+		t.Fatalf("no prometheus-config scraping $NODE_IP:9464: %q", scrape)
+	}
+	path := filepath.Join(t.TempDir(), "prometheus.yml")
+	if err := os.WriteFile(path, []byte(scrape), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(chronylab.Require(t, "promtool"), "check", "config", path).CombinedOutput(); err != nil {
+		t.Errorf("promtool check config: %v\n%s", err, out)
+	}
+}

@@ -1,0 +1,52 @@
+// Package testbin finds the built otelcol-chrony for tests and runs its
+// validate command.
+package testbin
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+// RepoRoot is the repository's root directory.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// Otelcol returns the distribution `make build` leaves in _build/. Missing,
+// the test fails when CI=true (make test builds it first) and is skipped
+// elsewhere.
+func Otelcol(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join(RepoRoot(), "_build", "otelcol-chrony")
+	if _, err := os.Stat(path); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s missing: make test builds it before the tests (make build)", path)
+		}
+		t.Skipf("%s missing: run make build (make test does)", path)
+	}
+	return path
+}
+
+// ValidateEnv is what shipped configurations read from the environment,
+// with placeholder values that make them complete.
+var ValidateEnv = []string{
+	"REMOTE_WRITE_URL=http://127.0.0.1:9/api/v1/write",
+	"OTLP_ENDPOINT=http://127.0.0.1:4317",
+	"K8S_NODE_NAME=node",
+	"K8S_CLUSTER_NAME=cluster",
+	"COMPLIANCE_PROFILE=mifid_ii_algo",
+	"MY_POD_IP=127.0.0.1",
+}
+
+// Validate runs `otelcol-chrony validate` on a configuration file and
+// returns its combined output and error.
+func Validate(t testing.TB, config string) ([]byte, error) {
+	t.Helper()
+	cmd := exec.Command(Otelcol(t), "validate", "--config="+config)
+	cmd.Env = append(os.Environ(), ValidateEnv...)
+	return cmd.CombinedOutput()
+}
