@@ -75,8 +75,12 @@ fuzz: ## fuzz the reply decoding for FUZZTIME (default 2m; make test runs it for
 	$(GO) test -run '^$$' -fuzz '^FuzzReply$$' -fuzztime $(FUZZTIME) ./$(RECEIVER)/internal/chronyclient/
 
 .PHONY: bench
-bench: ## benchmark a full scrape against a bare tracking round trip (real chronyd)
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./$(RECEIVER)/
+bench: build ## measure round trips, scrapes, chronyc and the collector process; writes docs/benchmarks
+	./scripts/bench.sh
+
+.PHONY: soak
+soak: ## 100,000 scrapes against a lab chronyd restarted along the way (not part of make test)
+	SOAK_SCRAPES=100000 SOAK_RESTARTS=3 $(GO) test -count=1 -timeout 60m -run '^TestIntegrationSoak$$' -v ./$(RECEIVER)/
 
 .PHONY: clean
 clean: ## remove built binaries and tools

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"os/exec"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,3 +91,33 @@ func BenchmarkScrape(b *testing.B) {
 }
 
 func benchSettings() receiver.Settings { return receivertest.NewNopSettings(metadata.Type) }
+
+// BenchmarkChronycTracking is the seed sidecar's way: run `chronyc -c
+// tracking` as a subprocess for every sample and parse its output.
+func BenchmarkChronycTracking(b *testing.B) {
+	lab := benchLab(b)
+	chronyc := chronylab.Require(b, "chronyc")
+	args := []string{"-c", "-n", "-h", "127.0.0.1", "-p", strconv.Itoa(lab.CmdPort), "tracking"}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		out, err := exec.Command(chronyc, args...).Output()
+		if err != nil {
+			b.Fatal(err)
+		}
+		fields := strings.Split(strings.TrimSpace(string(out)), ",")
+		if len(fields) < 14 {
+			b.Fatalf("chronyc printed %q", out)
+		}
+		// The three numbers the sidecar's formula needs.
+		var sum float64
+		for _, i := range []int{5, 10, 11} {
+			f, err := strconv.ParseFloat(fields[i], 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sum += f
+		}
+		_ = sum
+	}
+}
