@@ -1,6 +1,7 @@
 package chronyclient
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -41,9 +42,15 @@ type Client struct {
 
 	tracking    *chrony.RequestTracking
 	nsources    *chrony.RequestSources
-	sourceData  *chrony.RequestSourceData
-	sourceStats *chrony.RequestSourceStats
 	serverStats *chrony.RequestServerStats
+
+	// Kept between scrapes: the per-source request packets, the batch and
+	// the buffers its requests are encoded into.
+	dataReqs  []*chrony.RequestSourceData
+	statsReqs []*chrony.RequestSourceStats
+	reqs      []chrony.RequestPacket
+	pending   []transport.Pending
+	encoded   []*bytes.Buffer
 }
 
 // New makes a client for endpoint, or for chronyc's probe order when endpoint
@@ -55,8 +62,6 @@ func New(endpoint string, opts transport.Options, logger *zap.Logger) (*Client, 
 		names:       map[string]string{},
 		tracking:    chrony.NewTrackingPacket(),
 		nsources:    chrony.NewSourcesPacket(),
-		sourceData:  chrony.NewSourceDataPacket(0),
-		sourceStats: chrony.NewSourceStatsPacket(0),
 		serverStats: chrony.NewServerStatsPacket(),
 	}
 	if endpoint == "" {
@@ -203,8 +208,9 @@ func newTracking(t *chrony.Tracking, at time.Time) Tracking {
 	}
 }
 
-// Sources asks for every source's data and, when withStats, its statistics.
-// A source that vanishes between the count and its own request is skipped.
+// Sources asks for every source's data and, when withStats, its statistics,
+// all in one batch. A source that vanishes between the count and the batch is
+// skipped.
 func (c *Client) Sources(ctx context.Context, withStats bool) ([]Source, error) {
 	resp, err := c.exchange(ctx, c.nsources)
 	if err != nil {
@@ -214,35 +220,54 @@ func (c *Client) Sources(ctx context.Context, withStats bool) ([]Source, error) 
 	if err != nil {
 		return nil, fmt.Errorf("sources: %w", err)
 	}
+	resps, errs, err := c.exchangeBatch(ctx, c.sourceRequests(n, withStats))
+	if err != nil {
+		return nil, fmt.Errorf("sourcedata and sourcestats of %d sources: %w", n, err)
+	}
 	sources := make([]Source, 0, n)
-	seen := make(map[string]struct{}, n)
+	var unnamed []int
+	var unnamedIPs []*chrony.IPAddr
 	for i := range n {
-		c.sourceData.Index = int32(i)
-		resp, err := c.exchange(ctx, c.sourceData)
-		if isNoSuchSource(err) {
+		if isNoSuchSource(errs[i]) {
 			continue
 		}
-		if err != nil {
-			return sources, fmt.Errorf("sourcedata %d of %d: %w", i, n, err)
+		if errs[i] != nil {
+			return sources, fmt.Errorf("sourcedata %d of %d: %w", i, n, errs[i])
 		}
-		src, ip, err := sourceFrom(resp)
+		src, ip, err := sourceFrom(resps[i])
 		if err != nil {
 			return sources, fmt.Errorf("sourcedata %d: %w", i, err)
 		}
-		seen[src.Address] = struct{}{}
-		if src.Mode == ModeRefclock {
-			src.Name = src.Address
-		} else {
-			src.Name = c.sourceName(ctx, ip, src.Address)
-		}
 		if withStats {
-			stats, err := c.stats(ctx, int32(i), ip)
-			if err != nil {
-				return sources, err
+			switch j := n + i; {
+			case isNoSuchSource(errs[j]):
+			case errs[j] != nil:
+				return sources, fmt.Errorf("sourcestats %d: %w", i, errs[j])
+			default:
+				if src.Stats, err = statsFrom(resps[j], ip); err != nil {
+					return sources, fmt.Errorf("sourcestats %d: %w", i, err)
+				}
 			}
-			src.Stats = stats
+		}
+		switch name, cached := c.names[src.Address]; {
+		case src.Mode == ModeRefclock:
+			src.Name = src.Address
+		case cached:
+			src.Name = name
+		default:
+			src.Name = src.Address
+			unnamed = append(unnamed, len(sources))
+			ipCopy := *ip
+			unnamedIPs = append(unnamedIPs, &ipCopy)
 		}
 		sources = append(sources, src)
+	}
+	if len(unnamed) > 0 {
+		c.nameSources(ctx, sources, unnamed, unnamedIPs)
+	}
+	seen := make(map[string]struct{}, len(sources))
+	for i := range sources {
+		seen[sources[i].Address] = struct{}{}
 	}
 	for addr := range c.names {
 		if _, ok := seen[addr]; !ok {
@@ -250,6 +275,33 @@ func (c *Client) Sources(ctx context.Context, withStats bool) ([]Source, error) 
 		}
 	}
 	return sources, nil
+}
+
+// nameSources asks for the names sources were configured with. chronyd knows
+// them without DNS; when it cannot say (older chronyd), the address stands in.
+// A name is cached once chronyd answered, so it is asked once per source.
+func (c *Client) nameSources(ctx context.Context, sources []Source, idx []int, ips []*chrony.IPAddr) {
+	reqs := make([]chrony.RequestPacket, len(ips))
+	for i, ip := range ips {
+		reqs[i] = chrony.NewNTPSourceNamePacket(ip)
+	}
+	resps, errs, err := c.exchangeBatch(ctx, reqs)
+	if err != nil {
+		// The channel failed: keep the addresses and ask again next time.
+		return
+	}
+	for i, k := range idx {
+		name := sources[k].Address
+		if errs[i] == nil {
+			if sn, ok := resps[i].(*chrony.ReplyNTPSourceName); ok && sn.Name != "" {
+				name = sn.Name
+			}
+		} else if !isAnswer(errs[i]) {
+			continue
+		}
+		sources[k].Name = name
+		c.names[sources[k].Address] = name
+	}
 }
 
 // maxSources bounds the count a reply may claim: chronyd itself keeps far
@@ -306,42 +358,6 @@ func sourceAddress(ip *chrony.IPAddr, mode chrony.ModeType) string {
 		return chrony.RefidToString(binary.BigEndian.Uint32(ip.IP[:4]))
 	}
 	return ip.String()
-}
-
-// sourceName is the name the source was configured with. chronyd knows it
-// without DNS; when it cannot say (older chronyd), the address stands in.
-func (c *Client) sourceName(ctx context.Context, ip *chrony.IPAddr, addr string) string {
-	if name, ok := c.names[addr]; ok {
-		return name
-	}
-	name := addr
-	resp, err := c.exchange(ctx, chrony.NewNTPSourceNamePacket(ip))
-	if err == nil {
-		if sn, ok := resp.(*chrony.ReplyNTPSourceName); ok && sn.Name != "" {
-			name = sn.Name
-		}
-	} else if !isAnswer(err) {
-		// The channel failed: do not cache a fallback that hides the real name.
-		return name
-	}
-	c.names[addr] = name
-	return name
-}
-
-func (c *Client) stats(ctx context.Context, index int32, ip *chrony.IPAddr) (*SourceStats, error) {
-	c.sourceStats.Index = index
-	resp, err := c.exchange(ctx, c.sourceStats)
-	if isNoSuchSource(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sourcestats %d: %w", index, err)
-	}
-	stats, err := statsFrom(resp, ip)
-	if err != nil {
-		return nil, fmt.Errorf("sourcestats %d: %w", index, err)
-	}
-	return stats, nil
 }
 
 // statsFrom returns the statistics in resp if they are those of the source at
