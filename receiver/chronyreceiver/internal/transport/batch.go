@@ -2,10 +2,7 @@ package transport
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"net"
-	"time"
 )
 
 // Pending is one request of a batch and, after Batch, its reply or error.
@@ -59,16 +56,9 @@ func (c *Conn) Batch(items []Pending) error {
 	remaining, tries := len(items), 1
 	wait := c.retry
 	for remaining > 0 {
-		readBy := c.deadline
-		if c.udp != nil {
-			if next := time.Now().Add(wait); readBy.IsZero() || next.Before(readBy) {
-				readBy = next
-			}
-		}
-		n, err := c.readPacket(readBy)
+		n, err := c.readPacket(c.readBy(wait))
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() && c.udp != nil && (c.deadline.IsZero() || time.Now().Before(c.deadline)) {
+			if c.shouldResend(err) {
 				wait *= 2
 				tries++
 				if err := sendUnanswered(); err != nil {

@@ -162,16 +162,9 @@ func (c *Conn) send() error {
 func (c *Conn) Read(p []byte) (int, error) {
 	wait := c.retry
 	for {
-		readBy := c.deadline
-		if c.udp != nil {
-			if next := time.Now().Add(wait); readBy.IsZero() || next.Before(readBy) {
-				readBy = next
-			}
-		}
-		n, err := c.readPacket(readBy)
+		n, err := c.readPacket(c.readBy(wait))
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() && c.udp != nil && (c.deadline.IsZero() || time.Now().Before(c.deadline)) {
+			if c.shouldResend(err) {
 				wait *= 2
 				if err := c.send(); err != nil {
 					return 0, err
@@ -190,6 +183,25 @@ func (c *Conn) Read(p []byte) (int, error) {
 		}
 		return copy(p, c.buf[:n]), nil
 	}
+}
+
+// readBy is when to stop waiting for a reply: the deadline, or over UDP the
+// moment to send again, whichever comes first.
+func (c *Conn) readBy(wait time.Duration) time.Time {
+	by := c.deadline
+	if c.udp != nil {
+		if next := time.Now().Add(wait); by.IsZero() || next.Before(by) {
+			by = next
+		}
+	}
+	return by
+}
+
+// shouldResend tells a UDP wait that ran out before the deadline (send the
+// request again) from a real failure.
+func (c *Conn) shouldResend(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() && c.udp != nil && (c.deadline.IsZero() || time.Now().Before(c.deadline))
 }
 
 func (c *Conn) readPacket(by time.Time) (int, error) {
