@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -33,15 +32,7 @@ func repoPath(t *testing.T, rel string) string {
 	return p
 }
 
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freeTCPPort(t *testing.T) int { return chronylab.FreeTCPPort(t) }
 
 // process is a daemon started by a test, stopped when the test ends; its
 // output goes to a file that is shown when the test fails.
@@ -303,11 +294,4 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-func parseF(t *testing.T, s string) float64 {
-	t.Helper()
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		t.Fatalf("chronyc printed %q: %v", s, err)
-	}
-	return f
-}
+func parseF(t *testing.T, s string) float64 { return chronylab.Float(t, s) }

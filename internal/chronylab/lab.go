@@ -348,6 +348,27 @@ func sockSample(now time.Time, offset float64) []byte {
 	return b
 }
 
+// Float parses a number chronyc printed, failing the test when it is not one.
+func Float(t T, s string) float64 {
+	t.Helper()
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		t.Fatalf("chronyc printed %q: %v", s, err)
+	}
+	return f
+}
+
+// FreeTCPPort returns a loopback TCP port that was free a moment ago.
+func FreeTCPPort(t T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
 // FreeUDPPort returns a loopback UDP port that was free a moment ago.
 func FreeUDPPort(t T) int {
 	t.Helper()

@@ -21,14 +21,7 @@ func labConfig(endpoint string) *Config {
 	return cfg
 }
 
-func parseF(t *testing.T, s string) float64 {
-	t.Helper()
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		t.Fatalf("chronyc printed %q: %v", s, err)
-	}
-	return f
-}
+func parseF(t *testing.T, s string) float64 { return chronylab.Float(t, s) }
 
 var chronycLeap = map[string]string{
 	"Normal":           "normal",
