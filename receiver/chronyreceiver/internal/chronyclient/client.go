@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/facebook/time/ntp/chrony"
@@ -108,7 +109,7 @@ func (c *Client) exchange(ctx context.Context, req chrony.RequestPacket) (chrony
 	}
 	if c.conn != nil {
 		c.conn.SetDeadline(deadline)
-		resp, err := c.proto.Communicate(req)
+		resp, err := communicate(c.proto, req)
 		if err == nil || isAnswer(err) {
 			return resp, err
 		}
@@ -137,7 +138,7 @@ func (c *Client) connect(ctx context.Context, deadline time.Time, req chrony.Req
 		}
 		conn.SetDeadline(deadline)
 		proto := &chrony.Client{Connection: conn}
-		resp, err := proto.Communicate(req)
+		resp, err := communicate(proto, req)
 		if err != nil && !isAnswer(err) {
 			_ = conn.Close()
 			errs = append(errs, err)
@@ -154,6 +155,21 @@ func (c *Client) connect(ctx context.Context, deadline time.Time, req chrony.Req
 		return nil, errs[0]
 	}
 	return nil, fmt.Errorf("no chronyd answered at %v: %w", c.candidates, errors.Join(errs...))
+}
+
+// communicate is proto.Communicate without facebook/time's "connection.Read
+// failed" wrapping: the transport's own errors already name the request, the
+// endpoint and the cause.
+func communicate(proto *chrony.Client, req chrony.RequestPacket) (chrony.ResponsePacket, error) {
+	resp, err := proto.Communicate(req)
+	if err != nil {
+		for _, prefix := range []string{"connection.Read failed: ", "failed to write packet to connection: "} {
+			if inner := errors.Unwrap(err); inner != nil && strings.HasPrefix(err.Error(), prefix) {
+				return resp, inner
+			}
+		}
+	}
+	return resp, err
 }
 
 // isAnswer tells a refusal from chronyd (the channel works) from a failure of

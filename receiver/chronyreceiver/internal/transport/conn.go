@@ -73,6 +73,11 @@ func Dial(ep Endpoint, opts Options) (*Conn, error) {
 		}
 		c.udp = conn
 	case Unix:
+		// Say plainly when chronyd's socket is missing or out of reach,
+		// rather than failing later on the reply socket's directory.
+		if _, err := os.Stat(ep.Address); err != nil {
+			return nil, fmt.Errorf("chronyd's socket at %s: %w", ep, err)
+		}
 		if err := c.bindUnix(opts.ReplyDir); err != nil {
 			return nil, err
 		}
