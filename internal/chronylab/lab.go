@@ -101,6 +101,9 @@ func Start(t T, opts Options) *Lab {
 	if os.Geteuid() == 0 {
 		if _, err := user.Lookup("_chrony"); err == nil {
 			l.User = "_chrony"
+			if dir := unsearchableParent(base); dir != "" {
+				t.Fatalf("chronyd drops to %s, which cannot reach %s: %s is not searchable by others; set TMPDIR to a directory that is (such as /tmp)", l.User, base, dir)
+			}
 		}
 	}
 	if err := os.MkdirAll(l.RunDir(), 0o750); err != nil {
@@ -126,6 +129,19 @@ func Start(t T, opts Options) *Lab {
 	}
 	l.StartChronyd()
 	return l
+}
+
+// unsearchableParent returns the first directory above dir that users other
+// than its owner cannot enter, or "" when chronyd's user can reach dir.
+func unsearchableParent(dir string) string {
+	for d := filepath.Dir(dir); ; d = filepath.Dir(d) {
+		if st, err := os.Stat(d); err == nil && st.Mode().Perm()&0o001 == 0 {
+			return d
+		}
+		if d == filepath.Dir(d) {
+			return ""
+		}
+	}
 }
 
 // Dir is the lab's temporary directory.
