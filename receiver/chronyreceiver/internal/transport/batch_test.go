@@ -59,6 +59,18 @@ func replyTo(req []byte, status uint16) []byte {
 	return r
 }
 
+// dialBatch dials ep for a test, with a deadline for the whole exchange.
+func dialBatch(t *testing.T, ep Endpoint, opts Options, within time.Duration) *Conn {
+	t.Helper()
+	c, err := Dial(ep, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(within))
+	return c
+}
+
 func batchOf(seqs ...byte) []Pending {
 	items := make([]Pending, len(seqs))
 	for i, s := range seqs {
@@ -73,12 +85,7 @@ func TestBatchRepliesInAnyOrder(t *testing.T) {
 		stale := replyTo(request(CmdNSources, 99), 0)
 		return [][]byte{replyTo(reqs[2], 0), stale, replyTo(reqs[1], 0), replyTo(reqs[2], 0), replyTo(reqs[0], 0)}
 	})
-	c, err := Dial(ep, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
+	c := dialBatch(t, ep, Options{}, 2*time.Second)
 	items := batchOf(1, 2, 3)
 	if err := c.Batch(items); err != nil {
 		t.Fatal(err)
@@ -101,12 +108,7 @@ func TestBatchRetriesOnlyTheUnanswered(t *testing.T) {
 		}
 		return [][]byte{replyTo(reqs[0], 0)}
 	})
-	c, err := Dial(ep, Options{RetryInterval: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
+	c := dialBatch(t, ep, Options{RetryInterval: 50 * time.Millisecond}, 2*time.Second)
 	items := batchOf(1, 2, 3)
 	if err := c.Batch(items); err != nil {
 		t.Fatal(err)
@@ -124,12 +126,7 @@ func TestBatchRefusalIsPerRequest(t *testing.T) {
 	ep, _ := batchServer(t, 2, func(_ int, reqs [][]byte) [][]byte {
 		return [][]byte{replyTo(reqs[0], uint16(statusUnauth)), replyTo(reqs[1], 0)}
 	})
-	c, err := Dial(ep, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
+	c := dialBatch(t, ep, Options{}, 2*time.Second)
 	items := batchOf(1, 2)
 	if err := c.Batch(items); err != nil {
 		t.Fatal(err)
@@ -143,13 +140,8 @@ func TestBatchRefusalIsPerRequest(t *testing.T) {
 // still unanswered.
 func TestBatchDeadline(t *testing.T) {
 	ep, _ := batchServer(t, 100, func(int, [][]byte) [][]byte { return nil })
-	c, err := Dial(ep, Options{RetryInterval: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(300 * time.Millisecond))
-	err = c.Batch(batchOf(1, 2))
+	c := dialBatch(t, ep, Options{RetryInterval: 50 * time.Millisecond}, 300*time.Millisecond)
+	err := c.Batch(batchOf(1, 2))
 	if err == nil {
 		t.Fatal("no error without replies")
 	}
@@ -160,11 +152,7 @@ func TestBatchDeadline(t *testing.T) {
 
 func TestBatchRejectsSharedSequence(t *testing.T) {
 	ep, _ := batchServer(t, 2, func(int, [][]byte) [][]byte { return nil })
-	c, err := Dial(ep, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialBatch(t, ep, Options{}, 2*time.Second)
 	if err := c.Batch(batchOf(7, 7)); err == nil {
 		t.Error("two requests with one sequence number accepted")
 	}
