@@ -67,6 +67,7 @@ lint: $(STATICCHECK) ## gofmt, go vet, staticcheck
 
 .PHONY: test
 test: deps lint check-generated build ## run every test: unit, real chronyd, and the built collector end to end into Prometheus
+	$(GO) test -race -count=1 ./$(RECEIVER)/internal/...
 	$(GO) test -count=1 ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
 

@@ -45,6 +45,9 @@ type Options struct {
 	Refclock bool
 	// NoUpstream leaves out the NTP server, for a lab synced to PHC0 alone.
 	NoUpstream bool
+	// ExtraSources adds that many NTP sources that never answer, at
+	// loopback addresses 127.1.x.y, for tests of chronyds with many sources.
+	ExtraSources int
 }
 
 // Lab is a running chronyd under test and its upstream.
@@ -195,9 +198,24 @@ func (l *Lab) StartChronyd() {
 		}
 		b.WriteString("\n")
 	}
+	for i := range l.opts.ExtraSources {
+		// Loopback only, port 9 (discard): nothing answers, nothing leaves.
+		fmt.Fprintf(&b, "server 127.1.%d.%d port 9 minpoll 12 noselect\n", i/250, i%250+1)
+	}
 	fmt.Fprintf(&b, "driftfile %s/client.drift\n", l.RunDir())
 	l.client = l.run("chronyd", b.String(), true)
 	l.waitFor(func() bool { _, err := os.Stat(l.SocketPath()); return err == nil }, 10*time.Second, "chronyd's command socket")
+}
+
+// SignalChronyd sends sig to the chronyd under test (SIGSTOP wedges it).
+func (l *Lab) SignalChronyd(sig os.Signal) {
+	l.t.Helper()
+	if l.client == nil || l.client.Process == nil {
+		l.t.Fatal("chronyd is not running")
+	}
+	if err := l.client.Process.Signal(sig); err != nil {
+		l.t.Fatalf("signal chronyd: %v", err)
+	}
 }
 
 // KillChronyd kills the chronyd under test at once, as a crash would.

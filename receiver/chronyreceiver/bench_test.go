@@ -46,18 +46,16 @@ func BenchmarkTrackingRoundTrip(b *testing.B) {
 			if err := binary.Write(&req, binary.BigEndian, chrony.NewTrackingPacket()); err != nil {
 				b.Fatal(err)
 			}
-			packet := req.Bytes()
-			reply := make([]byte, 1024)
+			items := []transport.Pending{{Req: req.Bytes()}}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
-				binary.BigEndian.PutUint32(packet[8:12], uint32(i+1))
-				conn.SetDeadline(time.Now().Add(time.Second))
-				if _, err := conn.Write(packet); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := conn.Read(reply); err != nil {
-					b.Fatal(err)
+				transport.SetRequestSequence(items[0].Req, uint32(i+1))
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				err := conn.Exchange(ctx, items)
+				cancel()
+				if err != nil || items[0].Err != nil {
+					b.Fatal(err, items[0].Err)
 				}
 			}
 		})

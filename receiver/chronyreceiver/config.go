@@ -3,6 +3,7 @@ package chronyreceiver // import "github.com/chronyotel/otelcol-chrony/receiver/
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -48,23 +49,49 @@ func createDefaultConfig() *Config {
 	}
 }
 
+// minCollectionInterval keeps a typo (1ns for 1s) from turning the receiver
+// into a busy loop against chronyd.
+const minCollectionInterval = 100 * time.Millisecond
+
 // Validate names the offending setting and value. A chronyd that is not there
 // yet is not a configuration error: the receiver starts and reports it down.
+// Non-positive intervals and negative timeouts are scraperhelper's to report.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.Timeout <= 0 {
-		errs = append(errs, fmt.Errorf("timeout: %s is not positive", c.Timeout))
+	if c.CollectionInterval > 0 && c.CollectionInterval < minCollectionInterval {
+		errs = append(errs, fmt.Errorf("collection_interval: %s is below the minimum of %s", c.CollectionInterval, minCollectionInterval))
 	}
-	if c.Endpoint != "" {
+	switch {
+	case c.Timeout == 0:
+		errs = append(errs, fmt.Errorf("timeout: 0s would let a wedged chronyd hold a scrape forever: set a positive timeout"))
+	case c.Timeout > max(c.CollectionInterval, defaultTimeout):
+		// A scrape that outlasts the interval delays the next one, and a wedged
+		// chronyd would then report chrony.up 0 only once per timeout. The
+		// default timeout stays valid with a shorter interval.
+		errs = append(errs, fmt.Errorf("timeout: %s is longer than collection_interval %s (and than the default timeout %s)", c.Timeout, c.CollectionInterval, defaultTimeout))
+	}
+	if c.InitialDelay < 0 {
+		errs = append(errs, fmt.Errorf("initial_delay: %s is negative", c.InitialDelay))
+	}
+	switch {
+	case c.Endpoint != "":
 		ep, err := transport.ParseEndpoint(c.Endpoint)
 		if err != nil {
 			errs = append(errs, err)
 		} else if ep.Network == transport.UDP && c.wantsServerStats() {
 			errs = append(errs, fmt.Errorf("endpoint %q: the chrony.server.* metrics need chronyd's serverstats report, which chronyd serves only over the unix socket", c.Endpoint))
 		}
+	case c.wantsServerStats():
+		errs = append(errs, fmt.Errorf("endpoint: empty, so chronyd is probed and may be found over UDP, where it does not serve the serverstats report the chrony.server.* metrics need: set endpoint to unix://%s (or your chronyd's socket)", transport.DefaultUnixSocket))
 	}
-	if c.ReplySocketDir != "" && !filepath.IsAbs(c.ReplySocketDir) {
-		errs = append(errs, fmt.Errorf("reply_socket_dir: %q is not an absolute path", c.ReplySocketDir))
+	if c.ReplySocketDir != "" {
+		if !filepath.IsAbs(c.ReplySocketDir) {
+			errs = append(errs, fmt.Errorf("reply_socket_dir: %q is not an absolute path", c.ReplySocketDir))
+		} else if st, err := os.Stat(c.ReplySocketDir); err == nil && !st.IsDir() {
+			// A missing directory may be a volume not mounted yet: a scrape
+			// error then, not a configuration error.
+			errs = append(errs, fmt.Errorf("reply_socket_dir: %q is not a directory", c.ReplySocketDir))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -87,8 +87,13 @@ func TestValidate(t *testing.T) {
 		{"no port", func(c *Config) { c.Endpoint = "udp://localhost" }, `endpoint "udp://localhost": want udp://host:port`},
 		{"unix relative", func(c *Config) { c.Endpoint = "unix://run/chrony/chronyd.sock" }, `needs an absolute path, as in unix:///run/chrony/chronyd.sock`},
 		{"unix empty", func(c *Config) { c.Endpoint = "unix://" }, `needs an absolute path`},
-		{"zero timeout", func(c *Config) { c.Timeout = 0 }, `timeout: 0s is not positive`},
-		{"negative timeout", func(c *Config) { c.Timeout = -time.Second }, `timeout: -1s is not positive`},
+		{"zero timeout", func(c *Config) { c.Timeout = 0 }, `timeout: 0s would let a wedged chronyd hold a scrape forever`},
+		{"timeout beyond interval", func(c *Config) { c.Timeout = 87600 * time.Hour }, `timeout: 87600h0m0s is longer than collection_interval 30s`},
+		{"timeout beyond a long interval", func(c *Config) { c.CollectionInterval = time.Minute; c.Timeout = 2 * time.Minute }, `timeout: 2m0s is longer than collection_interval 1m0s`},
+		{"interval 1ns", func(c *Config) { c.CollectionInterval = time.Nanosecond }, `collection_interval: 1ns is below the minimum of 100ms`},
+		{"negative initial delay", func(c *Config) { c.InitialDelay = -time.Second }, `initial_delay: -1s is negative`},
+		{"serverstats while probing", func(c *Config) { c.Metrics.ChronyServerLogDrops.Enabled = true }, `endpoint: empty, so chronyd is probed and may be found over UDP`},
+		{"reply dir is a file", func(c *Config) { c.ReplySocketDir = "/etc/hostname" }, `reply_socket_dir: "/etc/hostname" is not a directory`},
 		{"serverstats over udp", func(c *Config) {
 			c.Endpoint = "udp://127.0.0.1:323"
 			c.Metrics.ChronyServerCommandPackets.Enabled = true
@@ -109,6 +114,13 @@ func TestValidate(t *testing.T) {
 			}
 		})
 	}
+	// A negative timeout is reported once, by scraperhelper, not twice.
+	cfg := createDefaultConfig()
+	cfg.Timeout = -5 * time.Second
+	err := confmap.Validate(cfg)
+	if err == nil || strings.Count(err.Error(), "timeout") != 1 {
+		t.Errorf("timeout -5s: %v, want the timeout named exactly once", err)
+	}
 }
 
 func TestValidateAccepts(t *testing.T) {
@@ -122,8 +134,8 @@ func TestValidateAccepts(t *testing.T) {
 			t.Errorf("%q rejected: %v", endpoint, err)
 		}
 	}
-	// serverstats over the unix socket, or while probing (which may find it).
-	for _, endpoint := range []string{"", "unix:///run/chrony/chronyd.sock"} {
+	// serverstats over the unix socket.
+	for _, endpoint := range []string{"unix:///run/chrony/chronyd.sock"} {
 		cfg := createDefaultConfig()
 		cfg.Endpoint = endpoint
 		cfg.Metrics.ChronyServerNtpPackets.Enabled = true

@@ -24,9 +24,26 @@ func NewFactory() receiver.Factory {
 func createMetrics(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
 	rCfg := cfg.(*Config)
 	s := newScraper(rCfg, set, newChronyReader)
-	sc, err := scraper.NewMetrics(s.scrape, scraper.WithStart(s.start), scraper.WithShutdown(s.shutdown))
+	sc, err := scraper.NewMetrics(s.scrapeAndLog, scraper.WithStart(s.start), scraper.WithShutdown(s.shutdown))
 	if err != nil {
 		return nil, err
 	}
-	return scraperhelper.NewMetricsController(&rCfg.ControllerConfig, set, next, scraperhelper.AddMetricsScraper(metadata.Type, sc))
+	ctrl, err := scraperhelper.NewMetricsController(&rCfg.ControllerConfig, set, next, scraperhelper.AddMetricsScraper(metadata.Type, sc))
+	if err != nil {
+		return nil, err
+	}
+	return &chronyReceiver{Metrics: ctrl, stop: s.stop}, nil
+}
+
+// chronyReceiver ends a running scrape before the controller's Shutdown,
+// which waits for it: a collector stops within moments of SIGTERM even when
+// chronyd is wedged and the scrape's timeout is long.
+type chronyReceiver struct {
+	receiver.Metrics
+	stop context.CancelFunc
+}
+
+func (r *chronyReceiver) Shutdown(ctx context.Context) error {
+	r.stop()
+	return r.Metrics.Shutdown(ctx)
 }

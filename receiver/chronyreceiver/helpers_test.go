@@ -24,28 +24,9 @@ type point struct {
 
 // eachNumberPoint calls fn for every gauge and sum data point.
 func eachNumberPoint(md pmetric.Metrics, fn func(m pmetric.Metric, dp pmetric.NumberDataPoint)) {
-	rms := md.ResourceMetrics()
-	for i := range rms.Len() {
-		sms := rms.At(i).ScopeMetrics()
-		for j := range sms.Len() {
-			ms := sms.At(j).Metrics()
-			for k := range ms.Len() {
-				m := ms.At(k)
-				var dps pmetric.NumberDataPointSlice
-				switch m.Type() {
-				case pmetric.MetricTypeGauge:
-					dps = m.Gauge().DataPoints()
-				case pmetric.MetricTypeSum:
-					dps = m.Sum().DataPoints()
-				default:
-					continue
-				}
-				for d := range dps.Len() {
-					fn(m, dps.At(d))
-				}
-			}
-		}
-	}
+	eachPoint(md, func(_ pmetric.ResourceMetrics, _ pmetric.ScopeMetrics, m pmetric.Metric, dp pmetric.NumberDataPoint) {
+		fn(m, dp)
+	})
 }
 
 // points returns every data point of the metric name.

@@ -2,6 +2,7 @@ package chronyreceiver // import "github.com/chronyotel/otelcol-chrony/receiver/
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -10,7 +11,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
-	"go.opentelemetry.io/collector/scraper/scrapererror"
 
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/chronyclient"
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/clockbound"
@@ -41,17 +41,30 @@ type chronyScraper struct {
 	reader    chronyReader
 	mb        *metadata.MetricsBuilder
 	now       func() time.Time
+	problems  problemLog
+	stale     *staleTracker
+
+	// stopping is cancelled when the receiver shuts down, to end a scrape
+	// blocked on chronyd at once: the controller waits for a running scrape
+	// before it shuts the scraper down.
+	stopping context.Context
+	stop     context.CancelFunc
 
 	wantSources, wantStats, wantServer bool
 }
 
 func newScraper(cfg *Config, set receiver.Settings, newReader readerFactory) *chronyScraper {
+	stopping, stop := context.WithCancel(context.Background())
 	return &chronyScraper{
 		cfg:         cfg,
 		settings:    set,
 		newReader:   newReader,
 		mb:          metadata.NewMetricsBuilder(cfg.MetricsBuilderConfig, set),
 		now:         time.Now,
+		problems:    problemLog{logger: set.Logger},
+		stale:       newStaleTracker(),
+		stopping:    stopping,
+		stop:        stop,
 		wantSources: cfg.wantsSources(),
 		wantStats:   cfg.wantsSourceStats(),
 		wantServer:  cfg.wantsServerStats(),
@@ -70,45 +83,58 @@ func (s *chronyScraper) start(context.Context, component.Host) error {
 }
 
 func (s *chronyScraper) shutdown(context.Context) error {
+	s.stop()
 	if s.reader == nil {
 		return nil
 	}
 	return s.reader.Close()
 }
 
-// trackingMetricCount is how many series a scrape that cannot read tracking
-// fails to deliver, for the collector's own error accounting.
-const trackingMetricCount = 17
+// scrapeAndLog is what the collector calls. Failures are not returned: the
+// controller would log each one as an ERROR with a stack trace, every
+// interval, for as long as chronyd is down. chrony.up says it each scrape,
+// and the log says it once per change of cause.
+func (s *chronyScraper) scrapeAndLog(ctx context.Context) (pmetric.Metrics, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.stopping, cancel)()
+	md, err := s.scrape(ctx)
+	s.problems.observe(s.reader.Endpoint(), err)
+	s.stale.mark(md, pcommon.NewTimestampFromTime(s.now()))
+	return md, nil
+}
 
+// scrape reads chronyd and builds the metrics. The error says what could not
+// be read; what could is in the metrics all the same.
 func (s *chronyScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	tracking, err := s.reader.Tracking(ctx)
 	if err != nil {
 		// Only chrony.up: values from an earlier scrape are not re-sent as fresh.
 		s.mb.RecordChronyUpDataPoint(pcommon.NewTimestampFromTime(s.now()), 0)
-		return s.emit(), scrapererror.NewPartialScrapeError(err, trackingMetricCount)
+		return s.emit(), err
 	}
 	ts := pcommon.NewTimestampFromTime(tracking.ReceivedAt)
 	s.mb.RecordChronyUpDataPoint(ts, 1)
 	s.recordTracking(ts, tracking)
 
-	var errs scrapererror.ScrapeErrors
+	var errs []error
 	if s.wantSources {
 		sources, err := s.reader.Sources(ctx, s.wantStats)
 		// Sources read before a failure are still good data.
 		s.recordSources(pcommon.NewTimestampFromTime(s.now()), sources)
 		if err != nil {
-			errs.AddPartial(1, err)
+			errs = append(errs, err)
 		}
 	}
 	if s.wantServer {
 		stats, err := s.reader.ServerStats(ctx)
 		if err != nil {
-			errs.AddPartial(1, err)
+			errs = append(errs, err)
 		} else {
 			s.recordServerStats(pcommon.NewTimestampFromTime(stats.ReceivedAt), stats)
 		}
 	}
-	return s.emit(), errs.Combine()
+	return s.emit(), errors.Join(errs...)
 }
 
 func (s *chronyScraper) emit() pmetric.Metrics {

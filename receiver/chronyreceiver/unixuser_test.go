@@ -3,14 +3,10 @@ package chronyreceiver
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"os/user"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +14,7 @@ import (
 
 	"github.com/chronyotel/otelcol-chrony/internal/chronylab"
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/chronyclient"
+	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/testuser"
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/transport"
 )
 
@@ -50,12 +47,7 @@ func TestUnixHelperProcess(t *testing.T) {
 // can neither create the reply socket in chronyd's 0750 directory nor send to
 // its 0755 socket. Checked here with chronyd running as _chrony.
 func TestIntegrationUnixSocketNeedsChronydsUser(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("this test switches users and needs root, which CI has")
-		}
-		t.Skip("needs root to run the client as other users")
-	}
+	testuser.RequireRoot(t)
 	lab := chronylab.Start(t, chronylab.Options{})
 	if lab.User == "" {
 		t.Fatal("no _chrony user: install Debian's chrony")
@@ -67,26 +59,9 @@ func TestIntegrationUnixSocketNeedsChronydsUser(t *testing.T) {
 	uid, _ := strconv.Atoi(chronyd.Uid)
 	gid, _ := strconv.Atoi(chronyd.Gid)
 
-	// The test binary, where other users can run it.
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := os.MkdirTemp("", "unixhelper-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	helper := filepath.Join(dir, "helper")
-	copyFile(t, self, helper, 0o755)
-
 	run := func(uid, gid int) (string, error) {
-		cmd := exec.Command(helper, "-test.run=^TestUnixHelperProcess$")
+		cmd := testuser.Command(t, uid, gid, "-test.run=^TestUnixHelperProcess$")
 		cmd.Env = append(os.Environ(), helperEndpointEnv+"="+lab.UnixEndpoint())
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}}
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
@@ -94,29 +69,10 @@ func TestIntegrationUnixSocketNeedsChronydsUser(t *testing.T) {
 	if out, err := run(uid, gid); err != nil || !strings.Contains(out, "HELPER-OK") {
 		t.Errorf("as chronyd's user %s: %v\n%s", lab.User, err, out)
 	}
-	const nobody = 65534
-	out, err := run(nobody, gid)
+	out, err := run(testuser.Nobody, gid)
 	if err == nil || !strings.Contains(out, "permission denied") {
 		t.Errorf("as a member of chronyd's group %s only: want permission denied, got %v\n%s", lab.User, err, out)
 	}
 	assertNoReplySockets(t, lab)
 }
 
-func copyFile(t *testing.T, from, to string, mode os.FileMode) {
-	t.Helper()
-	src, err := os.Open(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := dst.Close(); err != nil {
-		t.Fatal(err)
-	}
-}

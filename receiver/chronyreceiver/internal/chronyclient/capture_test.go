@@ -2,6 +2,7 @@ package chronyclient
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"flag"
 	"os"
@@ -52,16 +53,18 @@ func TestCaptureReplies(t *testing.T) {
 		if err := binary.Write(&buf, binary.BigEndian, req); err != nil {
 			t.Fatal(err)
 		}
-		conn.SetDeadline(time.Now().Add(2 * time.Second))
-		if _, err := conn.Write(buf.Bytes()); err != nil {
-			t.Fatal(err)
+		items := []transport.Pending{{Req: buf.Bytes()}}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := conn.Exchange(ctx, items)
+		cancel()
+		if err == nil {
+			err = items[0].Err
 		}
-		reply := make([]byte, 1024)
-		n, err := conn.Read(reply)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, name+".bin"), reply[:n], 0o644); err != nil {
+		reply := items[0].Reply
+		if err := os.WriteFile(filepath.Join(dir, name+".bin"), reply, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

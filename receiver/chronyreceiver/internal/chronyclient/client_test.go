@@ -129,8 +129,9 @@ func patch(rec []byte, at int, v uint16) []byte {
 	return out
 }
 
-// Every reply is checked; a bad one is an error naming the request, never
-// data.
+// Every reply is checked. A datagram that is not an answer is ignored, as
+// chronyc ignores it, and the error at the deadline says what was ignored; a
+// refusal is an error at once. Never data.
 func TestBadReplies(t *testing.T) {
 	tracking := golden(t, "tracking")
 	tests := []struct {
@@ -140,7 +141,7 @@ func TestBadReplies(t *testing.T) {
 		is    error
 	}{
 		{"truncated header", func(req []byte) [][]byte { return [][]byte{answerTo(req, tracking)[:20]} }, "truncated reply: 20 bytes", nil},
-		{"truncated body", func(req []byte) [][]byte { return [][]byte{answerTo(req, tracking)[:60]} }, "unexpected EOF", nil},
+		{"truncated body", func(req []byte) [][]byte { return [][]byte{answerTo(req, tracking)[:60]} }, "truncated tracking reply: 32 bytes of data, want 76", nil},
 		{"not a reply", func(req []byte) [][]byte { r := answerTo(req, tracking); r[1] = 1; return [][]byte{r} }, "packet type 1 is not a reply", nil},
 		{"other version", func(req []byte) [][]byte { r := answerTo(req, tracking); r[0] = 5; return [][]byte{r} }, "protocol version 5", nil},
 		{"other command", func(req []byte) [][]byte { return [][]byte{patch(answerTo(req, tracking), 4, transport.CmdNSources)} }, "reply names command 14, request was 33", nil},
@@ -154,9 +155,12 @@ func TestBadReplies(t *testing.T) {
 			fake := startFake(t)
 			fake.setAnswer(func(_ uint16, _ int32, req []byte) [][]byte { return tt.reply(req) })
 			c := newTestClient(t, fake.endpoint())
-			_, err := c.Tracking(ctxTimeout(t, time.Second))
+			_, err := c.Tracking(ctxTimeout(t, 300*time.Millisecond))
 			if err == nil {
 				t.Fatal("bad reply accepted")
+			}
+			if !strings.Contains(err.Error(), fake.endpoint()) {
+				t.Errorf("error %q does not name the endpoint", err)
 			}
 			if !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "tracking") {
 				t.Errorf("error %q does not say %q about the tracking request", err, tt.want)
@@ -187,9 +191,6 @@ func TestStaleReplyDiscarded(t *testing.T) {
 	}
 	if tr.Stratum != 2 {
 		t.Errorf("read the stale reply: stratum %d", tr.Stratum)
-	}
-	if c.conn.Stale != 1 {
-		t.Errorf("stale replies counted: %d, want 1", c.conn.Stale)
 	}
 }
 

@@ -23,6 +23,7 @@ type fakeChronyd struct {
 	// answer returns the packets to send for a request; nil sends nothing.
 	answer   func(cmd uint16, index int32, req []byte) [][]byte
 	requests atomic.Int32
+	seqs     []uint32
 	done     chan struct{}
 }
 
@@ -38,7 +39,7 @@ func golden(t testing.TB, name string) []byte {
 // answerTo makes rec the reply to req: same sequence number.
 func answerTo(req, rec []byte) []byte {
 	out := append([]byte(nil), rec...)
-	copy(out[16:20], req[8:12])
+	binary.BigEndian.PutUint32(out[16:20], transport.RequestSequence(req))
 	return out
 }
 
@@ -102,10 +103,11 @@ func (f *fakeChronyd) serve() {
 		}
 		req := append([]byte(nil), buf[:n]...)
 		f.requests.Add(1)
-		cmd := binary.BigEndian.Uint16(req[4:6])
+		cmd := transport.RequestCommand(req)
 		index := int32(binary.BigEndian.Uint32(req[20:24]))
 		f.mu.Lock()
 		answer := f.answer
+		f.seqs = append(f.seqs, transport.RequestSequence(req))
 		f.mu.Unlock()
 		for _, pkt := range answer(cmd, index, req) {
 			_, _ = f.conn.WriteToUDP(pkt, from)

@@ -1,6 +1,8 @@
 // Package chronyclient asks chronyd for its reports and turns the replies into
 // plain values: refclocks named as chronyc names them, sources with their
-// statistics, everything stamped with the time the reply arrived.
+// statistics. Tracking and serverstats carry the time their reply arrived;
+// sources carry none, and the scraper stamps them when it records them.
+// codec.go is the only file that knows facebook/time's packet types.
 package chronyclient
 
 import "time"

@@ -14,7 +14,8 @@ type State int
 
 const (
 	Synchronised State = iota
-	// Unsynchronised: chronyd has no reference (leap status 3); no bound holds.
+	// Unsynchronised: chronyd has no reference (leap status 3, or a status
+	// chrony does not define); no bound holds.
 	Unsynchronised
 	// FreeRunning: chronyd still has a reference but has not updated from it
 	// for FreeRunningFactor update intervals (ClockBound's rule), so the bound
@@ -59,7 +60,9 @@ func Evaluate(t chronyclient.Tracking) Bound {
 		b.ReferenceAge = max(t.ReceivedAt.Sub(t.RefTime).Seconds(), 0)
 	}
 	switch {
-	case t.LeapStatus == chronyclient.LeapUnsynchronised || !b.HasReference:
+	// Leap statuses above 3 are not chrony's; a clock claiming one has no
+	// bound to give either.
+	case t.LeapStatus >= chronyclient.LeapUnsynchronised || !b.HasReference:
 		b.State = Unsynchronised
 		b.MaxError = math.Inf(1)
 	case t.LastUpdateInterval > 0 && b.ReferenceAge > FreeRunningFactor*t.LastUpdateInterval:

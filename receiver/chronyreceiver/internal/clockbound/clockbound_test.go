@@ -49,6 +49,9 @@ func TestEvaluate(t *testing.T) {
 		// Leap status 3: no reference, no bound.
 		{"unsynchronised", with(func(t *chronyclient.Tracking) { t.LeapStatus = chronyclient.LeapUnsynchronised }),
 			math.Inf(1), 0.000232, 10, Unsynchronised},
+		// Not a leap status chrony sends: no bound either.
+		{"leap status 7", with(func(t *chronyclient.Tracking) { t.LeapStatus = 7 }),
+			math.Inf(1), 0.000232, 10, Unsynchronised},
 		// Never synchronised: chronyd reports a zero reference time.
 		{"never synchronised", with(func(t *chronyclient.Tracking) { t.RefTime = time.Unix(0, 0) }),
 			math.Inf(1), 0.000232, 0, Unsynchronised},

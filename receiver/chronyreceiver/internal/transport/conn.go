@@ -1,14 +1,12 @@
 package transport
 
 import (
-	"crypto/rand"
-	"encoding/binary"
-	"encoding/hex"
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -19,45 +17,41 @@ type Options struct {
 	// into a directory it can reach, so the default is the directory of its own
 	// socket, as chronyc does.
 	ReplyDir string
-	// RetryInterval is how long to wait for a UDP reply before sending the
-	// request again; it doubles after each try, as in chronyc. Zero means 1s.
+	// RetryInterval is how long to wait for a reply before sending the
+	// unanswered requests again; it doubles after each try, as in chronyc.
+	// Zero means 1s.
 	RetryInterval time.Duration
 }
 
-// Conn is one open command channel to chronyd. It implements io.ReadWriter for
-// github.com/facebook/time/ntp/chrony.Client, which encodes requests and
-// decodes replies: Write remembers the request, Read returns only the reply
-// that answers it.
+// Conn is one open command channel to chronyd. It is not safe for concurrent
+// use.
 type Conn struct {
-	ep        Endpoint
-	udp       *net.UDPConn
-	unix      *net.UnixConn
-	replyPath string
-
-	deadline time.Time
+	ep       Endpoint
+	sock     socket
+	isUnix   bool
+	replyDir string
+	reply    *replySocket
 	retry    time.Duration
 
-	req      []byte
-	reqSeq   uint32
-	reqCmd   uint16
-	attempts int
-
-	buf [maxPacket]byte
-
-	// Stale counts replies dropped because they answered an earlier request.
-	Stale int
+	buf   [MaxPacket]byte
+	bySeq map[uint32]int
+	items []itemState
 }
 
-// maxPacket is larger than any chrony command packet (clients reports are the
-// largest, 500 bytes of data after the header).
-const maxPacket = 1024
-
-const replySocketMode = 0o666
+// socket is what Exchange needs of a *net.UDPConn or *net.UnixConn.
+type socket interface {
+	Read(b []byte) (int, error)
+	Write(b []byte) (int, error)
+	SetDeadline(t time.Time) error
+	SetReadDeadline(t time.Time) error
+	SetWriteDeadline(t time.Time) error
+	Close() error
+}
 
 // Dial opens a channel to chronyd. For the unix socket it binds a uniquely
 // named reply socket, which Close removes.
 func Dial(ep Endpoint, opts Options) (*Conn, error) {
-	c := &Conn{ep: ep, retry: opts.RetryInterval}
+	c := &Conn{ep: ep, retry: opts.RetryInterval, bySeq: map[uint32]int{}}
 	if c.retry <= 0 {
 		c.retry = time.Second
 	}
@@ -67,189 +61,278 @@ func Dial(ep Endpoint, opts Options) (*Conn, error) {
 		if err != nil {
 			return nil, fmt.Errorf("resolve chronyd address %s: %w", ep, err)
 		}
+		// Connected, the kernel drops datagrams from any other address.
 		conn, err := net.DialUDP("udp", nil, raddr)
 		if err != nil {
 			return nil, fmt.Errorf("dial chronyd at %s: %w", ep, err)
 		}
-		c.udp = conn
+		c.sock = conn
 	case Unix:
-		// Say plainly when chronyd's socket is missing or out of reach,
-		// rather than failing later on the reply socket's directory.
-		if _, err := os.Stat(ep.Address); err != nil {
-			return nil, fmt.Errorf("chronyd's socket at %s: %w", ep, err)
+		dir := opts.ReplyDir
+		if dir == "" {
+			dir = defaultReplyDir(ep)
 		}
-		if err := c.bindUnix(opts.ReplyDir); err != nil {
+		rs, conn, err := dialUnix(ep, dir)
+		if err != nil {
 			return nil, err
 		}
+		c.sock, c.reply, c.isUnix, c.replyDir = conn, rs, true, dir
 	default:
 		return nil, fmt.Errorf("dial chronyd at %s: unsupported network %q", ep, ep.Network)
 	}
 	return c, nil
 }
 
-// bindUnix binds a reply socket. chronyd sends replies to the sender's bound
-// path, so an unbound or abstract socket never hears back, and chronyd runs as
-// its own user, so the file must be writable for it.
-func (c *Conn) bindUnix(dir string) error {
-	if dir == "" {
-		dir = filepath.Dir(c.ep.Address)
-	}
-	for range 4 {
-		var suffix [4]byte
-		_, _ = rand.Read(suffix[:])
-		path := filepath.Join(dir, fmt.Sprintf("otelcol-chrony.%d.%s.sock", os.Getpid(), hex.EncodeToString(suffix[:])))
-		conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-		if errors.Is(err, syscall.EADDRINUSE) {
-			// Somebody else's file: leave it alone and take another name.
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("bind reply socket in %s for chronyd at %s: %w", dir, c.ep, err)
-		}
-		c.unix, c.replyPath = conn, path
-		if err := os.Chmod(path, replySocketMode); err != nil {
-			_ = c.Close()
-			return fmt.Errorf("make reply socket %s writable for chronyd: %w", path, err)
-		}
-		// Connected, the kernel drops datagrams from anyone but chronyd, and a
-		// missing or dead chronyd shows up here rather than as a timeout.
-		if err := connectUnix(conn, c.ep.Address); err != nil {
-			_ = c.Close()
-			return fmt.Errorf("connect to chronyd at %s: %w", c.ep, err)
-		}
-		return nil
-	}
-	return fmt.Errorf("bind reply socket in %s for chronyd at %s: every name tried was taken", dir, c.ep)
-}
-
 // Endpoint is where this connection goes.
 func (c *Conn) Endpoint() Endpoint { return c.ep }
 
 // ReplyPath is the unix reply socket's file, empty over UDP.
-func (c *Conn) ReplyPath() string { return c.replyPath }
-
-// SetDeadline bounds every later exchange, retries included.
-func (c *Conn) SetDeadline(t time.Time) { c.deadline = t }
-
-// Write sends one encoded request and remembers its command and sequence
-// number, so that Read can tell its reply from a late one.
-func (c *Conn) Write(p []byte) (int, error) {
-	if len(p) < requestHeaderLen {
-		return 0, fmt.Errorf("request of %d bytes is shorter than a chrony header", len(p))
+func (c *Conn) ReplyPath() string {
+	if c.reply == nil {
+		return ""
 	}
-	c.req = append(c.req[:0], p...)
-	c.reqCmd = binary.BigEndian.Uint16(p[4:6])
-	c.reqSeq = binary.BigEndian.Uint32(p[8:12])
-	c.attempts = 0
-	if err := c.send(); err != nil {
-		return 0, err
-	}
-	return len(p), nil
+	return c.reply.path
 }
 
-func (c *Conn) send() error {
-	c.attempts++
-	var err error
-	if c.udp != nil {
-		_, err = c.udp.Write(c.req)
-	} else {
-		_, err = c.unix.Write(c.req)
+// Close closes the socket and removes the reply socket file this connection
+// created; it never removes a file that is not its own.
+func (c *Conn) Close() error {
+	if c.sock == nil {
+		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("send %s request to chronyd at %s: %w", commandName(c.reqCmd), c.ep, err)
+	err := c.sock.Close()
+	c.sock = nil
+	if c.reply != nil {
+		err = errors.Join(err, c.reply.remove())
+	}
+	return err
+}
+
+// Pending is one request of an exchange and, after it, its reply or refusal.
+type Pending struct {
+	// Req is the encoded request, with a sequence number no other request of
+	// the exchange has.
+	Req []byte
+	// Reply is the checked reply, header included; its capacity is reused.
+	Reply []byte
+	// Err is chronyd's refusal of this request (a *StatusError).
+	Err error
+}
+
+// maxInFlight bounds the requests sent and not yet answered. Linux queues at
+// most net.unix.max_dgram_qlen (default 10) datagrams on a unix socket and
+// chronyd drops a reply it cannot queue, so a window larger than that loses
+// replies whenever chronyd answers faster than we read.
+const maxInFlight = 8
+
+type itemState struct {
+	sent, answered bool
+}
+
+// exchangeStats is what a failed exchange tells the user about the datagrams
+// it threw away.
+type exchangeStats struct {
+	received    int
+	stale       int
+	invalid     int
+	lastInvalid error
+}
+
+// Exchange sends every request and collects the replies in whatever order
+// chronyd sends them, matching each to its request by sequence number, with
+// at most maxInFlight unanswered at a time. A single request is an exchange
+// of one. Requests still unanswered after the retry interval are sent again,
+// over UDP and the unix socket alike. Datagrams that answer nothing in flight
+// are dropped, as chronyc drops them. A refusal is that request's Err; the
+// returned error is for the channel itself. ctx bounds every read and write.
+func (c *Conn) Exchange(ctx context.Context, items []Pending) error {
+	if len(items) == 0 {
+		return nil
+	}
+	if c.sock == nil {
+		return fmt.Errorf("exchange with chronyd at %s: connection closed", c.ep)
+	}
+	clear(c.bySeq)
+	c.items = c.items[:0]
+	for i := range items {
+		if len(items[i].Req) < RequestHeaderLen {
+			return fmt.Errorf("request of %d bytes is shorter than a chrony header", len(items[i].Req))
+		}
+		seq := requestSequence(items[i].Req)
+		if _, dup := c.bySeq[seq]; dup {
+			return fmt.Errorf("two requests of one exchange share sequence number %d", seq)
+		}
+		c.bySeq[seq] = i
+		c.items = append(c.items, itemState{})
+		items[i].Reply, items[i].Err = items[i].Reply[:0], nil
+	}
+	if err := ctx.Err(); err != nil {
+		return c.stopped(items, err)
+	}
+	deadline, _ := ctx.Deadline()
+	// A cancelled context interrupts a blocked read or write at once.
+	stop := context.AfterFunc(ctx, func() { _ = c.sock.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	// A chronyd that stopped reading fills its queue and then every write
+	// blocks: the deadline is what turns that into an error.
+	if err := c.sock.SetWriteDeadline(deadline); err != nil {
+		return err
+	}
+
+	var st exchangeStats
+	next, inFlight, remaining, tries := 0, 0, len(items), 1
+	wait := c.retry
+	lastProgress := time.Now()
+	for remaining > 0 {
+		for inFlight < maxInFlight && next < len(items) {
+			if err := c.send(items[next].Req); err != nil {
+				return c.sendError(ctx, items[next].Req, err)
+			}
+			c.items[next].sent = true
+			next++
+			inFlight++
+		}
+		by := lastProgress.Add(wait)
+		if !deadline.IsZero() && deadline.Before(by) {
+			by = deadline
+		}
+		if err := c.sock.SetReadDeadline(by); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return c.stopped(items, err)
+		}
+		n, err := c.sock.Read(c.buf[:])
+		if err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(ctxErr, context.DeadlineExceeded) {
+				return c.stopped(items, ctxErr)
+			}
+			if isTimeout(err) && (deadline.IsZero() || time.Now().Before(deadline)) {
+				wait *= 2
+				tries++
+				lastProgress = time.Now()
+				for i := range next {
+					if c.items[i].answered {
+						continue
+					}
+					if err := c.send(items[i].Req); err != nil {
+						return c.sendError(ctx, items[i].Req, err)
+					}
+				}
+				continue
+			}
+			return c.waitError(items, remaining, tries, st, err)
+		}
+		st.received++
+		b := c.buf[:n]
+		if err := checkReplyHeader(b); err != nil {
+			st.invalid++
+			st.lastInvalid = err
+			continue
+		}
+		i, ok := c.bySeq[replySequence(b)]
+		if !ok || !c.items[i].sent || c.items[i].answered {
+			// A reply to an earlier request, or a duplicate after a resend.
+			st.stale++
+			continue
+		}
+		req := items[i].Req
+		err = CheckReply(b, requestCommand(req), requestSequence(req))
+		if err != nil && !IsRefusal(err) {
+			st.invalid++
+			st.lastInvalid = fmt.Errorf("%s reply: %w", CommandName(requestCommand(req)), err)
+			continue
+		}
+		c.items[i].answered = true
+		remaining--
+		inFlight--
+		lastProgress = time.Now()
+		if err != nil {
+			items[i].Err = fmt.Errorf("%s request to chronyd at %s: %w", CommandName(requestCommand(req)), c.ep, err)
+		} else {
+			items[i].Reply = append(items[i].Reply, b...)
+		}
 	}
 	return nil
 }
 
-// Read returns the reply to the last request written. Replies to earlier
-// requests are dropped; over UDP a lost request or reply is sent again until
-// the deadline.
-func (c *Conn) Read(p []byte) (int, error) {
-	wait := c.retry
-	for {
-		n, err := c.readPacket(c.readBy(wait))
-		if err != nil {
-			if c.shouldResend(err) {
-				wait *= 2
-				if err := c.send(); err != nil {
-					return 0, err
-				}
-				continue
-			}
-			return 0, fmt.Errorf("read %s reply from chronyd at %s after %d tries: %w", commandName(c.reqCmd), c.ep, c.attempts, err)
-		}
-		err = CheckReply(c.buf[:n], c.reqCmd, c.reqSeq)
-		if errors.Is(err, ErrStale) {
-			c.Stale++
-			continue
-		}
-		if err != nil {
-			return 0, fmt.Errorf("%s reply from chronyd at %s: %w", commandName(c.reqCmd), c.ep, err)
-		}
-		return copy(p, c.buf[:n]), nil
-	}
-}
-
-// readBy is when to stop waiting for a reply: the deadline, or over UDP the
-// moment to send again, whichever comes first.
-func (c *Conn) readBy(wait time.Duration) time.Time {
-	by := c.deadline
-	if c.udp != nil {
-		if next := time.Now().Add(wait); by.IsZero() || next.Before(by) {
-			by = next
-		}
-	}
-	return by
-}
-
-// shouldResend tells a UDP wait that ran out before the deadline (send the
-// request again) from a real failure.
-func (c *Conn) shouldResend(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout() && c.udp != nil && (c.deadline.IsZero() || time.Now().Before(c.deadline))
-}
-
-func (c *Conn) readPacket(by time.Time) (int, error) {
-	if c.udp != nil {
-		if err := c.udp.SetReadDeadline(by); err != nil {
-			return 0, err
-		}
-		return c.udp.Read(c.buf[:])
-	}
-	if err := c.unix.SetReadDeadline(by); err != nil {
-		return 0, err
-	}
-	return c.unix.Read(c.buf[:])
-}
-
-func connectUnix(conn *net.UnixConn, path string) error {
-	raw, err := conn.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var connectErr error
-	if err := raw.Control(func(fd uintptr) {
-		connectErr = syscall.Connect(int(fd), &syscall.SockaddrUnix{Name: path})
-	}); err != nil {
-		return err
-	}
-	return connectErr
-}
-
-// Close closes the socket and removes the reply socket file this connection
-// created; it never removes a file it did not bind.
-func (c *Conn) Close() error {
-	var err error
-	if c.udp != nil {
-		err = c.udp.Close()
-		c.udp = nil
-	}
-	if c.unix != nil {
-		err = c.unix.Close()
-		c.unix = nil
-		if rmErr := os.Remove(c.replyPath); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
-			err = errors.Join(err, fmt.Errorf("remove reply socket %s: %w", c.replyPath, rmErr))
-		}
-	}
+func (c *Conn) send(req []byte) error {
+	_, err := c.sock.Write(req)
 	return err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// what names the requests of an exchange for an error message.
+func what(items []Pending) string {
+	if len(items) == 1 {
+		return CommandName(requestCommand(items[0].Req))
+	}
+	seen := map[uint16]bool{}
+	var names []string
+	for _, it := range items {
+		if cmd := requestCommand(it.Req); !seen[cmd] {
+			seen[cmd] = true
+			names = append(names, CommandName(cmd))
+		}
+	}
+	return fmt.Sprintf("%d %s", len(items), strings.Join(names, " and "))
+}
+
+func (c *Conn) stopped(items []Pending, err error) error {
+	return fmt.Errorf("exchange of %s requests with chronyd at %s stopped: %w", what(items), c.ep, err)
+}
+
+func (c *Conn) sendError(ctx context.Context, req []byte, err error) error {
+	cmd := CommandName(requestCommand(req))
+	switch {
+	case ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("send %s request to chronyd at %s: stopped: %w", cmd, c.ep, ctx.Err())
+	case isTimeout(err) && c.isUnix:
+		return fmt.Errorf("send %s request to chronyd at %s: chronyd is not reading its socket (queue full; is it stopped or hung?): %w", cmd, c.ep, err)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("send %s request to chronyd at %s: nothing listens there any more (chronyd stopped or restarted): %w", cmd, c.ep, err)
+	}
+	return fmt.Errorf("send %s request to chronyd at %s: %w", cmd, c.ep, err)
+}
+
+// waitError says why replies did not come, with what the exchange threw away:
+// a bare "i/o timeout" gives a person nothing to act on.
+func (c *Conn) waitError(items []Pending, remaining, tries int, st exchangeStats, err error) error {
+	var b strings.Builder
+	if len(items) == 1 {
+		fmt.Fprintf(&b, "no %s reply from chronyd at %s after %d tries", what(items), c.ep, tries)
+	} else {
+		fmt.Fprintf(&b, "no reply to %d of %s requests from chronyd at %s after %d tries", remaining, what(items), c.ep, tries)
+	}
+	if st.stale > 0 {
+		fmt.Fprintf(&b, "; dropped %d replies to earlier requests (sequence numbers not in flight)", st.stale)
+	}
+	if st.invalid > 0 {
+		fmt.Fprintf(&b, "; ignored %d invalid datagrams, the last: %v", st.invalid, st.lastInvalid)
+	}
+	if st.received == 0 && c.isUnix {
+		fmt.Fprintf(&b, "; nothing came back: chronyd may be stopped, or unable to write into the reply directory %s (it needs search permission on the directory)", c.replyDir)
+	}
+	return fmt.Errorf("%s: %w", b.String(), err)
+}
+
+// Stat of a path, told in words a person can act on.
+func describeMode(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeSymlink != 0:
+		return "a symbolic link"
+	case m.IsRegular():
+		return "a regular file"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a socket"
 }

@@ -1,9 +1,6 @@
-// Package transport carries chrony command packets to chronyd and brings back
-// the one reply that answers them, over a unix datagram socket or UDP.
 package transport
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -77,6 +74,3 @@ func ParseEndpoint(s string) (Endpoint, error) {
 		return Endpoint{}, fmt.Errorf("endpoint %q: unknown scheme %q: want unix, unixgram or udp", s, scheme)
 	}
 }
-
-// ErrUnauthorised is chronyd's answer to a request that needs the unix socket.
-var ErrUnauthorised = errors.New("chronyd answered 501 Not authorised (this report is only served over the unix socket)")

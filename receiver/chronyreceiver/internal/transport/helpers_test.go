@@ -1,0 +1,114 @@
+package transport
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/testuser"
+)
+
+// Tests that need another user re-run this test binary as nobody, in one of
+// these modes, selected by environment.
+const (
+	helperEnv    = "TRANSPORT_TEST_HELPER"
+	helperInject = "inject"
+	helperDial   = "dial"
+)
+
+func TestMain(m *testing.M) {
+	switch os.Getenv(helperEnv) {
+	case helperInject:
+		inject(os.Args[len(os.Args)-1])
+	case helperDial:
+		sock, dir := os.Args[len(os.Args)-2], os.Args[len(os.Args)-1]
+		ep, _ := ParseEndpoint("unix://" + sock)
+		if _, err := Dial(ep, Options{ReplyDir: dir}); err != nil {
+			fmt.Println(err)
+			os.Exit(3)
+		}
+		fmt.Println("dial succeeded")
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// inject forges sources replies with sequence numbers 1 to 64 at every reply
+// socket that appears in dir, until killed, and keeps a tally in dir.
+func inject(dir string) {
+	found, sent := 0, 0
+	seen := map[string]bool{}
+	for {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			name := e.Name()
+			if !strings.HasPrefix(name, replyPrefix) || seen[name] {
+				continue
+			}
+			seen[name] = true
+			found++
+			fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_DGRAM, 0)
+			if err != nil {
+				continue
+			}
+			for seq := uint32(1); seq <= 64; seq++ {
+				forged := replyTo(request(CmdNSources, seq), 0)
+				binary.BigEndian.PutUint32(ReplyBody(forged), 0xBAD)
+				if syscall.Sendto(fd, forged, syscall.MSG_DONTWAIT, &syscall.SockaddrUnix{Name: filepath.Join(dir, name)}) == nil {
+					sent++
+				}
+			}
+			syscall.Close(fd)
+		}
+		_ = os.WriteFile(filepath.Join(dir, "injector.tally"), fmt.Appendf(nil, "found %d sockets, delivered %d forged replies", found, sent), 0o644)
+		time.Sleep(200 * time.Microsecond)
+	}
+}
+
+// helperCommand is this test binary in helper mode, as nobody.
+func helperCommand(t *testing.T, mode string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := testuser.Command(t, testuser.Nobody, testuser.Nobody, append([]string{"-test.run=^$"}, args...)...)
+	cmd.Env = append(os.Environ(), helperEnv+"="+mode)
+	return cmd
+}
+
+// startHelper runs a helper in the background; the returned func kills it
+// and returns its tally.
+func startHelper(t *testing.T, mode, dir string) func() string {
+	t.Helper()
+	cmd := helperCommand(t, mode, dir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	stop := func() string {
+		if !stopped {
+			stopped = true
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, "injector.tally"))
+		return string(b)
+	}
+	t.Cleanup(func() { stop() })
+	// Let it start watching before the first Dial.
+	time.Sleep(50 * time.Millisecond)
+	return stop
+}
+
+// runHelper runs a helper to the end and returns what it printed.
+func runHelper(t *testing.T, mode string, args ...string) string {
+	t.Helper()
+	out, _ := helperCommand(t, mode, args...).CombinedOutput()
+	return string(out)
+}
+
+func unsafePointer(b *byte) unsafe.Pointer { return unsafe.Pointer(b) }
