@@ -80,10 +80,21 @@ func Require(t T, prog string) string {
 	return ""
 }
 
+// ChronydEnv names another chronyd binary for the lab, to record replies from
+// other chrony releases (see the receiver's TestCaptureReplies).
+const ChronydEnv = "CHRONYLAB_CHRONYD"
+
+func chronyd(t T) string {
+	if p := os.Getenv(ChronydEnv); p != "" {
+		return p
+	}
+	return Require(t, "chronyd")
+}
+
 // Start starts the lab and stops it when the test ends.
 func Start(t T, opts Options) *Lab {
 	t.Helper()
-	Require(t, "chronyd")
+	chronyd(t)
 	Require(t, "chronyc")
 	base, err := os.MkdirTemp("", "chronylab-")
 	if err != nil {
@@ -247,7 +258,7 @@ func (l *Lab) run(name, conf string, asUser bool) *exec.Cmd {
 	case asUser && l.User != "":
 		args = append(args, "-u", l.User)
 	}
-	cmd := exec.Command(Require(l.t, "chronyd"), args...)
+	cmd := exec.Command(chronyd(l.t), args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := os.Create(filepath.Join(l.dir, name+".out"))
 	if err != nil {

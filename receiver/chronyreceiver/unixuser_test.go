@@ -75,4 +75,3 @@ func TestIntegrationUnixSocketNeedsChronydsUser(t *testing.T) {
 	}
 	assertNoReplySockets(t, lab)
 }
-

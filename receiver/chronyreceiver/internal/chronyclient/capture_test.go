@@ -16,10 +16,15 @@ import (
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/transport"
 )
 
-var capture = flag.Bool("capture", false, "capture testdata/replies/*.bin from a real chronyd")
+var (
+	capture    = flag.Bool("capture", false, "capture testdata/replies/*.bin from a real chronyd")
+	captureDir = flag.String("capture-dir", filepath.Join("testdata", "replies"), "where -capture writes")
+)
 
 // TestCaptureReplies records real chronyd replies as the golden inputs of the
-// decoding tests and the fuzz seed corpus. Run with -capture to refresh them.
+// decoding tests and the fuzz seed corpus. Run with -capture to refresh them;
+// with CHRONYLAB_CHRONYD=/path/to/chronyd and -capture-dir
+// testdata/replies/chrony-X.Y to record another chrony release.
 func TestCaptureReplies(t *testing.T) {
 	if !*capture {
 		t.Skip("run with -capture to record replies from a real chronyd")
@@ -43,7 +48,7 @@ func TestCaptureReplies(t *testing.T) {
 		"sourcename-ntp":   chrony.NewNTPSourceNamePacket(ntpSource),
 		"serverstats":      chrony.NewServerStatsPacket(),
 	}
-	dir := filepath.Join("testdata", "replies")
+	dir := *captureDir
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
