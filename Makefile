@@ -30,7 +30,7 @@ $(BUILDER):
 
 # Rebuilt only when the manifest or the receiver changed; a cold build takes
 # about 5 minutes and 2.6 GB of module cache.
-$(OTELCOL): $(BUILDER) builder-config.yaml go.mod go.sum $(shell find receiver -name '*.go' -not -name '*_test.go')
+$(OTELCOL): $(BUILDER) builder-config.yaml $(RECEIVER)/go.mod $(RECEIVER)/go.sum $(shell find receiver -name '*.go' -not -name '*_test.go')
 	$(BUILDER) --config builder-config.yaml
 	@touch $@
 
@@ -49,6 +49,7 @@ run: build ## run otelcol-chrony against this machine's chronyd, or a lab chrony
 deps: ## install what the tests need (Debian's chrony and prometheus, Go modules)
 	@./scripts/install-deps.sh
 	$(GO) mod download
+	cd $(RECEIVER) && $(GO) mod download
 
 .PHONY: generate
 generate: $(MDATAGEN) ## regenerate internal/metadata and documentation.md from metadata.yaml
@@ -64,16 +65,18 @@ lint: $(STATICCHECK) ## gofmt, go vet, staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
+	cd $(RECEIVER) && $(GO) vet ./... && $(STATICCHECK) ./...
 
 .PHONY: test
 test: deps lint check-generated build ## run every test: unit, real chronyd, and the built collector end to end into Prometheus
-	$(GO) test -race -count=1 ./$(RECEIVER)/internal/...
+	cd $(RECEIVER) && $(GO) test -race -count=1 ./internal/...
+	cd $(RECEIVER) && $(GO) test -count=1 ./...
 	$(GO) test -count=1 ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
 
 .PHONY: fuzz
 fuzz: ## fuzz the reply decoding for FUZZTIME (default 2m; make test runs it for 10s)
-	$(GO) test -run '^$$' -fuzz '^FuzzReply$$' -fuzztime $(FUZZTIME) ./$(RECEIVER)/internal/chronyclient/
+	cd $(RECEIVER) && $(GO) test -run '^$$' -fuzz '^FuzzReply$$' -fuzztime $(FUZZTIME) ./internal/chronyclient/
 
 .PHONY: bench
 bench: build ## measure round trips, scrapes, chronyc and the collector process; writes docs/benchmarks
@@ -81,7 +84,7 @@ bench: build ## measure round trips, scrapes, chronyc and the collector process;
 
 .PHONY: soak
 soak: ## 100,000 scrapes against a lab chronyd restarted along the way (not part of make test)
-	SOAK_SCRAPES=100000 SOAK_RESTARTS=3 $(GO) test -count=1 -timeout 60m -run '^TestIntegrationSoak$$' -v ./$(RECEIVER)/
+	cd $(RECEIVER) && SOAK_SCRAPES=100000 SOAK_RESTARTS=3 $(GO) test -count=1 -timeout 60m -run '^TestIntegrationSoak$$' -v .
 
 .PHONY: clean
 clean: ## remove built binaries and tools

@@ -9,7 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/chronyotel/otelcol-chrony/internal/chronylab"
+	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
 )
 
 // The rules load, and their unit tests (boundaries included) pass in

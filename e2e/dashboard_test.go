@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronyotel/otelcol-chrony/internal/chronylab"
+	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
 )
 
 type dashboard struct {

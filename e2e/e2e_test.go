@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronyotel/otelcol-chrony/internal/chronylab"
 	"github.com/chronyotel/otelcol-chrony/internal/testbin"
+	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
 )
 
 // frozenLab is a synchronised lab chronyd whose upstream has been stopped, so

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronyotel/otelcol-chrony/internal/chronylab"
 	"github.com/chronyotel/otelcol-chrony/internal/testbin"
+	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
 )
 
 func otelcolBinary(t *testing.T) string { return testbin.Otelcol(t) }

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronyotel/otelcol-chrony/internal/chronylab"
+	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
 )
 
 // `make run`, the README's first command: it reads a chronyd (this machine's,

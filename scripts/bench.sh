@@ -10,8 +10,8 @@ cd "$(dirname "$0")/.."
 out=$(mktemp -d "${TMPDIR:-/tmp}/otelcol-chrony-bench.XXXXXX")
 trap 'rm -rf "$out"' EXIT
 
-go test -run '^$' -bench '^Benchmark(TrackingRoundTrip|Scrape|ChronycTracking)$' -benchmem \
-	-count "${BENCH_COUNT:-5}" -benchtime "${BENCH_TIME:-2s}" ./receiver/chronyreceiver/ | tee "$out/bench.txt"
+(cd receiver/chronyreceiver && go test -run '^$' -bench '^Benchmark(TrackingRoundTrip|Scrape|ChronycTracking)$' -benchmem \
+	-count "${BENCH_COUNT:-5}" -benchtime "${BENCH_TIME:-2s}" .) | tee "$out/bench.txt"
 go run ./cmd/benchreport -bench "$out/bench.txt" -otelcol _build/otelcol-chrony \
 	-duration "${BENCH_DURATION:-60s}" -interval "${BENCH_INTERVAL:-100ms}" \
 	-out docs/benchmarks -doc docs/benchmarks.md

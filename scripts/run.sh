@@ -17,7 +17,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo; echo "run: stopping"; exit 130' INT TERM
 
-go build -o "$tmp/chronyprobe" ./receiver/chronyreceiver/internal/cmd/chronyprobe
+(cd receiver/chronyreceiver && go build -o "$tmp/chronyprobe" ./internal/cmd/chronyprobe)
 
 if [ -n "${CHRONY_ENDPOINT:-}" ]; then
 	endpoint=$CHRONY_ENDPOINT

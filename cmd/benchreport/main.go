@@ -30,7 +30,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
-	"github.com/chronyotel/otelcol-chrony/internal/chronylab"
+	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
 )
 
 func main() {

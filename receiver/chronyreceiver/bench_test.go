@@ -14,7 +14,7 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
-	"github.com/chronyotel/otelcol-chrony/internal/chronylab"
+	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/metadata"
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/transport"
 )

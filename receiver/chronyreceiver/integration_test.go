@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronyotel/otelcol-chrony/internal/chronylab"
+	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
 )
 
 // These tests run the receiver against a real chronyd (Debian's chrony) that
-// they start themselves; see internal/chronylab.
+// they start themselves; see chronylab.
 
 func labConfig(endpoint string) *Config {
 	cfg := createDefaultConfig()

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronyotel/otelcol-chrony/internal/chronylab"
+	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
 )
 
 // footprint is what must not grow over a long run.

@@ -12,7 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/chronyotel/otelcol-chrony/internal/chronylab"
+	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/chronyclient"
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/testuser"
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/transport"

@@ -1,6 +1,9 @@
 // Package chronylab runs real chronyd daemons on loopback for tests: an
 // upstream server (local stratum 1) and a chronyd under test that syncs to it,
-// both with -x so neither ever touches the system clock.
+// both with -x so neither ever touches the system clock. It is test tooling,
+// not part of the receiver: the receiver's tests, the end-to-end tests and
+// `make run` share it, and it uses the standard library only, so it adds
+// nothing to the module graph of a collector that builds the receiver.
 package chronylab
 
 import (
