@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,27 +36,26 @@ func checkAgainstChronyc(t *testing.T, prom *prometheusServer, lab *chronylab.La
 	t.Helper()
 	// Wait for samples taken after the freeze.
 	time.Sleep(4 * time.Second)
-	rows, err := lab.Chronyc("tracking")
+	tr, err := lab.TrackingReport()
 	if err != nil {
 		t.Fatal(err)
 	}
-	row := rows[0]
-	src, err := lab.Chronyc("sources")
+	src, err := lab.Sources()
 	if err != nil {
 		t.Fatal(err)
 	}
 	const secRound = 0.5e-9 + 1e-15
-	rate := (math.Abs(parseF(t, row[7])) + parseF(t, row[9]) + math.Abs(parseF(t, row[8])) + 1.01) * 1e-6
+	rate := (math.Abs(tr.Frequency) + tr.Skew + math.Abs(tr.ResidualFrequency) + 1.01) * 1e-6
 
 	exact := []struct {
 		metric string
 		want   float64
 		tol    float64
 	}{
-		{"ntp_stratum", parseF(t, row[2]), 0},
-		{"ntp_time_last_offset_seconds", parseF(t, row[5]), secRound},
-		{"ntp_time_rms_offset_seconds", parseF(t, row[6]), secRound},
-		{"ntp_time_root_delay_seconds", parseF(t, row[10]), secRound},
+		{"ntp_stratum", tr.Stratum, 0},
+		{"ntp_time_last_offset_seconds", tr.LastOffset, secRound},
+		{"ntp_time_rms_offset_seconds", tr.RMSOffset, secRound},
+		{"ntp_time_root_delay_seconds", tr.RootDelay, secRound},
 		{"chrony_up", 1, 0},
 	}
 	for _, c := range exact {
@@ -69,7 +67,7 @@ func checkAgainstChronyc(t *testing.T, prom *prometheusServer, lab *chronylab.La
 
 	maxErr := prom.one(t, "ntp_time_max_error_seconds"+selector)
 	age := time.Since(maxErr.Time).Seconds() + 2 // + the collector's interval and the scrape's
-	want := math.Abs(parseF(t, row[4])) + parseF(t, row[11]) + parseF(t, row[10])/2
+	want := math.Abs(tr.SystemTime) + tr.RootDispersion + tr.RootDelay/2
 	// |System time| moves at the frequency offset, either way; root
 	// dispersion only grows.
 	if diff := want - maxErr.Value; math.Abs(diff) > rate*age+3*secRound {
@@ -78,8 +76,7 @@ func checkAgainstChronyc(t *testing.T, prom *prometheusServer, lab *chronylab.La
 
 	// Per source: the one upstream, by its configured name.
 	s := src[0]
-	poll, _ := strconv.Atoi(s[4])
-	name := fmt.Sprintf(`source_name=%q`, s[2])
+	name := fmt.Sprintf(`source_name=%q`, s.Name)
 	withName := func(metric string) string {
 		if selector == "" {
 			return metric + "{" + name + "}"
@@ -91,10 +88,10 @@ func checkAgainstChronyc(t *testing.T, prom *prometheusServer, lab *chronylab.La
 		want   float64
 		tol    float64
 	}{
-		{"ntp_source_stratum", parseF(t, s[3]), 0},
-		{"ntp_source_poll_interval_seconds", math.Ldexp(1, poll), 0},
-		{"ntp_source_offset_seconds", parseF(t, s[7]), secRound},
-		{"ntp_source_offset_error_seconds", parseF(t, s[9]), secRound},
+		{"ntp_source_stratum", s.Stratum, 0},
+		{"ntp_source_poll_interval_seconds", math.Ldexp(1, s.Poll), 0},
+		{"ntp_source_offset_seconds", s.Offset, secRound},
+		{"ntp_source_offset_error_seconds", s.Error, secRound},
 	}
 	for _, c := range perSource {
 		got := prom.one(t, withName(c.metric))
@@ -103,8 +100,8 @@ func checkAgainstChronyc(t *testing.T, prom *prometheusServer, lab *chronylab.La
 		}
 	}
 	state := prom.one(t, withName("ntp_source_state")[:len(withName("ntp_source_state"))-1]+`,source_state="sync"}`)
-	if (state.Value == 1) != (s[1] == "*") {
-		t.Errorf("ntp_source_state{sync} = %v, chronyc's state is %q", state.Value, s[1])
+	if (state.Value == 1) != (s.State == "*") {
+		t.Errorf("ntp_source_state{sync} = %v, chronyc's state is %q", state.Value, s.State)
 	}
 }
 
@@ -151,12 +148,11 @@ func TestSeedCompatibleSeries(t *testing.T) {
 	if math.Abs(diff.Value) > 1e-9 {
 		t.Errorf("chrony_clock_error_ms differs from ntp_time_clock_error_seconds in ms by %g", diff.Value)
 	}
-	rows, err := lab.Chronyc("tracking")
+	tr, err := lab.TrackingReport()
 	if err != nil {
 		t.Fatal(err)
 	}
-	row := rows[0]
-	seed := (math.Abs(parseF(t, row[5])) + parseF(t, row[11]) + parseF(t, row[10])/2) * 1000
+	seed := (math.Abs(tr.LastOffset) + tr.RootDispersion + tr.RootDelay/2) * 1000
 	got = prom.one(t, "chrony_clock_error_ms")
 	// Root dispersion grows between the sample and chronyc's read.
 	if d := seed - got.Value; d < -1e-6 || d > 0.05 {

@@ -294,4 +294,3 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-func parseF(t *testing.T, s string) float64 { return chronylab.Float(t, s) }

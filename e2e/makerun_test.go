@@ -78,9 +78,14 @@ func TestMakeRun(t *testing.T) {
 	waitFor(t, 60*time.Second, "the bound on "+prom, func() bool {
 		return regexp.MustCompile(`(?m)^ntp_time_max_error_seconds\{.*\} \d`).MatchString(fetch(t, "http://"+prom+"/metrics"))
 	})
-	waitFor(t, 30*time.Second, "the debug exporter to show scrapes", func() bool {
-		return strings.Count(output(), `"otelcol.component.id": "debug"`) >= 2
+	// One readable line per scrape, and no JSON log lines.
+	perScrape := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d  synchronised to \S+ \(stratum \d+\), max error [0-9.]+[µnm]?s, system time -?[0-9.]+[µnm]?s, \d+ sources$`)
+	waitFor(t, 30*time.Second, "a line per scrape", func() bool {
+		return len(perScrape.FindAllString(output(), -1)) >= 2
 	})
+	if strings.Contains(output(), `{"`) {
+		t.Errorf("make run printed JSON:\n%s", output())
+	}
 	lab := strings.Contains(output(), "starting a lab chronyd")
 	t.Logf("make run read %s", map[bool]string{true: "a lab chronyd it started", false: "this machine's chronyd"}[lab])
 

@@ -25,7 +25,8 @@ if [ -n "${CHRONY_ENDPOINT:-}" ]; then
 elif endpoint=$("$tmp/chronyprobe" 2>"$tmp/probe.err"); then
 	echo "run: found this machine's chronyd at $endpoint"
 else
-	echo "run: no chronyd answered on this machine ($(tail -c 300 "$tmp/probe.err"))"
+	echo "run: no chronyd answered on this machine:"
+	sed 's/^/run:   /' "$tmp/probe.err"
 	echo "run: starting a lab chronyd instead (chronyd -x: it never touches the system clock)"
 	if ! command -v chronyd >/dev/null 2>&1 && [ ! -x /usr/sbin/chronyd ]; then
 		./scripts/install-deps.sh chrony
@@ -42,10 +43,17 @@ else
 	echo "run: lab chronyd synchronised, reading it at $endpoint"
 fi
 
+# For a person at a terminal: the collector logs only warnings, as console
+# lines (the receiver warns once when chronyd stops answering, and says when
+# it answers again), and chronywatch prints one line per scrape.
+OTELCOL_ARGS=(--set=service::telemetry::logs::encoding=console --set=service::telemetry::logs::level=warn)
 prometheus=${PROMETHEUS_ENDPOINT:-127.0.0.1:9464}
 echo "run: metrics for Prometheus at http://$prometheus/metrics (for example: curl -s http://$prometheus/metrics | grep ntp_time_max_error)"
-echo "run: each scrape is shown below by the debug exporter; Ctrl-C stops"
+echo "run: one line per scrape below: the sync state, the reference, the bound on the clock's error; Ctrl-C stops"
+go build -o "$tmp/chronywatch" ./cmd/chronywatch
+"$tmp/chronywatch" -url "http://$prometheus/metrics" -every "${CHRONY_COLLECTION_INTERVAL:-10s}" &
+pids+=($!)
 CHRONY_ENDPOINT=$endpoint PROMETHEUS_ENDPOINT=$prometheus K8S_NODE_NAME=${K8S_NODE_NAME:-$(hostname)} \
-	"$otelcol" --config "$config" &
+	"$otelcol" --config "$config" "${OTELCOL_ARGS[@]}" &
 pids+=($!)
 wait "${pids[-1]}"

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"log"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -151,8 +150,8 @@ func measureCollector(r *chronylab.Runner, otelcol, config string, duration, int
 }
 
 func runCollector(r *chronylab.Runner, lab *chronylab.Lab, otelcol, config string, duration, interval time.Duration) process {
-	prom := freePort(r)
-	health := freePort(r)
+	prom := strconv.Itoa(chronylab.FreeTCPPort(r))
+	health := strconv.Itoa(chronylab.FreeTCPPort(r))
 	cmd := exec.Command(otelcol, "--config="+config,
 		"--set=exporters::prometheus::endpoint=127.0.0.1:"+prom,
 		"--set=extensions::health_check::endpoint=127.0.0.1:"+health,
@@ -200,15 +199,6 @@ func runCollector(r *chronylab.Runner, lab *chronylab.Lab, otelcol, config strin
 		fileMiB:    file / 1024,
 		dataPoints: points,
 	}
-}
-
-func freePort(r *chronylab.Runner) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		r.Fatal(err)
-	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 }
 
 func fetch(url string) string {

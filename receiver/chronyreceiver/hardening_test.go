@@ -107,14 +107,14 @@ func TestIntegrationManySources(t *testing.T) {
 	const extra = 520
 	lab := chronylab.Start(t, chronylab.Options{ExtraSources: extra})
 	// Synchronisation is beside the point; chronyd knowing every source is not.
-	var rows [][]string
+	var sources []chronylab.Source
 	deadline := time.Now().Add(30 * time.Second)
-	for len(rows) != extra+1 {
+	for len(sources) != extra+1 {
 		if time.Now().After(deadline) {
-			t.Fatalf("chronyc lists %d sources, want %d", len(rows), extra+1)
+			t.Fatalf("chronyc lists %d sources, want %d", len(sources), extra+1)
 		}
 		time.Sleep(100 * time.Millisecond)
-		rows, _ = lab.Chronyc("sources")
+		sources, _ = lab.Sources()
 	}
 	for name, endpoint := range map[string]string{"udp": lab.UDPEndpoint(), "unix": lab.UnixEndpoint()} {
 		t.Run(name, func(t *testing.T) {
@@ -133,9 +133,9 @@ func TestIntegrationManySources(t *testing.T) {
 				}
 			}
 			md, _ := scrapeOnce(t, s)
-			for _, row := range rows {
-				if _, ok := find(md, "ntp.source.offset", "source.address", row[2]); !ok {
-					t.Errorf("source %s missing", row[2])
+			for _, src := range sources {
+				if _, ok := find(md, "ntp.source.offset", "source.address", src.Name); !ok {
+					t.Errorf("source %s missing", src.Name)
 				}
 			}
 		})

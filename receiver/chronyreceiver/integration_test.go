@@ -4,7 +4,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -20,8 +19,6 @@ func labConfig(endpoint string) *Config {
 	cfg.Timeout = 5 * time.Second
 	return cfg
 }
-
-func parseF(t *testing.T, s string) float64 { return chronylab.Float(t, s) }
 
 var chronycLeap = map[string]string{
 	"Normal":           "normal",
@@ -49,12 +46,11 @@ func TestIntegrationTrackingMatchesChronyc(t *testing.T) {
 			if err != nil {
 				t.Fatalf("scrape: %v", err)
 			}
-			rows, err := lab.Chronyc("tracking")
+			tr, err := lab.TrackingReport()
 			if err != nil {
 				t.Fatal(err)
 			}
 			elapsed := time.Since(before).Seconds()
-			row := rows[0]
 			if got := resourceAttr(md, "chrony.endpoint"); got != endpoint {
 				t.Errorf("resource chrony.endpoint = %q, want %q", got, endpoint)
 			}
@@ -62,8 +58,8 @@ func TestIntegrationTrackingMatchesChronyc(t *testing.T) {
 				t.Errorf("chrony.up = %v, want 1", v)
 			}
 
-			leap := chronycLeap[row[13]]
-			freq, skew, resid := parseF(t, row[7]), parseF(t, row[9]), parseF(t, row[8])
+			leap := chronycLeap[tr.Leap]
+			freq, skew, resid := tr.Frequency, tr.Skew, tr.ResidualFrequency
 			// chronyc prints seconds with 9 decimals and ppm with 3.
 			const secRound, ppmRound = 0.5e-9 + 1e-15, 0.5e-3 + 1e-12
 			driftRate := (math.Abs(freq) + skew + math.Abs(resid) + 1 + 0.01) * 1e-6
@@ -75,17 +71,17 @@ func TestIntegrationTrackingMatchesChronyc(t *testing.T) {
 				want   float64
 				tol    float64
 			}{
-				{"ntp.stratum", nil, parseF(t, row[2]), 0},
-				{"ntp.time.correction", []string{"leap.status", leap}, parseF(t, row[4]), drift},
-				{"ntp.time.last_offset", []string{"leap.status", leap}, parseF(t, row[5]), secRound},
-				{"ntp.time.rms_offset", []string{"leap.status", leap}, parseF(t, row[6]), secRound},
+				{"ntp.stratum", nil, tr.Stratum, 0},
+				{"ntp.time.correction", []string{"leap.status", leap}, tr.SystemTime, drift},
+				{"ntp.time.last_offset", []string{"leap.status", leap}, tr.LastOffset, secRound},
+				{"ntp.time.rms_offset", []string{"leap.status", leap}, tr.RMSOffset, secRound},
 				{"ntp.frequency.offset", []string{"leap.status", leap}, freq, ppmRound},
 				{"ntp.frequency.residual", nil, resid, ppmRound},
 				{"ntp.skew", nil, skew, ppmRound},
-				{"ntp.time.root_delay", []string{"leap.status", leap}, parseF(t, row[10]), secRound},
-				{"ntp.time.root_dispersion", nil, parseF(t, row[11]), drift},
-				{"ntp.update_interval", nil, parseF(t, row[12]), 0.05 + 1e-12},
-				{"ntp.reference.info", []string{"reference.id", row[0], "reference.name", row[1]}, 1, 0},
+				{"ntp.time.root_delay", []string{"leap.status", leap}, tr.RootDelay, secRound},
+				{"ntp.time.root_dispersion", nil, tr.RootDispersion, drift},
+				{"ntp.update_interval", nil, tr.UpdateInterval, 0.05 + 1e-12},
+				{"ntp.reference.info", []string{"reference.id", tr.RefID, "reference.name", tr.ReferenceName}, 1, 0},
 				{"ntp.leap.status", []string{"leap.status", leap}, 1, 0},
 				{"ntp.sync.state", []string{"sync.state", "synchronised"}, 1, 0},
 			}
@@ -99,14 +95,14 @@ func TestIntegrationTrackingMatchesChronyc(t *testing.T) {
 			// The reference time: the data point is stamped when the reply
 			// arrived, and the age is measured from that instant.
 			age, _ := find(md, "ntp.time.reference_age")
-			refTime := parseF(t, row[3])
+			refTime := tr.RefTime
 			gotRef := float64(age.ts.UnixNano())/1e9 - age.value
 			if math.Abs(gotRef-refTime) > 1e-6 {
 				t.Errorf("timestamp - reference_age = %.9f, chronyc's Ref time is %.9f", gotRef, refTime)
 			}
 
 			// The bound from chronyc's own numbers.
-			corr, disp, delay, last := parseF(t, row[4]), parseF(t, row[11]), parseF(t, row[10]), parseF(t, row[5])
+			corr, disp, delay, last := tr.SystemTime, tr.RootDispersion, tr.RootDelay, tr.LastOffset
 			wantMax := math.Abs(corr) + disp + delay/2
 			if got := value(t, md, "ntp.time.max_error"); math.Abs(got-wantMax) > 2*drift+secRound {
 				t.Errorf("ntp.time.max_error = %.12g, chronyc's numbers give %.12g", got, wantMax)
@@ -198,7 +194,7 @@ func TestIntegrationOffsetSourceBound(t *testing.T) {
 	t.Logf("clock 5 ms off: max_error %.6f s, seed clock_error %.6f s", maxErr, clockErr)
 }
 
-// An AKS node syncs from `refclock PHC /dev/ptp_hyperv`, which chronyc shows
+// An AKS node syncs from `refclock PHC /dev/ptp0`, which chronyc shows
 // as PHC0; the raw address field holds the refid as a dotted quad.
 func TestIntegrationRefclockNamedPHC0(t *testing.T) {
 	lab := chronylab.Start(t, chronylab.Options{Refclock: true, NoUpstream: true})
@@ -220,15 +216,15 @@ func TestIntegrationRefclockNamedPHC0(t *testing.T) {
 	if v := value(t, md, "ntp.reference.info", "reference.name", "PHC0"); v != 1 {
 		t.Errorf("reference PHC0 missing")
 	}
-	rows, err := lab.Chronyc("sources")
+	sources, err := lab.Sources()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 1 || rows[0][2] != "PHC0" {
-		t.Fatalf("chronyc sources = %v, want one PHC0 row", rows)
+	if len(sources) != 1 || sources[0].Name != "PHC0" {
+		t.Fatalf("chronyc sources = %+v, want one PHC0 row", sources)
 	}
-	if got, want := value(t, md, "ntp.source.reachability", "source.name", "PHC0"), rows[0][5]; strconv.FormatInt(int64(got), 8) != want {
-		t.Errorf("reachability %o, chronyc says %s", int64(got), want)
+	if got, want := value(t, md, "ntp.source.reachability", "source.name", "PHC0"), sources[0].Reach; int64(got) != want {
+		t.Errorf("reachability %o, chronyc says %o", int64(got), want)
 	}
 }
 
@@ -244,11 +240,11 @@ func TestIntegrationSourcesMatchChronyc(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := lab.Chronyc("sources")
+	src, err := lab.Sources()
 	if err != nil {
 		t.Fatal(err)
 	}
-	stats, err := lab.Chronyc("sourcestats")
+	stats, err := lab.SourceStatistics()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,32 +253,30 @@ func TestIntegrationSourcesMatchChronyc(t *testing.T) {
 	}
 	elapsed := time.Since(before).Seconds()
 	row, st := src[0], stats[0]
-	name := []string{"source.address", row[2], "source.name", row[2]}
+	name := []string{"source.address", row.Name, "source.name", row.Name}
 	// chronyd extrapolates the estimated offset to each request's time at
 	// the residual frequency, within the skew.
-	offsetDrift := (math.Abs(parseF(t, st[4]))+parseF(t, st[5])+0.01)*1e-6*elapsed + 0.5e-9 + 1e-15
-	poll, _ := strconv.Atoi(row[4])
-	reach, _ := strconv.ParseInt(row[5], 8, 64)
+	offsetDrift := (math.Abs(st.ResidualFrequency)+st.Skew+0.01)*1e-6*elapsed + 0.5e-9 + 1e-15
 	const secRound = 0.5e-9 + 1e-15
 	checks := []struct {
 		metric string
 		want   float64
 		tol    float64
 	}{
-		{"ntp.source.stratum", parseF(t, row[3]), 0},
-		{"ntp.source.poll_interval", math.Ldexp(1, poll), 0},
-		{"ntp.source.reachability", float64(reach), 0},
-		{"ntp.source.last_sample_age", parseF(t, row[6]), 1},
-		{"ntp.source.offset", parseF(t, row[7]), secRound},
-		{"ntp.source.measured_offset", parseF(t, row[8]), secRound},
-		{"ntp.source.offset_error", parseF(t, row[9]), secRound},
-		{"ntp.source.samples", parseF(t, st[1]), 0},
-		{"ntp.source.runs", parseF(t, st[2]), 0},
-		{"ntp.source.span", parseF(t, st[3]), 0},
-		{"ntp.source.frequency.residual", parseF(t, st[4]), 0.5e-3 + 1e-12},
-		{"ntp.source.skew", parseF(t, st[5]), 0.5e-3 + 1e-12},
-		{"ntp.source.estimated_offset", parseF(t, st[6]), offsetDrift},
-		{"ntp.source.std_dev", parseF(t, st[7]), secRound},
+		{"ntp.source.stratum", row.Stratum, 0},
+		{"ntp.source.poll_interval", math.Ldexp(1, row.Poll), 0},
+		{"ntp.source.reachability", float64(row.Reach), 0},
+		{"ntp.source.last_sample_age", row.LastRx, 1},
+		{"ntp.source.offset", row.Offset, secRound},
+		{"ntp.source.measured_offset", row.MeasuredOffset, secRound},
+		{"ntp.source.offset_error", row.Error, secRound},
+		{"ntp.source.samples", st.Samples, 0},
+		{"ntp.source.runs", st.Runs, 0},
+		{"ntp.source.span", st.Span, 0},
+		{"ntp.source.frequency.residual", st.ResidualFrequency, 0.5e-3 + 1e-12},
+		{"ntp.source.skew", st.Skew, 0.5e-3 + 1e-12},
+		{"ntp.source.estimated_offset", st.Offset, offsetDrift},
+		{"ntp.source.std_dev", st.Std, secRound},
 	}
 	for _, c := range checks {
 		got := value(t, md, c.metric, name...)
@@ -293,11 +287,11 @@ func TestIntegrationSourcesMatchChronyc(t *testing.T) {
 	states := map[string]string{"*": "sync", "?": "unreach", "x": "falseticker", "~": "jittery", "+": "candidate", "-": "outlier"}
 	for _, state := range []string{"sync", "unreach", "falseticker", "jittery", "candidate", "outlier"} {
 		want := 0.0
-		if states[row[1]] == state {
+		if states[row.State] == state {
 			want = 1
 		}
 		if got := value(t, md, "ntp.source.state", append(name, "source.state", state)...); got != want {
-			t.Errorf("ntp.source.state{%s} = %v, want %v (chronyc state %q)", state, got, want, row[1])
+			t.Errorf("ntp.source.state{%s} = %v, want %v (chronyc state %q)", state, got, want, row.State)
 		}
 	}
 }
@@ -393,15 +387,14 @@ func TestIntegrationServerStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := value(t, md, "chrony.server.command.packets", "packet.outcome", "served")
-	rows, err := lab.ChronycUnix("serverstats")
+	stats, err := lab.ServerStatistics()
 	if err != nil {
 		t.Fatal(err)
 	}
-	after := parseF(t, rows[0][2])
-	if got < 1 || got > after {
-		t.Errorf("command packets served = %v, chronyc says %v afterwards", got, after)
+	if got < 1 || got > stats.CommandReceived {
+		t.Errorf("command packets served = %v, chronyc says %v afterwards", got, stats.CommandReceived)
 	}
-	if v := value(t, md, "chrony.server.ntp.packets", "packet.outcome", "dropped"); v != parseF(t, rows[0][1]) {
-		t.Errorf("ntp packets dropped = %v, chronyc says %s", v, rows[0][1])
+	if v := value(t, md, "chrony.server.ntp.packets", "packet.outcome", "dropped"); v != stats.NTPDropped {
+		t.Errorf("ntp packets dropped = %v, chronyc says %v", v, stats.NTPDropped)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
+	"go.uber.org/zap"
 
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/chronyclient"
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/clockbound"
@@ -115,7 +116,14 @@ func (s *chronyScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	}
 	ts := pcommon.NewTimestampFromTime(tracking.ReceivedAt)
 	s.mb.RecordChronyUpDataPoint(ts, 1)
-	s.recordTracking(ts, tracking)
+	bound := s.recordTracking(ts, tracking)
+	if ce := s.settings.Logger.Check(zap.DebugLevel, "chronyd read"); ce != nil {
+		// One line per scrape for a person at a terminal (make run logs at
+		// debug level); free when debug logging is off.
+		ce.Write(zap.String("endpoint", s.reader.Endpoint()), zap.String("reference", tracking.ReferenceName),
+			zap.Uint16("stratum", tracking.Stratum), zap.String("state", syncStates[bound.State].String()),
+			zap.String("max_error", formatSeconds(bound.MaxError)), zap.String("system_time", formatSeconds(tracking.CurrentCorrection)))
+	}
 
 	var errs []error
 	if s.wantSources {
@@ -166,7 +174,15 @@ var syncStates = [...]metadata.AttributeSyncState{
 	clockbound.FreeRunning:    metadata.AttributeSyncStateFreeRunning,
 }
 
-func (s *chronyScraper) recordTracking(ts pcommon.Timestamp, t chronyclient.Tracking) {
+// formatSeconds prints a bound or offset the way a person reads it: 12.3µs.
+func formatSeconds(v float64) string {
+	if math.IsInf(v, 1) {
+		return "none (unsynchronised)"
+	}
+	return time.Duration(v * float64(time.Second)).String()
+}
+
+func (s *chronyScraper) recordTracking(ts pcommon.Timestamp, t chronyclient.Tracking) clockbound.Bound {
 	leap := leapStatus(t.LeapStatus)
 	mb := s.mb
 	mb.RecordNtpStratumDataPoint(ts, int64(t.Stratum))
@@ -194,6 +210,7 @@ func (s *chronyScraper) recordTracking(ts pcommon.Timestamp, t chronyclient.Trac
 	for _, attr := range leapStatuses {
 		mb.RecordNtpLeapStatusDataPoint(ts, oneIf(attr == leap), attr)
 	}
+	return b
 }
 
 var sourceStates = [...]metadata.AttributeSourceState{

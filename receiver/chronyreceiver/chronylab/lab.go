@@ -309,11 +309,8 @@ func (l *Lab) waitFor(cond func() bool, timeout time.Duration, what string) {
 func (l *Lab) WaitSynced() {
 	l.t.Helper()
 	l.waitFor(func() bool {
-		rows, err := l.Chronyc("tracking")
-		if err != nil || len(rows) == 0 || len(rows[0]) < 14 {
-			return false
-		}
-		return rows[0][13] == "Normal" && rows[0][0] != "00000000"
+		tr, err := l.TrackingReport()
+		return err == nil && tr.Leap == "Normal" && tr.RefID != "00000000"
 	}, 30*time.Second, "chronyd to synchronise")
 	time.Sleep(1500 * time.Millisecond)
 }
@@ -394,16 +391,6 @@ func sockSample(now time.Time, offset float64) []byte {
 	// pulse, leap and padding stay 0.
 	ne.PutUint32(b[36:], sockMagic)
 	return b
-}
-
-// Float parses a number chronyc printed, failing the test when it is not one.
-func Float(t T, s string) float64 {
-	t.Helper()
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		t.Fatalf("chronyc printed %q: %v", s, err)
-	}
-	return f
 }
 
 // FreeTCPPort returns a loopback TCP port that was free a moment ago.
