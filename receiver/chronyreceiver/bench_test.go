@@ -76,7 +76,7 @@ func BenchmarkScrape(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				md, err := s.scrape(ctx)
+				md, err := s.scrapeAndLog(ctx)
 				if err != nil {
 					b.Fatal(err)
 				}
