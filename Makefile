@@ -75,8 +75,9 @@ test: deps lint check-generated build ## run every test: unit, real chronyd, and
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
 
 .PHONY: fuzz
-fuzz: ## fuzz the reply decoding for FUZZTIME (default 2m; make test runs it for 10s)
+fuzz: ## fuzz the chrony and NTP reply decoding for FUZZTIME each (default 2m; make test runs them for 10s)
 	cd $(RECEIVER) && $(GO) test -run '^$$' -fuzz '^FuzzReply$$' -fuzztime $(FUZZTIME) ./internal/chronyclient/
+	cd $(RECEIVER) && $(GO) test -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME) ./internal/crosscheck/
 
 .PHONY: bench
 bench: build ## measure round trips, scrapes, chronyc and the collector process; writes docs/benchmarks

@@ -51,16 +51,19 @@ func kustomize(t *testing.T, dir string) []byte {
 	return out
 }
 
-var kustomizations = []string{"kubernetes", "kubernetes/overlays/remote-write", "kubernetes/overlays/unix-socket"}
+var kustomizations = []string{"kubernetes", "kubernetes/overlays/remote-write", "kubernetes/overlays/unix-socket", "kubernetes/overlays/cross-check"}
 
 // Every object `kubectl apply -k` would create decodes strictly into its
 // k8s.io/api type, the DaemonSet holds the hardening invariants, and the
-// collector configuration it mounts validates.
+// collector configuration it mounts validates with the settings the
+// DaemonSet passes it from the settings ConfigMap.
 func TestKubernetesManifests(t *testing.T) {
 	for _, dir := range kustomizations {
 		t.Run(dir, func(t *testing.T) {
 			docs := bytes.Split(kustomize(t, dir), []byte("\n---\n"))
 			kinds := map[string]int{}
+			var config []byte
+			var settings []string
 			for _, doc := range docs {
 				var meta struct{ Kind string }
 				if err := yaml.Unmarshal(doc, &meta); err != nil {
@@ -81,7 +84,12 @@ func TestKubernetesManifests(t *testing.T) {
 					var o corev1.ConfigMap
 					must(t, strictDecode(doc, &o), meta.Kind)
 					if cfg, ok := o.Data["config.yaml"]; ok {
-						validateConfig(t, dir, []byte(cfg))
+						config = []byte(cfg)
+					}
+					if strings.HasPrefix(o.Name, "otelcol-chrony-settings") {
+						for k, v := range o.Data {
+							settings = append(settings, k+"="+v)
+						}
 					}
 				case "DaemonSet":
 					var o appsv1.DaemonSet
@@ -97,7 +105,31 @@ func TestKubernetesManifests(t *testing.T) {
 			if kinds["DaemonSet"] != 1 || kinds["ConfigMap"] != 2 || kinds["Namespace"] != 1 || kinds["ServiceAccount"] != 1 {
 				t.Errorf("objects rendered: %v", kinds)
 			}
+			validateConfig(t, dir, config, settings...)
 		})
+	}
+}
+
+// The cross-check overlay's settings reach the receiver as a list of servers
+// (a string would not validate as host:port) and are checked: an interval
+// below the minimum is refused, naming the setting.
+func TestCrossCheckSettingsReachTheReceiver(t *testing.T) {
+	base, err := os.ReadFile("kubernetes/base/otelcol-chrony.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := writeConfig(t, base)
+	servers := "CROSS_CHECK_SERVERS=[\"ntp1.internal.example:123\", \"[2001:db8::123]:123\"]"
+	if out, err := testbin.Validate(t, config, servers); err != nil {
+		t.Errorf("two servers: %v\n%s", err, out)
+	}
+	out, err := testbin.Validate(t, config, servers, "CROSS_CHECK_INTERVAL=1s")
+	if err == nil || !strings.Contains(string(out), "cross_check::interval: 1s is below the minimum of 16s") {
+		t.Errorf("interval 1s: %v\n%s", err, out)
+	}
+	out, err = testbin.Validate(t, config, "CROSS_CHECK_SERVERS=ntp1.internal.example")
+	if err == nil || !strings.Contains(string(out), "want host:port") {
+		t.Errorf("a server without port: %v\n%s", err, out)
 	}
 }
 
@@ -108,15 +140,20 @@ func must(t *testing.T, err error, what string) {
 	}
 }
 
-func validateConfig(t *testing.T, where string, cfg []byte) {
+func validateConfig(t *testing.T, where string, cfg []byte, env ...string) {
+	t.Helper()
+	if out, err := testbin.Validate(t, writeConfig(t, cfg), env...); err != nil {
+		t.Errorf("%s: otelcol-chrony validate: %v\n%s", where, err, out)
+	}
+}
+
+func writeConfig(t *testing.T, cfg []byte) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(path, cfg, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := testbin.Validate(t, path); err != nil {
-		t.Errorf("%s: otelcol-chrony validate: %v\n%s", where, err, out)
-	}
+	return path
 }
 
 // checkHardening is the least-privilege contract: no root, no privilege
@@ -261,6 +298,7 @@ var helmVariants = []struct {
 	{"values-remote-write.yaml", "kubernetes/overlays/remote-write/remote-write.yaml"},
 	{"values-azure-ama.yaml", "kubernetes/base/otelcol-chrony.yaml"},
 	{"values-azure-remote-write-sidecar.yaml", ""},
+	{"values-cross-check.yaml", ""},
 }
 
 // Each values combination passes the chart's schema, holds the hardening

@@ -34,8 +34,9 @@ type dashboard struct {
 var labelValuesRe = regexp.MustCompile(`^label_values\((.*),\s*(\w+)\)$`)
 
 // Every query of the Grafana dashboard answers, with data, from a real
-// Prometheus that scrapes the DaemonSet's own collector configuration and
-// evaluates deploy/prometheus's rules; so do its variables.
+// Prometheus that scrapes the DaemonSet's own collector configuration (with a
+// cross-check server) and evaluates deploy/prometheus's rules; so do its
+// variables.
 func TestDashboardQueriesAnswer(t *testing.T) {
 	raw, err := os.ReadFile(repoPath(t, "deploy/grafana/otelcol-chrony.json"))
 	if err != nil {
@@ -48,7 +49,9 @@ func TestDashboardQueriesAnswer(t *testing.T) {
 	const cluster, node = "cluster-dash", "node-dash"
 	lab := chronylab.Start(t, chronylab.Options{})
 	lab.WaitSynced()
-	col := startDaemonSetCollector(t, "CHRONY_ENDPOINT="+lab.UDPEndpoint(),
+	// Cross-checked against the lab's upstream server, for the UTC panels.
+	crossCheck := []string{"--set=receivers::chrony::cross_check::servers=[" + lab.NTPServer() + "]"}
+	col := startDaemonSetCollector(t, crossCheck, "CHRONY_ENDPOINT="+lab.UDPEndpoint(),
 		"K8S_NODE_NAME="+node, "K8S_CLUSTER_NAME="+cluster, "COMPLIANCE_PROFILE=mifid_ii_algo")
 	prom := startPrometheusWithRules(t, []string{"deploy/prometheus/chrony-rules.yaml"}, col.promEndpoint)
 

@@ -121,16 +121,16 @@ func startCollector(t *testing.T, config string, env ...string) *collector {
 
 // startDaemonSetCollector runs the DaemonSet's own configuration, with its
 // node-IP ports moved to free loopback ports and a 1s interval.
-func startDaemonSetCollector(t *testing.T, env ...string) *collector {
+func startDaemonSetCollector(t *testing.T, extra []string, env ...string) *collector {
 	t.Helper()
 	prom := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
 	health := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
-	set := []string{
+	set := append([]string{
 		"--set=exporters::prometheus::endpoint=" + prom,
 		"--set=extensions::health_check::endpoint=" + health,
 		"--set=receivers::chrony::collection_interval=1s",
 		"--set=service::telemetry::metrics::level=none",
-	}
+	}, extra...)
 	return runCollector(t, "deploy/kubernetes/base/otelcol-chrony.yaml", append([]string{"MY_POD_IP=127.0.0.1"}, env...), set, prom, health)
 }
 

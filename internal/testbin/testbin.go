@@ -42,11 +42,11 @@ var ValidateEnv = []string{
 	"MY_POD_IP=127.0.0.1",
 }
 
-// Validate runs `otelcol-chrony validate` on a configuration file and
-// returns its combined output and error.
-func Validate(t testing.TB, config string) ([]byte, error) {
+// Validate runs `otelcol-chrony validate` on a configuration file, with env
+// added to ValidateEnv, and returns its combined output and error.
+func Validate(t testing.TB, config string, env ...string) ([]byte, error) {
 	t.Helper()
 	cmd := exec.Command(Otelcol(t), "validate", "--config="+config)
-	cmd.Env = append(os.Environ(), ValidateEnv...)
+	cmd.Env = append(append(os.Environ(), ValidateEnv...), env...)
 	return cmd.CombinedOutput()
 }

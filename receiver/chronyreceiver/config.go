@@ -3,8 +3,10 @@ package chronyreceiver // import "github.com/chronyotel/otelcol-chrony/receiver/
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"go.opentelemetry.io/collector/scraper/scraperhelper"
@@ -31,8 +33,32 @@ type Config struct {
 	// as chronyc does. Set it when the two only share another volume.
 	ReplySocketDir string `mapstructure:"reply_socket_dir"`
 
+	// CrossCheck measures the local clock against independent NTP servers,
+	// to hold chronyd's bound against UTC from outside. Off without servers.
+	CrossCheck CrossCheckConfig `mapstructure:"cross_check"`
+
 	_ struct{}
 }
+
+// CrossCheckConfig is the cross_check block.
+type CrossCheckConfig struct {
+	// Servers are host:port (IPv4, [IPv6] or a name, resolved per query).
+	Servers []string `mapstructure:"servers"`
+	// Interval between two queries to one server, jittered by ±10%.
+	Interval time.Duration `mapstructure:"interval"`
+	// Timeout bounds one query.
+	Timeout time.Duration `mapstructure:"timeout"`
+
+	_ struct{}
+}
+
+const (
+	defaultCrossCheckInterval = 64 * time.Second
+	defaultCrossCheckTimeout  = 2 * time.Second
+	// minCrossCheckInterval keeps a fleet from hammering a time server:
+	// chrony's own minimum poll against a public server is 64 s.
+	minCrossCheckInterval = 16 * time.Second
+)
 
 const (
 	defaultCollectionInterval = 30 * time.Second
@@ -46,6 +72,7 @@ func createDefaultConfig() *Config {
 	return &Config{
 		ControllerConfig:     cc,
 		MetricsBuilderConfig: metadata.NewDefaultMetricsBuilderConfig(),
+		CrossCheck:           CrossCheckConfig{Interval: defaultCrossCheckInterval, Timeout: defaultCrossCheckTimeout},
 	}
 }
 
@@ -93,7 +120,39 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("reply_socket_dir: %q is not a directory", c.ReplySocketDir))
 		}
 	}
+	errs = append(errs, c.CrossCheck.validate()...)
 	return errors.Join(errs...)
+}
+
+func (c *CrossCheckConfig) validate() []error {
+	if len(c.Servers) == 0 {
+		return nil
+	}
+	var errs []error
+	seen := map[string]bool{}
+	for _, server := range c.Servers {
+		host, port, err := net.SplitHostPort(server)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("cross_check::servers: %q: want host:port, as in time.windows.com:123: %w", server, err))
+			continue
+		case host == "":
+			errs = append(errs, fmt.Errorf("cross_check::servers: %q: empty host", server))
+		case seen[server]:
+			errs = append(errs, fmt.Errorf("cross_check::servers: %q is listed twice", server))
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			errs = append(errs, fmt.Errorf("cross_check::servers: %q: bad port %q: want 1 to 65535", server, port))
+		}
+		seen[server] = true
+	}
+	if c.Interval < minCrossCheckInterval {
+		errs = append(errs, fmt.Errorf("cross_check::interval: %s is below the minimum of %s: a fleet would query its time servers too often", c.Interval, minCrossCheckInterval))
+	}
+	if c.Timeout <= 0 || c.Timeout >= c.Interval {
+		errs = append(errs, fmt.Errorf("cross_check::timeout: %s must be positive and shorter than the interval %s", c.Timeout, c.Interval))
+	}
+	return errs
 }
 
 func (c *Config) wantsSources() bool {

@@ -69,6 +69,10 @@ func TestLoadConfig(t *testing.T) {
 		if cfg.ResourceAttributes.ChronyEndpoint.Enabled {
 			t.Error("resource attribute switch not applied")
 		}
+		cc := cfg.CrossCheck
+		if len(cc.Servers) != 3 || cc.Servers[1] != "[2001:db8::123]:123" || cc.Interval != 128*time.Second || cc.Timeout != 3*time.Second {
+			t.Errorf("cross_check %+v", cc)
+		}
 	})
 }
 
@@ -100,6 +104,14 @@ func TestValidate(t *testing.T) {
 		}, `serverstats report, which chronyd serves only over the unix socket`},
 		{"relative reply dir", func(c *Config) { c.ReplySocketDir = "run/chrony" }, `reply_socket_dir: "run/chrony" is not an absolute path`},
 		{"zero interval", func(c *Config) { c.CollectionInterval = 0 }, `collection_interval`},
+		{"cross-check server without port", func(c *Config) { c.CrossCheck.Servers = []string{"time.windows.com"} }, `cross_check::servers: "time.windows.com": want host:port`},
+		{"cross-check server port 0", func(c *Config) { c.CrossCheck.Servers = []string{"time.windows.com:0"} }, `bad port "0"`},
+		{"cross-check server empty host", func(c *Config) { c.CrossCheck.Servers = []string{":123"} }, `":123": empty host`},
+		{"cross-check server twice", func(c *Config) { c.CrossCheck.Servers = []string{"a:123", "a:123"} }, `"a:123" is listed twice`},
+		{"cross-check interval 15s", func(c *Config) { c.CrossCheck.Servers = []string{"a:123"}; c.CrossCheck.Interval = 15 * time.Second },
+			`cross_check::interval: 15s is below the minimum of 16s`},
+		{"cross-check timeout zero", func(c *Config) { c.CrossCheck.Servers = []string{"a:123"}; c.CrossCheck.Timeout = 0 },
+			`cross_check::timeout: 0s must be positive`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -124,6 +136,11 @@ func TestValidate(t *testing.T) {
 }
 
 func TestValidateAccepts(t *testing.T) {
+	withCrossCheck := createDefaultConfig()
+	withCrossCheck.CrossCheck.Servers = []string{"time.windows.com:123", "[::1]:123", "127.0.0.1:123"}
+	if err := confmap.Validate(withCrossCheck); err != nil {
+		t.Errorf("cross-check servers rejected: %v", err)
+	}
 	for _, endpoint := range []string{
 		"", "unix:///run/chrony/chronyd.sock", "unixgram:///var/run/chrony/chronyd.sock",
 		"udp://127.0.0.1:323", "udp://[::1]:323", "udp://localhost:3030", "udp://chrony.example:323",

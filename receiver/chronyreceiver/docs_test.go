@@ -79,5 +79,5 @@ func TestReadmeMetrics(t *testing.T) {
 		}
 		return
 	}
-	t.Errorf("README.md's metric table differs from metadata.yaml; run go test ./receiver/chronyreceiver -run TestReadmeMetrics -update")
+	t.Errorf("README.md's metric table differs from metadata.yaml; run (cd receiver/chronyreceiver && go test -run TestReadmeMetrics -update)")
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/chronyclient"
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/clockbound"
+	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/crosscheck"
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/metadata"
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/transport"
 )
@@ -52,6 +53,9 @@ type chronyScraper struct {
 	stop     context.CancelFunc
 
 	wantSources, wantStats, wantServer bool
+
+	// crossCheck queries NTP servers on its own schedule; nil when off.
+	crossCheck *crosscheck.Checker
 }
 
 func newScraper(cfg *Config, set receiver.Settings, newReader readerFactory) *chronyScraper {
@@ -80,11 +84,18 @@ func (s *chronyScraper) start(context.Context, component.Host) error {
 		return fmt.Errorf("chrony receiver: %w", err)
 	}
 	s.reader = r
+	if cc := s.cfg.CrossCheck; len(cc.Servers) > 0 {
+		s.crossCheck = crosscheck.New(crosscheck.Settings{Servers: cc.Servers, Interval: cc.Interval, Timeout: cc.Timeout}, s.settings.Logger)
+		s.crossCheck.Start()
+	}
 	return nil
 }
 
 func (s *chronyScraper) shutdown(context.Context) error {
 	s.stop()
+	if s.crossCheck != nil {
+		s.crossCheck.Shutdown()
+	}
 	if s.reader == nil {
 		return nil
 	}
@@ -111,12 +122,15 @@ func (s *chronyScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	tracking, err := s.reader.Tracking(ctx)
 	if err != nil {
 		// Only chrony.up: values from an earlier scrape are not re-sent as fresh.
-		s.mb.RecordChronyUpDataPoint(pcommon.NewTimestampFromTime(s.now()), 0)
+		now := pcommon.NewTimestampFromTime(s.now())
+		s.mb.RecordChronyUpDataPoint(now, 0)
+		s.recordCrossCheck(now, nil)
 		return s.emit(), err
 	}
 	ts := pcommon.NewTimestampFromTime(tracking.ReceivedAt)
 	s.mb.RecordChronyUpDataPoint(ts, 1)
 	bound := s.recordTracking(ts, tracking)
+	s.recordCrossCheck(ts, &bound)
 	if ce := s.settings.Logger.Check(zap.DebugLevel, "chronyd read"); ce != nil {
 		// One line per scrape for a person at a terminal (make run logs at
 		// debug level); free when debug logging is off.
@@ -259,6 +273,29 @@ func (s *chronyScraper) recordSources(ts pcommon.Timestamp, sources []chronyclie
 			mb.RecordNtpSourceSkewDataPoint(ts, st.SkewPPM, addr, name)
 			mb.RecordNtpSourceEstimatedOffsetDataPoint(ts, st.Offset, addr, name)
 			mb.RecordNtpSourceEstimatedOffsetErrorDataPoint(ts, st.OffsetError, addr, name)
+		}
+	}
+}
+
+// recordCrossCheck records the latest cross-check of every server; the
+// check runs on its own schedule, so a slow or dead server never holds up a
+// scrape. Values carry the time they were measured. Consistency needs
+// chronyd's current bound, so without one (chronyd down) it is left out.
+func (s *chronyScraper) recordCrossCheck(ts pcommon.Timestamp, bound *clockbound.Bound) {
+	if s.crossCheck == nil {
+		return
+	}
+	for _, r := range s.crossCheck.Results() {
+		s.mb.RecordNtpCrossCheckUpDataPoint(ts, oneIf(r.Up), r.Server)
+		if !r.Up {
+			continue
+		}
+		at := pcommon.NewTimestampFromTime(r.M.At)
+		s.mb.RecordNtpCrossCheckOffsetDataPoint(at, r.M.Offset, r.Server)
+		s.mb.RecordNtpCrossCheckDelayDataPoint(at, r.M.Delay, r.Server)
+		s.mb.RecordNtpCrossCheckErrorBoundDataPoint(at, r.M.ErrorBound(), r.Server)
+		if bound != nil {
+			s.mb.RecordNtpCrossCheckConsistentDataPoint(ts, oneIf(r.M.Consistent(bound.MaxError)), r.Server)
 		}
 	}
 }

@@ -48,6 +48,10 @@ type Options struct {
 	Refclock bool
 	// NoUpstream leaves out the NTP server, for a lab synced to PHC0 alone.
 	NoUpstream bool
+	// ServeNTP makes the chronyd under test an NTP server too, on loopback
+	// port ClientNTPPort: with SourceOffset it serves time that far off,
+	// a server to cross-check against.
+	ServeNTP bool
 	// ExtraSources adds that many NTP sources that never answer, at
 	// loopback addresses 127.1.x.y, for tests of chronyds with many sources.
 	ExtraSources int
@@ -61,6 +65,8 @@ type Lab struct {
 	User    string // the user chronyd drops to, empty when it stays root
 	CmdPort int
 	ntpPort int
+	// ClientNTPPort is where the chronyd under test serves NTP (ServeNTP).
+	ClientNTPPort int
 
 	server, client *exec.Cmd
 	feederStop     chan struct{}
@@ -108,6 +114,9 @@ func Start(t T, opts Options) *Lab {
 		t.Fatal(err)
 	}
 	l := &Lab{t: t, dir: base, opts: opts, CmdPort: FreeUDPPort(t), ntpPort: FreeUDPPort(t)}
+	if opts.ServeNTP {
+		l.ClientNTPPort = FreeUDPPort(t)
+	}
 	t.Cleanup(func() {
 		l.Stop()
 		if t.Failed() {
@@ -176,6 +185,12 @@ func (l *Lab) UDPEndpoint() string  { return fmt.Sprintf("udp://127.0.0.1:%d", l
 
 func (l *Lab) refclockSocket() string { return filepath.Join(l.dir, "phc0.sock") }
 
+// NTPServer is the upstream server's address, host:port.
+func (l *Lab) NTPServer() string { return fmt.Sprintf("127.0.0.1:%d", l.ntpPort) }
+
+// ClientNTPServer is where the chronyd under test serves NTP (ServeNTP).
+func (l *Lab) ClientNTPServer() string { return fmt.Sprintf("127.0.0.1:%d", l.ClientNTPPort) }
+
 // StartServer starts the upstream NTP server.
 func (l *Lab) StartServer() {
 	l.t.Helper()
@@ -196,7 +211,10 @@ func (l *Lab) StopServer() { stop(l.server); l.server = nil }
 func (l *Lab) StartChronyd() {
 	l.t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "port 0\ncmdport %d\nbindcmdaddress 127.0.0.1\nbindcmdaddress %s\n", l.CmdPort, l.SocketPath())
+	fmt.Fprintf(&b, "port %d\ncmdport %d\nbindcmdaddress 127.0.0.1\nbindcmdaddress %s\n", l.ClientNTPPort, l.CmdPort, l.SocketPath())
+	if l.opts.ServeNTP {
+		b.WriteString("allow 127.0.0.1\nbindaddress 127.0.0.1\n")
+	}
 	if !l.opts.NoUpstream {
 		fmt.Fprintf(&b, "server 127.0.0.1 port %d minpoll -2 maxpoll -2 iburst", l.ntpPort)
 		if l.opts.SourceOffset != 0 {

@@ -253,6 +253,246 @@ func (ms *ChronyUpMetricConfig) Unmarshal(parser *confmap.Conf) error {
 	return nil
 }
 
+// NtpCrossCheckConsistentMetricAttributeKey specifies the key of an attribute for the ntp.cross_check.consistent metric.
+type NtpCrossCheckConsistentMetricAttributeKey string
+
+const (
+	NtpCrossCheckConsistentMetricAttributeKeyServerAddress NtpCrossCheckConsistentMetricAttributeKey = "server.address"
+)
+
+// NtpCrossCheckConsistentMetricConfig provides config for the ntp.cross_check.consistent metric.
+type NtpCrossCheckConsistentMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                      `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []NtpCrossCheckConsistentMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *NtpCrossCheckConsistentMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *NtpCrossCheckConsistentMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case NtpCrossCheckConsistentMetricAttributeKeyServerAddress:
+		default:
+			return fmt.Errorf("metric ntp.cross_check.consistent doesn't have an attribute %v, valid attributes: [server.address]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// NtpCrossCheckDelayMetricAttributeKey specifies the key of an attribute for the ntp.cross_check.delay metric.
+type NtpCrossCheckDelayMetricAttributeKey string
+
+const (
+	NtpCrossCheckDelayMetricAttributeKeyServerAddress NtpCrossCheckDelayMetricAttributeKey = "server.address"
+)
+
+// NtpCrossCheckDelayMetricConfig provides config for the ntp.cross_check.delay metric.
+type NtpCrossCheckDelayMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                 `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []NtpCrossCheckDelayMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *NtpCrossCheckDelayMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *NtpCrossCheckDelayMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case NtpCrossCheckDelayMetricAttributeKeyServerAddress:
+		default:
+			return fmt.Errorf("metric ntp.cross_check.delay doesn't have an attribute %v, valid attributes: [server.address]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// NtpCrossCheckErrorBoundMetricAttributeKey specifies the key of an attribute for the ntp.cross_check.error_bound metric.
+type NtpCrossCheckErrorBoundMetricAttributeKey string
+
+const (
+	NtpCrossCheckErrorBoundMetricAttributeKeyServerAddress NtpCrossCheckErrorBoundMetricAttributeKey = "server.address"
+)
+
+// NtpCrossCheckErrorBoundMetricConfig provides config for the ntp.cross_check.error_bound metric.
+type NtpCrossCheckErrorBoundMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                      `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []NtpCrossCheckErrorBoundMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *NtpCrossCheckErrorBoundMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *NtpCrossCheckErrorBoundMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case NtpCrossCheckErrorBoundMetricAttributeKeyServerAddress:
+		default:
+			return fmt.Errorf("metric ntp.cross_check.error_bound doesn't have an attribute %v, valid attributes: [server.address]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// NtpCrossCheckOffsetMetricAttributeKey specifies the key of an attribute for the ntp.cross_check.offset metric.
+type NtpCrossCheckOffsetMetricAttributeKey string
+
+const (
+	NtpCrossCheckOffsetMetricAttributeKeyServerAddress NtpCrossCheckOffsetMetricAttributeKey = "server.address"
+)
+
+// NtpCrossCheckOffsetMetricConfig provides config for the ntp.cross_check.offset metric.
+type NtpCrossCheckOffsetMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                  `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []NtpCrossCheckOffsetMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *NtpCrossCheckOffsetMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *NtpCrossCheckOffsetMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case NtpCrossCheckOffsetMetricAttributeKeyServerAddress:
+		default:
+			return fmt.Errorf("metric ntp.cross_check.offset doesn't have an attribute %v, valid attributes: [server.address]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// NtpCrossCheckUpMetricAttributeKey specifies the key of an attribute for the ntp.cross_check.up metric.
+type NtpCrossCheckUpMetricAttributeKey string
+
+const (
+	NtpCrossCheckUpMetricAttributeKeyServerAddress NtpCrossCheckUpMetricAttributeKey = "server.address"
+)
+
+// NtpCrossCheckUpMetricConfig provides config for the ntp.cross_check.up metric.
+type NtpCrossCheckUpMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                              `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []NtpCrossCheckUpMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *NtpCrossCheckUpMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *NtpCrossCheckUpMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case NtpCrossCheckUpMetricAttributeKeyServerAddress:
+		default:
+			return fmt.Errorf("metric ntp.cross_check.up doesn't have an attribute %v, valid attributes: [server.address]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
 // NtpFrequencyOffsetMetricAttributeKey specifies the key of an attribute for the ntp.frequency.offset metric.
 type NtpFrequencyOffsetMetricAttributeKey string
 
@@ -1643,6 +1883,11 @@ type MetricsConfig struct {
 	ChronyServerNtpPackets              ChronyServerNtpPacketsMetricConfig              `mapstructure:"chrony.server.ntp.packets"`
 	ChronyServerNtsKeConnections        ChronyServerNtsKeConnectionsMetricConfig        `mapstructure:"chrony.server.nts_ke.connections"`
 	ChronyUp                            ChronyUpMetricConfig                            `mapstructure:"chrony.up"`
+	NtpCrossCheckConsistent             NtpCrossCheckConsistentMetricConfig             `mapstructure:"ntp.cross_check.consistent"`
+	NtpCrossCheckDelay                  NtpCrossCheckDelayMetricConfig                  `mapstructure:"ntp.cross_check.delay"`
+	NtpCrossCheckErrorBound             NtpCrossCheckErrorBoundMetricConfig             `mapstructure:"ntp.cross_check.error_bound"`
+	NtpCrossCheckOffset                 NtpCrossCheckOffsetMetricConfig                 `mapstructure:"ntp.cross_check.offset"`
+	NtpCrossCheckUp                     NtpCrossCheckUpMetricConfig                     `mapstructure:"ntp.cross_check.up"`
 	NtpFrequencyOffset                  NtpFrequencyOffsetMetricConfig                  `mapstructure:"ntp.frequency.offset"`
 	NtpFrequencyResidual                NtpFrequencyResidualMetricConfig                `mapstructure:"ntp.frequency.residual"`
 	NtpLeapStatus                       NtpLeapStatusMetricConfig                       `mapstructure:"ntp.leap.status"`
@@ -1709,6 +1954,31 @@ func DefaultMetricsConfig() MetricsConfig {
 		},
 		ChronyUp: ChronyUpMetricConfig{
 			Enabled: true,
+		},
+		NtpCrossCheckConsistent: NtpCrossCheckConsistentMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []NtpCrossCheckConsistentMetricAttributeKey{NtpCrossCheckConsistentMetricAttributeKeyServerAddress},
+		},
+		NtpCrossCheckDelay: NtpCrossCheckDelayMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []NtpCrossCheckDelayMetricAttributeKey{NtpCrossCheckDelayMetricAttributeKeyServerAddress},
+		},
+		NtpCrossCheckErrorBound: NtpCrossCheckErrorBoundMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []NtpCrossCheckErrorBoundMetricAttributeKey{NtpCrossCheckErrorBoundMetricAttributeKeyServerAddress},
+		},
+		NtpCrossCheckOffset: NtpCrossCheckOffsetMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []NtpCrossCheckOffsetMetricAttributeKey{NtpCrossCheckOffsetMetricAttributeKeyServerAddress},
+		},
+		NtpCrossCheckUp: NtpCrossCheckUpMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []NtpCrossCheckUpMetricAttributeKey{NtpCrossCheckUpMetricAttributeKeyServerAddress},
 		},
 		NtpFrequencyOffset: NtpFrequencyOffsetMetricConfig{
 			Enabled:             true,

@@ -56,6 +56,31 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					ChronyUp: ChronyUpMetricConfig{
 						Enabled: true,
 					},
+					NtpCrossCheckConsistent: NtpCrossCheckConsistentMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []NtpCrossCheckConsistentMetricAttributeKey{NtpCrossCheckConsistentMetricAttributeKeyServerAddress},
+					},
+					NtpCrossCheckDelay: NtpCrossCheckDelayMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []NtpCrossCheckDelayMetricAttributeKey{NtpCrossCheckDelayMetricAttributeKeyServerAddress},
+					},
+					NtpCrossCheckErrorBound: NtpCrossCheckErrorBoundMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []NtpCrossCheckErrorBoundMetricAttributeKey{NtpCrossCheckErrorBoundMetricAttributeKeyServerAddress},
+					},
+					NtpCrossCheckOffset: NtpCrossCheckOffsetMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []NtpCrossCheckOffsetMetricAttributeKey{NtpCrossCheckOffsetMetricAttributeKeyServerAddress},
+					},
+					NtpCrossCheckUp: NtpCrossCheckUpMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []NtpCrossCheckUpMetricAttributeKey{NtpCrossCheckUpMetricAttributeKeyServerAddress},
+					},
 					NtpFrequencyOffset: NtpFrequencyOffsetMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
@@ -245,6 +270,31 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					ChronyUp: ChronyUpMetricConfig{
 						Enabled: false,
 					},
+					NtpCrossCheckConsistent: NtpCrossCheckConsistentMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []NtpCrossCheckConsistentMetricAttributeKey{NtpCrossCheckConsistentMetricAttributeKeyServerAddress},
+					},
+					NtpCrossCheckDelay: NtpCrossCheckDelayMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []NtpCrossCheckDelayMetricAttributeKey{NtpCrossCheckDelayMetricAttributeKeyServerAddress},
+					},
+					NtpCrossCheckErrorBound: NtpCrossCheckErrorBoundMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []NtpCrossCheckErrorBoundMetricAttributeKey{NtpCrossCheckErrorBoundMetricAttributeKeyServerAddress},
+					},
+					NtpCrossCheckOffset: NtpCrossCheckOffsetMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []NtpCrossCheckOffsetMetricAttributeKey{NtpCrossCheckOffsetMetricAttributeKeyServerAddress},
+					},
+					NtpCrossCheckUp: NtpCrossCheckUpMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []NtpCrossCheckUpMetricAttributeKey{NtpCrossCheckUpMetricAttributeKeyServerAddress},
+					},
 					NtpFrequencyOffset: NtpFrequencyOffsetMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
@@ -404,7 +454,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(ChronyClockErrorMsMetricConfig{}, ChronyServerCommandPacketsMetricConfig{}, ChronyServerLogDropsMetricConfig{}, ChronyServerNtpAuthenticatedPacketsMetricConfig{}, ChronyServerNtpInterleavedPacketsMetricConfig{}, ChronyServerNtpPacketsMetricConfig{}, ChronyServerNtsKeConnectionsMetricConfig{}, ChronyUpMetricConfig{}, NtpFrequencyOffsetMetricConfig{}, NtpFrequencyResidualMetricConfig{}, NtpLeapStatusMetricConfig{}, NtpReferenceInfoMetricConfig{}, NtpSkewMetricConfig{}, NtpSourceEstimatedOffsetMetricConfig{}, NtpSourceEstimatedOffsetErrorMetricConfig{}, NtpSourceFrequencyResidualMetricConfig{}, NtpSourceLastSampleAgeMetricConfig{}, NtpSourceMeasuredOffsetMetricConfig{}, NtpSourceModeMetricConfig{}, NtpSourceOffsetMetricConfig{}, NtpSourceOffsetErrorMetricConfig{}, NtpSourcePollIntervalMetricConfig{}, NtpSourceReachabilityMetricConfig{}, NtpSourceRunsMetricConfig{}, NtpSourceSamplesMetricConfig{}, NtpSourceSkewMetricConfig{}, NtpSourceSpanMetricConfig{}, NtpSourceStateMetricConfig{}, NtpSourceStdDevMetricConfig{}, NtpSourceStratumMetricConfig{}, NtpStratumMetricConfig{}, NtpSyncStateMetricConfig{}, NtpTimeClockErrorMetricConfig{}, NtpTimeCorrectionMetricConfig{}, NtpTimeLastOffsetMetricConfig{}, NtpTimeMaxErrorMetricConfig{}, NtpTimeReferenceAgeMetricConfig{}, NtpTimeRmsOffsetMetricConfig{}, NtpTimeRootDelayMetricConfig{}, NtpTimeRootDispersionMetricConfig{}, NtpUpdateIntervalMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(ChronyClockErrorMsMetricConfig{}, ChronyServerCommandPacketsMetricConfig{}, ChronyServerLogDropsMetricConfig{}, ChronyServerNtpAuthenticatedPacketsMetricConfig{}, ChronyServerNtpInterleavedPacketsMetricConfig{}, ChronyServerNtpPacketsMetricConfig{}, ChronyServerNtsKeConnectionsMetricConfig{}, ChronyUpMetricConfig{}, NtpCrossCheckConsistentMetricConfig{}, NtpCrossCheckDelayMetricConfig{}, NtpCrossCheckErrorBoundMetricConfig{}, NtpCrossCheckOffsetMetricConfig{}, NtpCrossCheckUpMetricConfig{}, NtpFrequencyOffsetMetricConfig{}, NtpFrequencyResidualMetricConfig{}, NtpLeapStatusMetricConfig{}, NtpReferenceInfoMetricConfig{}, NtpSkewMetricConfig{}, NtpSourceEstimatedOffsetMetricConfig{}, NtpSourceEstimatedOffsetErrorMetricConfig{}, NtpSourceFrequencyResidualMetricConfig{}, NtpSourceLastSampleAgeMetricConfig{}, NtpSourceMeasuredOffsetMetricConfig{}, NtpSourceModeMetricConfig{}, NtpSourceOffsetMetricConfig{}, NtpSourceOffsetErrorMetricConfig{}, NtpSourcePollIntervalMetricConfig{}, NtpSourceReachabilityMetricConfig{}, NtpSourceRunsMetricConfig{}, NtpSourceSamplesMetricConfig{}, NtpSourceSkewMetricConfig{}, NtpSourceSpanMetricConfig{}, NtpSourceStateMetricConfig{}, NtpSourceStdDevMetricConfig{}, NtpSourceStratumMetricConfig{}, NtpStratumMetricConfig{}, NtpSyncStateMetricConfig{}, NtpTimeClockErrorMetricConfig{}, NtpTimeCorrectionMetricConfig{}, NtpTimeLastOffsetMetricConfig{}, NtpTimeMaxErrorMetricConfig{}, NtpTimeReferenceAgeMetricConfig{}, NtpTimeRmsOffsetMetricConfig{}, NtpTimeRootDelayMetricConfig{}, NtpTimeRootDispersionMetricConfig{}, NtpUpdateIntervalMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
@@ -442,6 +492,66 @@ func TestChronyServerNtsKeConnectionsMetricsConfig_Validate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), "metric chrony.server.nts_ke.connections doesn't have an attribute invalid, valid attributes: [packet.outcome]")
 
 	cfg = DefaultMetricsConfig().ChronyServerNtsKeConnections
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestNtpCrossCheckConsistentMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().NtpCrossCheckConsistent
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []NtpCrossCheckConsistentMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric ntp.cross_check.consistent doesn't have an attribute invalid, valid attributes: [server.address]")
+
+	cfg = DefaultMetricsConfig().NtpCrossCheckConsistent
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestNtpCrossCheckDelayMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().NtpCrossCheckDelay
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []NtpCrossCheckDelayMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric ntp.cross_check.delay doesn't have an attribute invalid, valid attributes: [server.address]")
+
+	cfg = DefaultMetricsConfig().NtpCrossCheckDelay
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestNtpCrossCheckErrorBoundMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().NtpCrossCheckErrorBound
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []NtpCrossCheckErrorBoundMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric ntp.cross_check.error_bound doesn't have an attribute invalid, valid attributes: [server.address]")
+
+	cfg = DefaultMetricsConfig().NtpCrossCheckErrorBound
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestNtpCrossCheckOffsetMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().NtpCrossCheckOffset
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []NtpCrossCheckOffsetMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric ntp.cross_check.offset doesn't have an attribute invalid, valid attributes: [server.address]")
+
+	cfg = DefaultMetricsConfig().NtpCrossCheckOffset
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestNtpCrossCheckUpMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().NtpCrossCheckUp
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []NtpCrossCheckUpMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric ntp.cross_check.up doesn't have an attribute invalid, valid attributes: [server.address]")
+
+	cfg = DefaultMetricsConfig().NtpCrossCheckUp
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }

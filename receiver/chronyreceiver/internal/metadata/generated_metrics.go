@@ -209,6 +209,26 @@ var MetricsInfo = metricsInfo{
 	ChronyUp: metricInfo{
 		Name: "chrony.up",
 	},
+	NtpCrossCheckConsistent: metricInfo{
+		Name:       "ntp.cross_check.consistent",
+		Attributes: []string{"server.address"},
+	},
+	NtpCrossCheckDelay: metricInfo{
+		Name:       "ntp.cross_check.delay",
+		Attributes: []string{"server.address"},
+	},
+	NtpCrossCheckErrorBound: metricInfo{
+		Name:       "ntp.cross_check.error_bound",
+		Attributes: []string{"server.address"},
+	},
+	NtpCrossCheckOffset: metricInfo{
+		Name:       "ntp.cross_check.offset",
+		Attributes: []string{"server.address"},
+	},
+	NtpCrossCheckUp: metricInfo{
+		Name:       "ntp.cross_check.up",
+		Attributes: []string{"server.address"},
+	},
 	NtpFrequencyOffset: metricInfo{
 		Name:       "ntp.frequency.offset",
 		Attributes: []string{"leap.status"},
@@ -344,6 +364,11 @@ type metricsInfo struct {
 	ChronyServerNtpPackets              metricInfo
 	ChronyServerNtsKeConnections        metricInfo
 	ChronyUp                            metricInfo
+	NtpCrossCheckConsistent             metricInfo
+	NtpCrossCheckDelay                  metricInfo
+	NtpCrossCheckErrorBound             metricInfo
+	NtpCrossCheckOffset                 metricInfo
+	NtpCrossCheckUp                     metricInfo
 	NtpFrequencyOffset                  metricInfo
 	NtpFrequencyResidual                metricInfo
 	NtpLeapStatus                       metricInfo
@@ -905,6 +930,451 @@ func (m *metricChronyUp) emit(metrics pmetric.MetricSlice) {
 
 func newMetricChronyUp(cfg ChronyUpMetricConfig) metricChronyUp {
 	m := metricChronyUp{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricNtpCrossCheckConsistent struct {
+	data          pmetric.Metric                      // data buffer for generated metric.
+	config        NtpCrossCheckConsistentMetricConfig // metric config provided by user.
+	capacity      int                                 // max observed number of data points added to the metric.
+	aggDataPoints []int64                             // slice containing number of aggregated datapoints at each index
+}
+
+// init fills ntp.cross_check.consistent metric with initial data.
+func (m *metricNtpCrossCheckConsistent) init() {
+	m.data.SetName("ntp.cross_check.consistent")
+	m.data.SetDescription("1 when chronyd's claim and the cross-check can both be true: the intervals [-max_error, +max_error] and [offset - (delay/2 + λ), offset + (delay/2 + λ)], λ being the server's root delay/2 + root dispersion, overlap; 0 when they cannot, so either chronyd's reference or the server is wrong. Sent only while chronyd and the server both answer.")
+	m.data.SetUnit("{bool}")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricNtpCrossCheckConsistent) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, serverAddressAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, NtpCrossCheckConsistentMetricAttributeKeyServerAddress) {
+		dp.Attributes().PutStr("server.address", serverAddressAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricNtpCrossCheckConsistent) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricNtpCrossCheckConsistent) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetIntValue(m.data.Gauge().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricNtpCrossCheckConsistent(cfg NtpCrossCheckConsistentMetricConfig) metricNtpCrossCheckConsistent {
+	m := metricNtpCrossCheckConsistent{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricNtpCrossCheckDelay struct {
+	data          pmetric.Metric                 // data buffer for generated metric.
+	config        NtpCrossCheckDelayMetricConfig // metric config provided by user.
+	capacity      int                            // max observed number of data points added to the metric.
+	aggDataPoints []float64                      // slice containing number of aggregated datapoints at each index
+}
+
+// init fills ntp.cross_check.delay metric with initial data.
+func (m *metricNtpCrossCheckDelay) init() {
+	m.data.SetName("ntp.cross_check.delay")
+	m.data.SetDescription("The round-trip delay δ of the latest cross-check exchange with the server, less the server's own processing time (RFC 5905).")
+	m.data.SetUnit("s")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricNtpCrossCheckDelay) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, serverAddressAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, NtpCrossCheckDelayMetricAttributeKeyServerAddress) {
+		dp.Attributes().PutStr("server.address", serverAddressAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricNtpCrossCheckDelay) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricNtpCrossCheckDelay) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricNtpCrossCheckDelay(cfg NtpCrossCheckDelayMetricConfig) metricNtpCrossCheckDelay {
+	m := metricNtpCrossCheckDelay{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricNtpCrossCheckErrorBound struct {
+	data          pmetric.Metric                      // data buffer for generated metric.
+	config        NtpCrossCheckErrorBoundMetricConfig // metric config provided by user.
+	capacity      int                                 // max observed number of data points added to the metric.
+	aggDataPoints []float64                           // slice containing number of aggregated datapoints at each index
+}
+
+// init fills ntp.cross_check.error_bound metric with initial data.
+func (m *metricNtpCrossCheckErrorBound) init() {
+	m.data.SetName("ntp.cross_check.error_bound")
+	m.data.SetDescription("A bound on the local clock's error against the server's UTC from the latest cross-check: |offset| + delay/2 + the server's root delay/2 + root dispersion. It holds whatever chronyd's reference says.")
+	m.data.SetUnit("s")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricNtpCrossCheckErrorBound) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, serverAddressAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, NtpCrossCheckErrorBoundMetricAttributeKeyServerAddress) {
+		dp.Attributes().PutStr("server.address", serverAddressAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricNtpCrossCheckErrorBound) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricNtpCrossCheckErrorBound) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricNtpCrossCheckErrorBound(cfg NtpCrossCheckErrorBoundMetricConfig) metricNtpCrossCheckErrorBound {
+	m := metricNtpCrossCheckErrorBound{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricNtpCrossCheckOffset struct {
+	data          pmetric.Metric                  // data buffer for generated metric.
+	config        NtpCrossCheckOffsetMetricConfig // metric config provided by user.
+	capacity      int                             // max observed number of data points added to the metric.
+	aggDataPoints []float64                       // slice containing number of aggregated datapoints at each index
+}
+
+// init fills ntp.cross_check.offset metric with initial data.
+func (m *metricNtpCrossCheckOffset) init() {
+	m.data.SetName("ntp.cross_check.offset")
+	m.data.SetDescription("The server's time minus the local system time, θ as RFC 5905 defines it, from the latest cross-check exchange.")
+	m.data.SetUnit("s")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricNtpCrossCheckOffset) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, serverAddressAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, NtpCrossCheckOffsetMetricAttributeKeyServerAddress) {
+		dp.Attributes().PutStr("server.address", serverAddressAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricNtpCrossCheckOffset) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricNtpCrossCheckOffset) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricNtpCrossCheckOffset(cfg NtpCrossCheckOffsetMetricConfig) metricNtpCrossCheckOffset {
+	m := metricNtpCrossCheckOffset{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricNtpCrossCheckUp struct {
+	data          pmetric.Metric              // data buffer for generated metric.
+	config        NtpCrossCheckUpMetricConfig // metric config provided by user.
+	capacity      int                         // max observed number of data points added to the metric.
+	aggDataPoints []int64                     // slice containing number of aggregated datapoints at each index
+}
+
+// init fills ntp.cross_check.up metric with initial data.
+func (m *metricNtpCrossCheckUp) init() {
+	m.data.SetName("ntp.cross_check.up")
+	m.data.SetDescription("1 when the latest cross-check query to the server gave a valid reply, 0 when it did not (no reply, a reply that failed the checks, a Kiss-o'-Death). Sent for every configured server once it has been queried.")
+	m.data.SetUnit("{status}")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricNtpCrossCheckUp) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, serverAddressAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, NtpCrossCheckUpMetricAttributeKeyServerAddress) {
+		dp.Attributes().PutStr("server.address", serverAddressAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricNtpCrossCheckUp) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricNtpCrossCheckUp) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetIntValue(m.data.Gauge().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricNtpCrossCheckUp(cfg NtpCrossCheckUpMetricConfig) metricNtpCrossCheckUp {
+	m := metricNtpCrossCheckUp{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -3616,6 +4086,11 @@ type MetricsBuilder struct {
 	metricChronyServerNtpPackets              metricChronyServerNtpPackets
 	metricChronyServerNtsKeConnections        metricChronyServerNtsKeConnections
 	metricChronyUp                            metricChronyUp
+	metricNtpCrossCheckConsistent             metricNtpCrossCheckConsistent
+	metricNtpCrossCheckDelay                  metricNtpCrossCheckDelay
+	metricNtpCrossCheckErrorBound             metricNtpCrossCheckErrorBound
+	metricNtpCrossCheckOffset                 metricNtpCrossCheckOffset
+	metricNtpCrossCheckUp                     metricNtpCrossCheckUp
 	metricNtpFrequencyOffset                  metricNtpFrequencyOffset
 	metricNtpFrequencyResidual                metricNtpFrequencyResidual
 	metricNtpLeapStatus                       metricNtpLeapStatus
@@ -3682,6 +4157,11 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		metricChronyServerNtpPackets:              newMetricChronyServerNtpPackets(mbc.Metrics.ChronyServerNtpPackets),
 		metricChronyServerNtsKeConnections:        newMetricChronyServerNtsKeConnections(mbc.Metrics.ChronyServerNtsKeConnections),
 		metricChronyUp:                            newMetricChronyUp(mbc.Metrics.ChronyUp),
+		metricNtpCrossCheckConsistent:             newMetricNtpCrossCheckConsistent(mbc.Metrics.NtpCrossCheckConsistent),
+		metricNtpCrossCheckDelay:                  newMetricNtpCrossCheckDelay(mbc.Metrics.NtpCrossCheckDelay),
+		metricNtpCrossCheckErrorBound:             newMetricNtpCrossCheckErrorBound(mbc.Metrics.NtpCrossCheckErrorBound),
+		metricNtpCrossCheckOffset:                 newMetricNtpCrossCheckOffset(mbc.Metrics.NtpCrossCheckOffset),
+		metricNtpCrossCheckUp:                     newMetricNtpCrossCheckUp(mbc.Metrics.NtpCrossCheckUp),
 		metricNtpFrequencyOffset:                  newMetricNtpFrequencyOffset(mbc.Metrics.NtpFrequencyOffset),
 		metricNtpFrequencyResidual:                newMetricNtpFrequencyResidual(mbc.Metrics.NtpFrequencyResidual),
 		metricNtpLeapStatus:                       newMetricNtpLeapStatus(mbc.Metrics.NtpLeapStatus),
@@ -3801,6 +4281,11 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricChronyServerNtpPackets.emit(ils.Metrics())
 	mb.metricChronyServerNtsKeConnections.emit(ils.Metrics())
 	mb.metricChronyUp.emit(ils.Metrics())
+	mb.metricNtpCrossCheckConsistent.emit(ils.Metrics())
+	mb.metricNtpCrossCheckDelay.emit(ils.Metrics())
+	mb.metricNtpCrossCheckErrorBound.emit(ils.Metrics())
+	mb.metricNtpCrossCheckOffset.emit(ils.Metrics())
+	mb.metricNtpCrossCheckUp.emit(ils.Metrics())
 	mb.metricNtpFrequencyOffset.emit(ils.Metrics())
 	mb.metricNtpFrequencyResidual.emit(ils.Metrics())
 	mb.metricNtpLeapStatus.emit(ils.Metrics())
@@ -3903,6 +4388,31 @@ func (mb *MetricsBuilder) RecordChronyServerNtsKeConnectionsDataPoint(ts pcommon
 // RecordChronyUpDataPoint adds a data point to chrony.up metric.
 func (mb *MetricsBuilder) RecordChronyUpDataPoint(ts pcommon.Timestamp, val int64) {
 	mb.metricChronyUp.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordNtpCrossCheckConsistentDataPoint adds a data point to ntp.cross_check.consistent metric.
+func (mb *MetricsBuilder) RecordNtpCrossCheckConsistentDataPoint(ts pcommon.Timestamp, val int64, serverAddressAttributeValue string) {
+	mb.metricNtpCrossCheckConsistent.recordDataPoint(mb.startTime, ts, val, serverAddressAttributeValue)
+}
+
+// RecordNtpCrossCheckDelayDataPoint adds a data point to ntp.cross_check.delay metric.
+func (mb *MetricsBuilder) RecordNtpCrossCheckDelayDataPoint(ts pcommon.Timestamp, val float64, serverAddressAttributeValue string) {
+	mb.metricNtpCrossCheckDelay.recordDataPoint(mb.startTime, ts, val, serverAddressAttributeValue)
+}
+
+// RecordNtpCrossCheckErrorBoundDataPoint adds a data point to ntp.cross_check.error_bound metric.
+func (mb *MetricsBuilder) RecordNtpCrossCheckErrorBoundDataPoint(ts pcommon.Timestamp, val float64, serverAddressAttributeValue string) {
+	mb.metricNtpCrossCheckErrorBound.recordDataPoint(mb.startTime, ts, val, serverAddressAttributeValue)
+}
+
+// RecordNtpCrossCheckOffsetDataPoint adds a data point to ntp.cross_check.offset metric.
+func (mb *MetricsBuilder) RecordNtpCrossCheckOffsetDataPoint(ts pcommon.Timestamp, val float64, serverAddressAttributeValue string) {
+	mb.metricNtpCrossCheckOffset.recordDataPoint(mb.startTime, ts, val, serverAddressAttributeValue)
+}
+
+// RecordNtpCrossCheckUpDataPoint adds a data point to ntp.cross_check.up metric.
+func (mb *MetricsBuilder) RecordNtpCrossCheckUpDataPoint(ts pcommon.Timestamp, val int64, serverAddressAttributeValue string) {
+	mb.metricNtpCrossCheckUp.recordDataPoint(mb.startTime, ts, val, serverAddressAttributeValue)
 }
 
 // RecordNtpFrequencyOffsetDataPoint adds a data point to ntp.frequency.offset metric.

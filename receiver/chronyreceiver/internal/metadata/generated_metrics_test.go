@@ -70,6 +70,11 @@ func TestMetricsBuilder(t *testing.T) {
 			aggMap["chrony.server.command.packets"] = mb.metricChronyServerCommandPackets.config.AggregationStrategy
 			aggMap["chrony.server.ntp.packets"] = mb.metricChronyServerNtpPackets.config.AggregationStrategy
 			aggMap["chrony.server.nts_ke.connections"] = mb.metricChronyServerNtsKeConnections.config.AggregationStrategy
+			aggMap["ntp.cross_check.consistent"] = mb.metricNtpCrossCheckConsistent.config.AggregationStrategy
+			aggMap["ntp.cross_check.delay"] = mb.metricNtpCrossCheckDelay.config.AggregationStrategy
+			aggMap["ntp.cross_check.error_bound"] = mb.metricNtpCrossCheckErrorBound.config.AggregationStrategy
+			aggMap["ntp.cross_check.offset"] = mb.metricNtpCrossCheckOffset.config.AggregationStrategy
+			aggMap["ntp.cross_check.up"] = mb.metricNtpCrossCheckUp.config.AggregationStrategy
 			aggMap["ntp.frequency.offset"] = mb.metricNtpFrequencyOffset.config.AggregationStrategy
 			aggMap["ntp.leap.status"] = mb.metricNtpLeapStatus.config.AggregationStrategy
 			aggMap["ntp.reference.info"] = mb.metricNtpReferenceInfo.config.AggregationStrategy
@@ -136,6 +141,36 @@ func TestMetricsBuilder(t *testing.T) {
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordChronyUpDataPoint(ts, 1)
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordNtpCrossCheckConsistentDataPoint(ts, 1, "server.address-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordNtpCrossCheckConsistentDataPoint(ts, 3, "server.address-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordNtpCrossCheckDelayDataPoint(ts, 1, "server.address-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordNtpCrossCheckDelayDataPoint(ts, 3, "server.address-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordNtpCrossCheckErrorBoundDataPoint(ts, 1, "server.address-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordNtpCrossCheckErrorBoundDataPoint(ts, 3, "server.address-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordNtpCrossCheckOffsetDataPoint(ts, 1, "server.address-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordNtpCrossCheckOffsetDataPoint(ts, 3, "server.address-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordNtpCrossCheckUpDataPoint(ts, 1, "server.address-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordNtpCrossCheckUpDataPoint(ts, 3, "server.address-val-2")
+			}
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordNtpFrequencyOffsetDataPoint(ts, 1, AttributeLeapStatusNormal)
@@ -319,6 +354,11 @@ func TestMetricsBuilder(t *testing.T) {
 				assert.Empty(t, mb.metricChronyServerCommandPackets.aggDataPoints)
 				assert.Empty(t, mb.metricChronyServerNtpPackets.aggDataPoints)
 				assert.Empty(t, mb.metricChronyServerNtsKeConnections.aggDataPoints)
+				assert.Empty(t, mb.metricNtpCrossCheckConsistent.aggDataPoints)
+				assert.Empty(t, mb.metricNtpCrossCheckDelay.aggDataPoints)
+				assert.Empty(t, mb.metricNtpCrossCheckErrorBound.aggDataPoints)
+				assert.Empty(t, mb.metricNtpCrossCheckOffset.aggDataPoints)
+				assert.Empty(t, mb.metricNtpCrossCheckUp.aggDataPoints)
 				assert.Empty(t, mb.metricNtpFrequencyOffset.aggDataPoints)
 				assert.Empty(t, mb.metricNtpLeapStatus.aggDataPoints)
 				assert.Empty(t, mb.metricNtpReferenceInfo.aggDataPoints)
@@ -569,6 +609,206 @@ func TestMetricsBuilder(t *testing.T) {
 					assert.Equal(t, ts, dp.Timestamp())
 					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
 					assert.Equal(t, int64(1), dp.IntValue())
+				case "ntp.cross_check.consistent":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["ntp.cross_check.consistent"], "Found a duplicate in the metrics slice: ntp.cross_check.consistent")
+						validatedMetrics["ntp.cross_check.consistent"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "1 when chronyd's claim and the cross-check can both be true: the intervals [-max_error, +max_error] and [offset - (delay/2 + λ), offset + (delay/2 + λ)], λ being the server's root delay/2 + root dispersion, overlap; 0 when they cannot, so either chronyd's reference or the server is wrong. Sent only while chronyd and the server both answer.", mi.Description())
+						assert.Equal(t, "{bool}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						serverAddressAttrVal, ok := dp.Attributes().Get("server.address")
+						assert.True(t, ok)
+						assert.Equal(t, "server.address-val", serverAddressAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["ntp.cross_check.consistent"], "Found a duplicate in the metrics slice: ntp.cross_check.consistent")
+						validatedMetrics["ntp.cross_check.consistent"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "1 when chronyd's claim and the cross-check can both be true: the intervals [-max_error, +max_error] and [offset - (delay/2 + λ), offset + (delay/2 + λ)], λ being the server's root delay/2 + root dispersion, overlap; 0 when they cannot, so either chronyd's reference or the server is wrong. Sent only while chronyd and the server both answer.", mi.Description())
+						assert.Equal(t, "{bool}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["ntp.cross_check.consistent"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("server.address")
+						assert.False(t, ok)
+					}
+				case "ntp.cross_check.delay":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["ntp.cross_check.delay"], "Found a duplicate in the metrics slice: ntp.cross_check.delay")
+						validatedMetrics["ntp.cross_check.delay"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "The round-trip delay δ of the latest cross-check exchange with the server, less the server's own processing time (RFC 5905).", mi.Description())
+						assert.Equal(t, "s", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						serverAddressAttrVal, ok := dp.Attributes().Get("server.address")
+						assert.True(t, ok)
+						assert.Equal(t, "server.address-val", serverAddressAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["ntp.cross_check.delay"], "Found a duplicate in the metrics slice: ntp.cross_check.delay")
+						validatedMetrics["ntp.cross_check.delay"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "The round-trip delay δ of the latest cross-check exchange with the server, less the server's own processing time (RFC 5905).", mi.Description())
+						assert.Equal(t, "s", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						switch aggMap["ntp.cross_check.delay"] {
+						case "sum":
+							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
+						case "avg":
+							assert.InDelta(t, float64(2), dp.DoubleValue(), 0.01)
+						case "min":
+							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						case "max":
+							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("server.address")
+						assert.False(t, ok)
+					}
+				case "ntp.cross_check.error_bound":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["ntp.cross_check.error_bound"], "Found a duplicate in the metrics slice: ntp.cross_check.error_bound")
+						validatedMetrics["ntp.cross_check.error_bound"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "A bound on the local clock's error against the server's UTC from the latest cross-check: |offset| + delay/2 + the server's root delay/2 + root dispersion. It holds whatever chronyd's reference says.", mi.Description())
+						assert.Equal(t, "s", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						serverAddressAttrVal, ok := dp.Attributes().Get("server.address")
+						assert.True(t, ok)
+						assert.Equal(t, "server.address-val", serverAddressAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["ntp.cross_check.error_bound"], "Found a duplicate in the metrics slice: ntp.cross_check.error_bound")
+						validatedMetrics["ntp.cross_check.error_bound"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "A bound on the local clock's error against the server's UTC from the latest cross-check: |offset| + delay/2 + the server's root delay/2 + root dispersion. It holds whatever chronyd's reference says.", mi.Description())
+						assert.Equal(t, "s", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						switch aggMap["ntp.cross_check.error_bound"] {
+						case "sum":
+							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
+						case "avg":
+							assert.InDelta(t, float64(2), dp.DoubleValue(), 0.01)
+						case "min":
+							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						case "max":
+							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("server.address")
+						assert.False(t, ok)
+					}
+				case "ntp.cross_check.offset":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["ntp.cross_check.offset"], "Found a duplicate in the metrics slice: ntp.cross_check.offset")
+						validatedMetrics["ntp.cross_check.offset"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "The server's time minus the local system time, θ as RFC 5905 defines it, from the latest cross-check exchange.", mi.Description())
+						assert.Equal(t, "s", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						serverAddressAttrVal, ok := dp.Attributes().Get("server.address")
+						assert.True(t, ok)
+						assert.Equal(t, "server.address-val", serverAddressAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["ntp.cross_check.offset"], "Found a duplicate in the metrics slice: ntp.cross_check.offset")
+						validatedMetrics["ntp.cross_check.offset"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "The server's time minus the local system time, θ as RFC 5905 defines it, from the latest cross-check exchange.", mi.Description())
+						assert.Equal(t, "s", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						switch aggMap["ntp.cross_check.offset"] {
+						case "sum":
+							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
+						case "avg":
+							assert.InDelta(t, float64(2), dp.DoubleValue(), 0.01)
+						case "min":
+							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						case "max":
+							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("server.address")
+						assert.False(t, ok)
+					}
+				case "ntp.cross_check.up":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["ntp.cross_check.up"], "Found a duplicate in the metrics slice: ntp.cross_check.up")
+						validatedMetrics["ntp.cross_check.up"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "1 when the latest cross-check query to the server gave a valid reply, 0 when it did not (no reply, a reply that failed the checks, a Kiss-o'-Death). Sent for every configured server once it has been queried.", mi.Description())
+						assert.Equal(t, "{status}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						serverAddressAttrVal, ok := dp.Attributes().Get("server.address")
+						assert.True(t, ok)
+						assert.Equal(t, "server.address-val", serverAddressAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["ntp.cross_check.up"], "Found a duplicate in the metrics slice: ntp.cross_check.up")
+						validatedMetrics["ntp.cross_check.up"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "1 when the latest cross-check query to the server gave a valid reply, 0 when it did not (no reply, a reply that failed the checks, a Kiss-o'-Death). Sent for every configured server once it has been queried.", mi.Description())
+						assert.Equal(t, "{status}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["ntp.cross_check.up"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("server.address")
+						assert.False(t, ok)
+					}
 				case "ntp.frequency.offset":
 					if tt.name != "reaggregate_set" {
 						assert.False(t, validatedMetrics["ntp.frequency.offset"], "Found a duplicate in the metrics slice: ntp.frequency.offset")

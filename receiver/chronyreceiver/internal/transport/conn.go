@@ -170,9 +170,19 @@ func (c *Conn) Exchange(ctx context.Context, items []Pending) error {
 		return c.stopped(items, err)
 	}
 	deadline, _ := ctx.Deadline()
-	// A cancelled context interrupts a blocked read or write at once.
-	stop := context.AfterFunc(ctx, func() { _ = c.sock.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	// A cancelled context interrupts a blocked read or write at once. If the
+	// interruption has started by the time the exchange ends, wait for it, so
+	// that it cannot land on the next exchange over this connection.
+	sock, interrupted := c.sock, make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(interrupted)
+		_ = sock.SetDeadline(time.Unix(1, 0))
+	})
+	defer func() {
+		if !stop() {
+			<-interrupted
+		}
+	}()
 	// A chronyd that stopped reading fills its queue and then every write
 	// blocks: the deadline is what turns that into an error.
 	if err := c.sock.SetWriteDeadline(deadline); err != nil {

@@ -247,7 +247,7 @@ func TestUnixReplySocketSymlinkRace(t *testing.T) {
 	for range 300 {
 		c, err := Dial(unixEndpoint(t, sock), Options{})
 		if err != nil {
-			if !strings.Contains(err.Error(), "replaced by a symbolic link") && !strings.Contains(err.Error(), "no such file") {
+			if !strings.Contains(err.Error(), "was replaced") && !strings.Contains(err.Error(), "no such file") {
 				t.Errorf("unexpected error: %v", err)
 			}
 			refused++

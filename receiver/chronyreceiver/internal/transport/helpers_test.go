@@ -45,6 +45,8 @@ func TestMain(m *testing.M) {
 func inject(dir string) {
 	found, sent := 0, 0
 	seen := map[string]bool{}
+	tally := filepath.Join(dir, "injector.tally")
+	_ = os.WriteFile(tally, []byte("started"), 0o644)
 	for {
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
@@ -67,7 +69,7 @@ func inject(dir string) {
 			}
 			syscall.Close(fd)
 		}
-		_ = os.WriteFile(filepath.Join(dir, "injector.tally"), fmt.Appendf(nil, "found %d sockets, delivered %d forged replies", found, sent), 0o644)
+		_ = os.WriteFile(tally, fmt.Appendf(nil, "found %d sockets, delivered %d forged replies", found, sent), 0o644)
 		time.Sleep(200 * time.Microsecond)
 	}
 }
@@ -99,8 +101,16 @@ func startHelper(t *testing.T, mode, dir string) func() string {
 		return string(b)
 	}
 	t.Cleanup(func() { stop() })
-	// Let it start watching before the first Dial.
-	time.Sleep(50 * time.Millisecond)
+	// Let it start watching before the first Dial: it writes its tally at once.
+	tally := filepath.Join(dir, "injector.tally")
+	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(tally); err == nil {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("the helper did not start: %s", stop())
+		}
+	}
 	return stop
 }
 

@@ -142,6 +142,8 @@ func checkOwnSocket(h int, path string) error {
 		return fmt.Errorf("%s was replaced by a file that is not a socket right after bind: refusing to touch it", path)
 	case st.Uid != uint32(os.Geteuid()):
 		return fmt.Errorf("%s was replaced by a socket of user %d right after bind: refusing to touch it", path, st.Uid)
+	case st.Nlink == 0:
+		return fmt.Errorf("%s was replaced right after bind (our socket has no name any more): refusing to touch it", path)
 	case st.Nlink != 1:
 		return fmt.Errorf("%s has %d names (a hard link was made to it): refusing to touch it", path, st.Nlink)
 	}

@@ -1,0 +1,158 @@
+package crosscheck
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"regexp"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Settings of a Checker.
+type Settings struct {
+	Servers  []string
+	Interval time.Duration
+	Timeout  time.Duration
+}
+
+var digits = regexp.MustCompile(`[0-9]+`)
+
+// maxBackoff bounds how far RATE kisses stretch a server's interval.
+const maxBackoff = 16
+
+// Checker queries every server once per interval, each on its own jittered
+// schedule so that a fleet does not query in lock-step, and keeps the latest
+// outcome. A scrape reads the outcomes and never waits for a server.
+type Checker struct {
+	set    Settings
+	logger *zap.Logger
+	query  func(ctx context.Context, server string) (Measurement, error)
+	// firstWithin spreads the first queries of a fleet that starts at once.
+	firstWithin time.Duration
+
+	mu     sync.Mutex
+	latest map[string]*outcome
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+type outcome struct {
+	tried   bool
+	m       Measurement
+	err     error
+	stopped bool // the server sent DENY or RSTR
+	backoff int  // interval multiplier after RATE kisses
+	logged  string
+}
+
+// Result is a server's latest outcome.
+type Result struct {
+	Server string
+	// Up is true when the latest query gave a good measurement.
+	Up bool
+	M  Measurement
+}
+
+// New makes a Checker; Start runs it.
+func New(set Settings, logger *zap.Logger) *Checker {
+	c := &Checker{set: set, logger: logger, query: Query, firstWithin: 2 * time.Second, latest: map[string]*outcome{}}
+	for _, s := range set.Servers {
+		c.latest[s] = &outcome{backoff: 1}
+	}
+	return c
+}
+
+// Start queries every server: the first time after a random fraction of a
+// few seconds, then every interval ±10%.
+func (c *Checker) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	for _, server := range c.set.Servers {
+		c.wg.Go(func() { c.run(ctx, server) })
+	}
+}
+
+// Shutdown stops querying and waits for queries in flight.
+func (c *Checker) Shutdown() {
+	if c.cancel != nil {
+		c.cancel()
+	}
+	c.wg.Wait()
+}
+
+func (c *Checker) run(ctx context.Context, server string) {
+	wait := rand.N(c.firstWithin + 1)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		qctx, cancel := context.WithTimeout(ctx, c.set.Timeout)
+		m, err := c.query(qctx, server)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if !c.record(server, m, err) {
+			return
+		}
+		c.mu.Lock()
+		backoff := c.latest[server].backoff
+		c.mu.Unlock()
+		interval := c.set.Interval * time.Duration(backoff)
+		wait = interval - interval/10 + rand.N(interval/5+1)
+	}
+}
+
+// record stores an outcome, logs a change once, and says whether to go on.
+func (c *Checker) record(server string, m Measurement, err error) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o := c.latest[server]
+	o.tried, o.m, o.err = true, m, err
+	var kiss *KissError
+	switch {
+	case errors.As(err, &kiss) && kiss.Stop():
+		o.stopped = true
+		c.logger.Warn("cross-check server sent a Kiss-o'-Death: no more queries to it", zap.String("server", server), zap.String("kiss_code", kiss.Code))
+		return false
+	case errors.As(err, &kiss) && kiss.RateLimited():
+		if o.backoff < maxBackoff {
+			o.backoff *= 2
+		}
+		c.logger.Warn("cross-check server asks for fewer queries (Kiss-o'-Death RATE): slowing down",
+			zap.String("server", server), zap.Duration("interval", c.set.Interval*time.Duration(o.backoff)))
+		o.logged = "RATE"
+	case err != nil:
+		// Ports and counts change from one query to the next; the reason does not.
+		if reason := digits.ReplaceAllString(err.Error(), "#"); reason != o.logged {
+			c.logger.Warn("cross-check failed; ntp.cross_check.up is 0 until it succeeds", zap.String("server", server), zap.Error(err))
+			o.logged = reason
+		}
+	case o.logged != "":
+		c.logger.Info("cross-check succeeds again", zap.String("server", server))
+		o.logged = ""
+	}
+	return true
+}
+
+// Results are the servers' latest outcomes, in configuration order; servers
+// not yet queried are left out.
+func (c *Checker) Results() []Result {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]Result, 0, len(c.set.Servers))
+	for _, s := range c.set.Servers {
+		o := c.latest[s]
+		if !o.tried {
+			continue
+		}
+		out = append(out, Result{Server: s, Up: o.err == nil, M: o.m})
+	}
+	return out
+}

@@ -1,0 +1,78 @@
+package crosscheck
+
+import (
+	"testing"
+	"time"
+
+	"github.com/facebook/time/ntp/protocol"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+func startChecker(t *testing.T, servers ...string) (*Checker, *observer.ObservedLogs) {
+	t.Helper()
+	core, logs := observer.New(zap.InfoLevel)
+	c := New(Settings{Servers: servers, Interval: 50 * time.Millisecond, Timeout: 100 * time.Millisecond}, zap.New(core))
+	c.firstWithin = 0
+	c.Start()
+	t.Cleanup(c.Shutdown)
+	return c, logs
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for start := time.Now(); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// Each server has its own outcome; a dead one is down and logged once, a
+// live one is up with its measurement.
+func TestCheckerOutcomes(t *testing.T) {
+	live := startServer(t, 5*time.Millisecond, 0, 0)
+	dead := startServer(t, 0, 0, 0)
+	dead.set(func() { dead.spoil = func(*protocol.Packet) []byte { return []byte{0} } })
+	c, logs := startChecker(t, live.addr(), dead.addr())
+	waitUntil(t, "five queries to the dead server", func() bool { return dead.requests.Load() >= 5 })
+	results := c.Results()
+	if len(results) != 2 || results[0].Server != live.addr() || results[1].Server != dead.addr() {
+		t.Fatalf("results %+v", results)
+	}
+	if !results[0].Up || results[0].M.Offset < 0.004 || results[0].M.Offset > 0.006 {
+		t.Errorf("live server: %+v", results[0])
+	}
+	if results[1].Up {
+		t.Errorf("dead server up: %+v", results[1])
+	}
+	if n := logs.FilterMessage("cross-check failed; ntp.cross_check.up is 0 until it succeeds").Len(); n != 1 {
+		t.Errorf("the dead server was logged %d times over %d queries, want once", n, dead.requests.Load())
+	}
+}
+
+// DENY and RSTR stop the queries to that server, said once; RATE slows them.
+func TestCheckerKissOfDeath(t *testing.T) {
+	deny := startServer(t, 0, 0, 0)
+	deny.set(func() { deny.spoil = kiss("DENY") })
+	rate := startServer(t, 0, 0, 0)
+	rate.set(func() { rate.spoil = kiss("RATE") })
+	c, logs := startChecker(t, deny.addr(), rate.addr())
+	waitUntil(t, "the RATE server to be asked twice", func() bool { return rate.requests.Load() >= 2 })
+	time.Sleep(300 * time.Millisecond)
+	if n := deny.requests.Load(); n != 1 {
+		t.Errorf("the DENY server was asked %d times, want once", n)
+	}
+	if n := logs.FilterMessage("cross-check server sent a Kiss-o'-Death: no more queries to it").Len(); n != 1 {
+		t.Errorf("DENY logged %d times", n)
+	}
+	// 50 ms doubled per RATE: far fewer queries than at 50 ms in 300+ ms.
+	if n := rate.requests.Load(); n > 5 {
+		t.Errorf("the RATE server was asked %d times; it asked us to slow down", n)
+	}
+	for _, r := range c.Results() {
+		if r.Up {
+			t.Errorf("%s up after a Kiss-o'-Death", r.Server)
+		}
+	}
+}

@@ -1,0 +1,186 @@
+// Package crosscheck measures the local clock against independent NTP
+// servers with single SNTP exchanges (RFC 5905 client mode, RFC 4330's
+// checks), so that chronyd's own bound can be held against UTC from outside.
+package crosscheck
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"time"
+
+	"github.com/facebook/time/ntp/protocol"
+)
+
+// Measurement is one good exchange with a server.
+type Measurement struct {
+	// At is the local time the reply arrived.
+	At time.Time
+	// Offset is θ of RFC 5905: the server's time minus the local clock's, in
+	// seconds.
+	Offset float64
+	// Delay is δ, the round trip less the server's own time, in seconds.
+	Delay float64
+	// RootDelay and RootDispersion are the server's, in seconds: how far the
+	// server itself may be from its UTC reference.
+	RootDelay, RootDispersion float64
+	Stratum                   uint8
+	// Address is the address that answered (names are resolved per query).
+	Address string
+}
+
+// ErrorBound bounds the local clock's error against the server's UTC:
+// |θ| + δ/2 + the server's root delay/2 + root dispersion.
+func (m Measurement) ErrorBound() float64 {
+	return math.Abs(m.Offset) + m.Delay/2 + m.RootDelay/2 + m.RootDispersion
+}
+
+// Consistent tells whether chronyd's claim, |error| ≤ maxError, and this
+// measurement can both be true: whether [−maxError, +maxError] and
+// [θ − (δ/2 + λ), θ + (δ/2 + λ)] overlap, λ being the server's root delay/2 +
+// root dispersion. An unsynchronised chronyd (+Inf) claims nothing, so it is
+// consistent with anything.
+func (m Measurement) Consistent(maxError float64) bool {
+	return math.Abs(m.Offset) <= maxError+m.Delay/2+m.RootDelay/2+m.RootDispersion
+}
+
+// KissError is a Kiss-o'-Death reply (stratum 0 with a kiss code).
+type KissError struct{ Code string }
+
+func (e *KissError) Error() string { return fmt.Sprintf("Kiss-o'-Death %q", e.Code) }
+
+// Stop says the server asked us to stop querying it (DENY, RSTR).
+func (e *KissError) Stop() bool { return e.Code == "DENY" || e.Code == "RSTR" }
+
+// RateLimited says the server asked us to slow down (RATE).
+func (e *KissError) RateLimited() bool { return e.Code == "RATE" }
+
+const (
+	modeClient = 3
+	modeServer = 4
+	version    = 4
+	leapAlarm  = 3
+	maxStratum = 15
+)
+
+// Query makes one SNTP exchange with server (host:port). The socket is
+// connected to the address asked, so the kernel drops replies from any other
+// address; a reply must also echo our random transmit timestamp as its origin,
+// be a version 3 or 4 server-mode packet from a synchronised stratum 1–15
+// server, and carry a transmit time. A datagram that fails the checks is
+// dropped and the wait goes on, up to ctx's deadline.
+func Query(ctx context.Context, server string) (Measurement, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "udp", server)
+	if err != nil {
+		return Measurement{}, fmt.Errorf("cross-check server %s: %w", server, err)
+	}
+	defer conn.Close()
+	if deadline, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(deadline)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	// A random transmit timestamp (as chrony sends): it reveals nothing of
+	// our clock and an off-path forger cannot guess it.
+	var nonce [8]byte
+	_, _ = rand.Read(nonce[:])
+	req := protocol.Packet{
+		Settings:    version<<3 | modeClient,
+		TxTimeSec:   binary.BigEndian.Uint32(nonce[:4]),
+		TxTimeFrac:  binary.BigEndian.Uint32(nonce[4:]),
+		OrigTimeSec: 0,
+	}
+	b, err := req.Bytes()
+	if err != nil {
+		return Measurement{}, err
+	}
+	t1 := time.Now()
+	if _, err := conn.Write(b); err != nil {
+		return Measurement{}, fmt.Errorf("cross-check server %s: send: %w", server, err)
+	}
+	buf := make([]byte, 1500)
+	var rejected error
+	for {
+		n, err := conn.Read(buf)
+		t4 := time.Now()
+		if err != nil {
+			if rejected != nil {
+				return Measurement{}, fmt.Errorf("cross-check server %s: no valid reply (%v): %w", server, rejected, err)
+			}
+			return Measurement{}, fmt.Errorf("cross-check server %s: no reply: %w", server, err)
+		}
+		m, err := check(buf[:n], req.TxTimeSec, req.TxTimeFrac, t1, t4)
+		var kiss *KissError
+		if errors.As(err, &kiss) {
+			return Measurement{}, fmt.Errorf("cross-check server %s: %w", server, err)
+		}
+		if err != nil {
+			rejected = err
+			continue
+		}
+		m.Address = conn.RemoteAddr().String()
+		return m, nil
+	}
+}
+
+// check validates a reply to the request whose transmit timestamp was
+// (txSec, txFrac), sent at local time t1 and received at t4.
+func check(b []byte, txSec, txFrac uint32, t1, t4 time.Time) (Measurement, error) {
+	var p protocol.Packet
+	// The 48-byte header is all SNTP reads; a MAC or extension fields after it
+	// are not ours to judge.
+	if err := p.UnmarshalBinary(b[:min(len(b), protocol.PacketSizeBytes)]); err != nil {
+		return Measurement{}, fmt.Errorf("bad packet: %w", err)
+	}
+	leap, vn, mode := p.Settings>>6, p.Settings>>3&7, p.Settings&7
+	switch {
+	case p.OrigTimeSec != txSec || p.OrigTimeFrac != txFrac:
+		return Measurement{}, errors.New("origin timestamp is not our transmit timestamp")
+	case mode != modeServer:
+		return Measurement{}, fmt.Errorf("mode %d, want %d (server)", mode, modeServer)
+	case vn < 3 || vn > 4:
+		return Measurement{}, fmt.Errorf("version %d, want 3 or 4", vn)
+	case p.Stratum == 0:
+		var code [4]byte
+		binary.BigEndian.PutUint32(code[:], p.ReferenceID)
+		return Measurement{}, &KissError{Code: string(code[:])}
+	case p.Stratum > maxStratum:
+		return Measurement{}, fmt.Errorf("stratum %d: the server is not synchronised", p.Stratum)
+	case leap == leapAlarm:
+		return Measurement{}, errors.New("leap indicator 3: the server is not synchronised")
+	case p.TxTimeSec == 0 && p.TxTimeFrac == 0:
+		return Measurement{}, errors.New("zero transmit timestamp")
+	case p.RxTimeSec == 0 && p.RxTimeFrac == 0:
+		return Measurement{}, errors.New("zero receive timestamp")
+	}
+	t2 := protocol.Unix(p.RxTimeSec, p.RxTimeFrac)
+	t3 := protocol.Unix(p.TxTimeSec, p.TxTimeFrac)
+	// t4 − t1 by the monotonic clock: a step of the system clock during the
+	// exchange must not count as delay. The offset compares wall clocks.
+	roundTrip := t4.Sub(t1).Seconds()
+	t4wall := t1.Round(0).Add(t4.Sub(t1))
+	offset := (t2.Sub(t1.Round(0)).Seconds() + t3.Sub(t4wall).Seconds()) / 2
+	delay := roundTrip - t3.Sub(t2).Seconds()
+	if delay < 0 {
+		// The server's own time exceeds the round trip: its timestamps are
+		// wrong, or its clock ran fast for a moment; no bound can be drawn.
+		return Measurement{}, fmt.Errorf("negative delay %.6fs", delay)
+	}
+	return Measurement{
+		At:             t4,
+		Offset:         offset,
+		Delay:          delay,
+		RootDelay:      shortFormat(p.RootDelay),
+		RootDispersion: shortFormat(p.RootDispersion),
+		Stratum:        p.Stratum,
+	}, nil
+}
+
+// shortFormat reads NTP's 16.16 fixed-point seconds.
+func shortFormat(v uint32) float64 { return float64(v) / 65536 }

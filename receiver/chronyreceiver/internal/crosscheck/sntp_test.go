@@ -1,0 +1,257 @@
+package crosscheck
+
+import (
+	"context"
+	"encoding/binary"
+	"math"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/facebook/time/ntp/protocol"
+)
+
+// fakeServer is an NTP server on loopback whose clock runs offset ahead of
+// the system clock. It waits outbound before stamping the request's arrival
+// and inbound after stamping its reply, as a network path with those delays
+// would, and lets a test spoil the reply.
+type fakeServer struct {
+	conn              *net.UDPConn
+	offset            time.Duration
+	outbound, inbound time.Duration
+	spoil             func(p *protocol.Packet) []byte // nil: a good reply
+	replyFrom         *net.UDPConn                    // send from another socket
+	requests          atomic.Int32
+	mu                sync.Mutex
+}
+
+func startServer(t *testing.T, offset, outbound, inbound time.Duration) *fakeServer {
+	t.Helper()
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeServer{conn: conn, offset: offset, outbound: outbound, inbound: inbound}
+	t.Cleanup(func() { conn.Close() })
+	go f.serve()
+	return f
+}
+
+// set changes how the server answers, under its lock.
+func (f *fakeServer) set(change func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	change()
+}
+
+func (f *fakeServer) addr() string { return f.conn.LocalAddr().String() }
+
+func (f *fakeServer) serve() {
+	buf := make([]byte, 1500)
+	for {
+		n, from, err := f.conn.ReadFromUDP(buf)
+		if err != nil {
+			return
+		}
+		f.requests.Add(1)
+		var req protocol.Packet
+		if req.UnmarshalBinary(buf[:n]) != nil {
+			continue
+		}
+		go f.answer(req, from)
+	}
+}
+
+func (f *fakeServer) answer(req protocol.Packet, from *net.UDPAddr) {
+	time.Sleep(f.outbound)
+	rxSec, rxFrac := protocol.Time(time.Now().Add(f.offset))
+	time.Sleep(time.Millisecond) // the server's own processing
+	txSec, txFrac := protocol.Time(time.Now().Add(f.offset))
+	p := protocol.Packet{
+		Settings:       4<<3 | 4,
+		Stratum:        1,
+		RootDelay:      0,
+		RootDispersion: 66, // ≈ 1 ms in 16.16
+		ReferenceID:    binary.BigEndian.Uint32([]byte("GPS\x00")),
+		OrigTimeSec:    req.TxTimeSec,
+		OrigTimeFrac:   req.TxTimeFrac,
+		RxTimeSec:      rxSec,
+		RxTimeFrac:     rxFrac,
+		TxTimeSec:      txSec,
+		TxTimeFrac:     txFrac,
+	}
+	f.mu.Lock()
+	spoil, replyFrom := f.spoil, f.replyFrom
+	f.mu.Unlock()
+	b, _ := p.Bytes()
+	if spoil != nil {
+		b = spoil(&p)
+	}
+	time.Sleep(f.inbound)
+	if replyFrom != nil {
+		_, _ = replyFrom.WriteToUDP(b, from)
+		return
+	}
+	_, _ = f.conn.WriteToUDP(b, from)
+}
+
+func query(t *testing.T, server string, timeout time.Duration) (Measurement, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return Query(ctx, server)
+}
+
+// Offsets and delays come out within their theory: |θ − true offset| ≤ δ/2
+// (the path's asymmetry is the only error), and δ covers both path delays.
+func TestMeasuresOffsetAndDelay(t *testing.T) {
+	tests := []struct {
+		name              string
+		offset            time.Duration
+		outbound, inbound time.Duration
+	}{
+		{"same clock", 0, 0, 0},
+		{"server 5 ms ahead", 5 * time.Millisecond, 0, 0},
+		{"server 20 ms behind", -20 * time.Millisecond, 0, 0},
+		{"5 ms ahead, symmetric 10 ms paths", 5 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond},
+		{"20 ms behind, asymmetric 30/2 ms paths", -20 * time.Millisecond, 30 * time.Millisecond, 2 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := startServer(t, tt.offset, tt.outbound, tt.inbound)
+			m, err := query(t, srv.addr(), 2*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := tt.offset.Seconds()
+			if diff := math.Abs(m.Offset - want); diff > m.Delay/2+1e-6 {
+				t.Errorf("offset %.6f s, true %.6f s: off by %.6f s, more than δ/2 = %.6f s", m.Offset, want, diff, m.Delay/2)
+			}
+			if minDelay := (tt.outbound + tt.inbound).Seconds(); m.Delay < minDelay || m.Delay > minDelay+0.05 {
+				t.Errorf("delay %.6f s, the paths add up to %.6f s", m.Delay, minDelay)
+			}
+			if got, want := m.ErrorBound(), math.Abs(m.Offset)+m.Delay/2+66.0/65536; math.Abs(got-want) > 1e-12 {
+				t.Errorf("error bound %.9f, want %.9f", got, want)
+			}
+			if m.Stratum != 1 || m.Address != srv.addr() {
+				t.Errorf("stratum %d address %s", m.Stratum, m.Address)
+			}
+		})
+	}
+}
+
+// Every reply a careful client must not believe is dropped, and the error at
+// the deadline says why; a Kiss-o'-Death is an answer, at once.
+func TestRejectsBadReplies(t *testing.T) {
+	encode := func(p *protocol.Packet) []byte { b, _ := p.Bytes(); return b }
+	tests := []struct {
+		name  string
+		spoil func(p *protocol.Packet) []byte
+		want  string
+	}{
+		{"wrong origin", func(p *protocol.Packet) []byte { p.OrigTimeFrac++; return encode(p) }, "origin timestamp is not our transmit timestamp"},
+		{"client mode", func(p *protocol.Packet) []byte { p.Settings = 4<<3 | 3; return encode(p) }, "mode 3, want 4"},
+		{"version 2", func(p *protocol.Packet) []byte { p.Settings = 2<<3 | 4; return encode(p) }, "version 2, want 3 or 4"},
+		{"stratum 16", func(p *protocol.Packet) []byte { p.Stratum = 16; return encode(p) }, "stratum 16"},
+		{"leap 3", func(p *protocol.Packet) []byte { p.Settings |= 3 << 6; return encode(p) }, "leap indicator 3"},
+		{"zero transmit", func(p *protocol.Packet) []byte { p.TxTimeSec, p.TxTimeFrac = 0, 0; return encode(p) }, "zero transmit timestamp"},
+		{"truncated", func(p *protocol.Packet) []byte { return encode(p)[:30] }, "too short"},
+		{"garbage", func(*protocol.Packet) []byte { return []byte(strings.Repeat("not ntp ", 8)) }, "origin timestamp is not our transmit timestamp"},
+		{"Kiss-o'-Death RATE", kiss("RATE"), `Kiss-o'-Death "RATE"`},
+		{"Kiss-o'-Death DENY", kiss("DENY"), `Kiss-o'-Death "DENY"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := startServer(t, 0, 0, 0)
+			srv.set(func() { srv.spoil = tt.spoil })
+			m, err := query(t, srv.addr(), 300*time.Millisecond)
+			if err == nil {
+				t.Fatalf("accepted: %+v", m)
+			}
+			if !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), srv.addr()) {
+				t.Errorf("error %q does not say %q about %s", err, tt.want, srv.addr())
+			}
+		})
+	}
+}
+
+func kiss(code string) func(p *protocol.Packet) []byte {
+	return func(p *protocol.Packet) []byte {
+		p.Stratum = 0
+		p.ReferenceID = binary.BigEndian.Uint32([]byte(code))
+		b, _ := p.Bytes()
+		return b
+	}
+}
+
+// A reply from another address than the one asked never arrives (the socket
+// is connected), and no reply at all ends at the timeout.
+func TestNoReply(t *testing.T) {
+	srv := startServer(t, 0, 0, 0)
+	other, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	srv.set(func() { srv.replyFrom = other })
+	start := time.Now()
+	_, err = query(t, srv.addr(), 300*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "no reply") {
+		t.Fatalf("a reply from another address was taken: %v", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("gave up after %s, timeout 300ms", took)
+	}
+}
+
+// Consistency is the overlap of chronyd's interval and the measurement's.
+func TestConsistent(t *testing.T) {
+	// Binary fractions, so the boundary is exact: |θ| = 1/2 s, δ/2 + λ =
+	// 1/8 + 1/16 + 1/16 = 1/4 s.
+	m := Measurement{Offset: -0.5, Delay: 0.25, RootDelay: 0.125, RootDispersion: 0.0625}
+	tests := []struct {
+		maxError float64
+		want     bool
+	}{
+		{0.000002, false},
+		{0.25, true},         // the intervals touch
+		{0.25 - 1e-9, false}, // a nanosecond apart
+		{1, true},            // overlap
+		{math.Inf(1), true},  // an unsynchronised chronyd claims nothing
+	}
+	for _, tt := range tests {
+		if got := m.Consistent(tt.maxError); got != tt.want {
+			t.Errorf("max_error %g: consistent %v, want %v", tt.maxError, got, tt.want)
+		}
+	}
+}
+
+// FuzzCheck feeds arbitrary replies to the checks: nothing panics, and what
+// passes is a measurement a bound can be drawn from.
+func FuzzCheck(f *testing.F) {
+	const txSec, txFrac = 0xdeadbeef, 0x01020304
+	good := protocol.Packet{Settings: 4<<3 | 4, Stratum: 2, OrigTimeSec: txSec, OrigTimeFrac: txFrac,
+		RxTimeSec: 0xeb000000, RxTimeFrac: 1, TxTimeSec: 0xeb000000, TxTimeFrac: 2}
+	b, _ := good.Bytes()
+	f.Add(b)
+	f.Add(b[:47])
+	f.Add(append(b, make([]byte, 20)...))
+	f.Fuzz(func(t *testing.T, reply []byte) {
+		t1 := time.Now()
+		m, err := check(reply, txSec, txFrac, t1, t1.Add(time.Millisecond))
+		if err != nil {
+			return
+		}
+		for _, v := range []float64{m.Offset, m.Delay, m.RootDelay, m.RootDispersion, m.ErrorBound()} {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				t.Fatalf("accepted a reply with a non-finite value: %+v", m)
+			}
+		}
+		if m.Delay < 0 || m.Stratum < 1 || m.Stratum > 15 || m.ErrorBound() < math.Abs(m.Offset) {
+			t.Fatalf("accepted an impossible measurement: %+v", m)
+		}
+	})
+}
