@@ -49,8 +49,9 @@ func TestDashboardQueriesAnswer(t *testing.T) {
 	const cluster, node = "cluster-dash", "node-dash"
 	lab := chronylab.Start(t, chronylab.Options{})
 	lab.WaitSynced()
-	// Cross-checked against the lab's upstream server, for the UTC panels.
-	crossCheck := []string{"--set=receivers::chrony::cross_check::servers=[" + lab.NTPServer() + "]"}
+	// Cross-checked against the lab's upstream server, for the UTC panels,
+	// with the per-source detail the source panels show.
+	crossCheck := []string{"--set=receivers::chrony::cross_check::servers=[" + lab.NTPServer() + "]", "--set=receivers::chrony::per_source_metrics=true"}
 	col := startDaemonSetCollector(t, crossCheck, "CHRONY_ENDPOINT="+lab.UDPEndpoint(),
 		"K8S_NODE_NAME="+node, "K8S_CLUSTER_NAME="+cluster, "COMPLIANCE_PROFILE=mifid_ii_algo")
 	prom := startPrometheusWithRules(t, []string{"deploy/prometheus/chrony-rules.yaml"}, col.promEndpoint)

@@ -122,7 +122,7 @@ func TestPullIntoPrometheus(t *testing.T) {
 func TestRemoteWriteIntoPrometheus(t *testing.T) {
 	lab := frozenLab(t)
 	prom := startPrometheus(t)
-	startCollector(t, "deploy/config/remote-write.yaml",
+	startCollector(t, "deploy/config/remote-write.yaml", "CHRONY_PER_SOURCE_METRICS=true",
 		"CHRONY_ENDPOINT="+lab.UDPEndpoint(),
 		"REMOTE_WRITE_URL="+prom.url+"/api/v1/write",
 		"K8S_NODE_NAME=node-push", "K8S_CLUSTER_NAME=cluster-e2e")

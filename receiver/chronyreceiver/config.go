@@ -33,6 +33,11 @@ type Config struct {
 	// as chronyc does. Set it when the two only share another volume.
 	ReplySocketDir string `mapstructure:"reply_socket_dir"`
 
+	// PerSourceMetrics switches every ntp.source.* metric on at once: the
+	// per-source detail (about 20 series per source) is off by default, as
+	// it is what a user pays for most and an auditor needs least.
+	PerSourceMetrics bool `mapstructure:"per_source_metrics"`
+
 	// CrossCheck measures the local clock against independent NTP servers,
 	// to hold chronyd's bound against UTC from outside. Off without servers.
 	CrossCheck CrossCheckConfig `mapstructure:"cross_check"`
@@ -155,8 +160,25 @@ func (c *CrossCheckConfig) validate() []error {
 	return errs
 }
 
+// metricsConfig is the metric switches with per_source_metrics applied.
+func (c *Config) metricsConfig() metadata.MetricsBuilderConfig {
+	mbc := c.MetricsBuilderConfig
+	if c.PerSourceMetrics {
+		m := &mbc.Metrics
+		for _, enabled := range []*bool{
+			&m.NtpSourceOffset.Enabled, &m.NtpSourceMeasuredOffset.Enabled, &m.NtpSourceOffsetError.Enabled, &m.NtpSourceStratum.Enabled,
+			&m.NtpSourcePollInterval.Enabled, &m.NtpSourceReachability.Enabled, &m.NtpSourceLastSampleAge.Enabled, &m.NtpSourceState.Enabled,
+			&m.NtpSourceMode.Enabled, &m.NtpSourceSamples.Enabled, &m.NtpSourceRuns.Enabled, &m.NtpSourceSpan.Enabled, &m.NtpSourceStdDev.Enabled,
+			&m.NtpSourceFrequencyResidual.Enabled, &m.NtpSourceSkew.Enabled, &m.NtpSourceEstimatedOffset.Enabled, &m.NtpSourceEstimatedOffsetError.Enabled,
+		} {
+			*enabled = true
+		}
+	}
+	return mbc
+}
+
 func (c *Config) wantsSources() bool {
-	m := c.Metrics
+	m := c.metricsConfig().Metrics
 	return m.NtpSourceOffset.Enabled || m.NtpSourceMeasuredOffset.Enabled || m.NtpSourceOffsetError.Enabled ||
 		m.NtpSourceStratum.Enabled || m.NtpSourcePollInterval.Enabled || m.NtpSourceReachability.Enabled ||
 		m.NtpSourceLastSampleAge.Enabled || m.NtpSourceState.Enabled || m.NtpSourceMode.Enabled ||
@@ -164,7 +186,7 @@ func (c *Config) wantsSources() bool {
 }
 
 func (c *Config) wantsSourceStats() bool {
-	m := c.Metrics
+	m := c.metricsConfig().Metrics
 	return m.NtpSourceSamples.Enabled || m.NtpSourceRuns.Enabled || m.NtpSourceSpan.Enabled ||
 		m.NtpSourceStdDev.Enabled || m.NtpSourceFrequencyResidual.Enabled || m.NtpSourceSkew.Enabled ||
 		m.NtpSourceEstimatedOffset.Enabled || m.NtpSourceEstimatedOffsetError.Enabled

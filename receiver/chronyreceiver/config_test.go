@@ -39,8 +39,12 @@ func TestLoadConfig(t *testing.T) {
 		if !cfg.Metrics.NtpTimeMaxError.Enabled || cfg.Metrics.ChronyServerNtpPackets.Enabled {
 			t.Error("max_error must be on and serverstats off by default")
 		}
-		if !cfg.wantsSources() || !cfg.wantsSourceStats() || cfg.wantsServerStats() {
-			t.Error("default reports: want sources and sourcestats, not serverstats")
+		if cfg.wantsSources() || cfg.wantsSourceStats() || cfg.wantsServerStats() || cfg.PerSourceMetrics {
+			t.Error("default reports: tracking only; per-source detail and serverstats are opt-in")
+		}
+		cfg.PerSourceMetrics = true
+		if !cfg.wantsSources() || !cfg.wantsSourceStats() {
+			t.Error("per_source_metrics does not switch the per-source reports on")
 		}
 	})
 	t.Run("contrib test config", func(t *testing.T) {
@@ -68,6 +72,9 @@ func TestLoadConfig(t *testing.T) {
 		}
 		if cfg.ResourceAttributes.ChronyEndpoint.Enabled {
 			t.Error("resource attribute switch not applied")
+		}
+		if !cfg.PerSourceMetrics || !cfg.wantsSourceStats() {
+			t.Error("per_source_metrics not applied")
 		}
 		cc := cfg.CrossCheck
 		if len(cc.Servers) != 3 || cc.Servers[1] != "[2001:db8::123]:123" || cc.Interval != 128*time.Second || cc.Timeout != 3*time.Second {

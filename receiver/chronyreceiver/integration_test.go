@@ -13,8 +13,11 @@ import (
 // These tests run the receiver against a real chronyd (Debian's chrony) that
 // they start themselves; see chronylab.
 
+// labConfig reads endpoint with every default and the per-source detail on,
+// which the tests compare with chronyc.
 func labConfig(endpoint string) *Config {
 	cfg := createDefaultConfig()
+	cfg.PerSourceMetrics = true
 	cfg.Endpoint = endpoint
 	cfg.Timeout = 5 * time.Second
 	return cfg

@@ -64,7 +64,7 @@ func newScraper(cfg *Config, set receiver.Settings, newReader readerFactory) *ch
 		cfg:         cfg,
 		settings:    set,
 		newReader:   newReader,
-		mb:          metadata.NewMetricsBuilder(cfg.MetricsBuilderConfig, set),
+		mb:          metadata.NewMetricsBuilder(cfg.metricsConfig(), set),
 		now:         time.Now,
 		problems:    problemLog{logger: set.Logger},
 		stale:       newStaleTracker(),

@@ -91,7 +91,9 @@ func newFakeScraper(t *testing.T, cfg *Config, fake *fakeReader) *chronyScraper 
 
 // The whole output of one scrape of an AKS-like node, against a golden file.
 func TestScrapeGolden(t *testing.T) {
-	s := newFakeScraper(t, createDefaultConfig(), aksNode())
+	cfg := createDefaultConfig()
+	cfg.PerSourceMetrics = true
+	s := newFakeScraper(t, cfg, aksNode())
 	md, err := s.scrape(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +158,9 @@ func clearStartTimes(md pmetric.Metrics) {
 // chronyd unreachable: chrony.up 0, no tracking values, and the error.
 func TestScrapeChronyDown(t *testing.T) {
 	fake := aksNode()
-	s := newFakeScraper(t, createDefaultConfig(), fake)
+	cfg := createDefaultConfig()
+	cfg.PerSourceMetrics = true
+	s := newFakeScraper(t, cfg, fake)
 	if _, err := s.scrape(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -185,24 +189,12 @@ func TestScrapeAsksOnlyForEnabledReports(t *testing.T) {
 		withStats   bool
 		serverstats int
 	}{
-		{"defaults", func(*Config) {}, 1, true, 0},
-		{"no sourcestats metrics", func(c *Config) {
-			m := &c.Metrics
-			m.NtpSourceSamples.Enabled, m.NtpSourceRuns.Enabled, m.NtpSourceSpan.Enabled, m.NtpSourceStdDev.Enabled = false, false, false, false
-			m.NtpSourceFrequencyResidual.Enabled, m.NtpSourceSkew.Enabled, m.NtpSourceEstimatedOffset.Enabled, m.NtpSourceEstimatedOffsetError.Enabled = false, false, false, false
-		}, 1, false, 0},
-		{"tracking only", func(c *Config) {
-			m := &c.Metrics
-			for _, mc := range []*bool{
-				&m.NtpSourceOffset.Enabled, &m.NtpSourceMeasuredOffset.Enabled, &m.NtpSourceOffsetError.Enabled, &m.NtpSourceStratum.Enabled,
-				&m.NtpSourcePollInterval.Enabled, &m.NtpSourceReachability.Enabled, &m.NtpSourceLastSampleAge.Enabled, &m.NtpSourceState.Enabled,
-				&m.NtpSourceMode.Enabled, &m.NtpSourceSamples.Enabled, &m.NtpSourceRuns.Enabled, &m.NtpSourceSpan.Enabled, &m.NtpSourceStdDev.Enabled,
-				&m.NtpSourceFrequencyResidual.Enabled, &m.NtpSourceSkew.Enabled, &m.NtpSourceEstimatedOffset.Enabled, &m.NtpSourceEstimatedOffsetError.Enabled,
-			} {
-				*mc = false
-			}
-		}, 0, false, 0},
-		{"serverstats", func(c *Config) { c.Metrics.ChronyServerLogDrops.Enabled = true }, 1, true, 1},
+		// Per-source detail is opt-in: by default only tracking is asked for.
+		{"defaults", func(*Config) {}, 0, false, 0},
+		{"per_source_metrics", func(c *Config) { c.PerSourceMetrics = true }, 1, true, 0},
+		{"one source metric", func(c *Config) { c.Metrics.NtpSourceOffset.Enabled = true }, 1, false, 0},
+		{"one sourcestats metric", func(c *Config) { c.Metrics.NtpSourceSkew.Enabled = true }, 1, true, 0},
+		{"serverstats", func(c *Config) { c.Metrics.ChronyServerLogDrops.Enabled = true }, 0, false, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -227,6 +219,7 @@ func TestScrapeAsksOnlyForEnabledReports(t *testing.T) {
 // sent, with the error; serverstats refused over UDP likewise.
 func TestScrapePartialFailures(t *testing.T) {
 	cfg := createDefaultConfig()
+	cfg.PerSourceMetrics = true
 	cfg.Metrics.ChronyServerNtpPackets.Enabled = true
 	fake := aksNode()
 	fake.sources = fake.sources[:1]

@@ -42,7 +42,9 @@ func scrapeLogged(t *testing.T, s *chronyScraper) pmetric.Metrics {
 // leap.status series when the leap status changes, a source that is gone.
 func TestStaleMarkers(t *testing.T) {
 	fake := aksNode()
-	s := newFakeScraper(t, createDefaultConfig(), fake)
+	cfg := createDefaultConfig()
+	cfg.PerSourceMetrics = true
+	s := newFakeScraper(t, cfg, fake)
 	first := scrapeLogged(t, s)
 	before, stale := seriesOf(first)
 	if len(stale) != 0 {

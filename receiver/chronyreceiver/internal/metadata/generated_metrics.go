@@ -1394,7 +1394,7 @@ type metricNtpFrequencyOffset struct {
 func (m *metricNtpFrequencyOffset) init() {
 	m.data.SetName("ntp.frequency.offset")
 	m.data.SetDescription("The rate by which the system clock would be wrong if chronyd was not correcting it (chronyc's Frequency).")
-	m.data.SetUnit("[ppm]")
+	m.data.SetUnit("{ppm}")
 	m.data.SetEmptyGauge()
 	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
 	m.aggDataPoints = m.aggDataPoints[:0]
@@ -1482,7 +1482,7 @@ type metricNtpFrequencyResidual struct {
 func (m *metricNtpFrequencyResidual) init() {
 	m.data.SetName("ntp.frequency.residual")
 	m.data.SetDescription("The difference between the frequency the reference's measurements suggest and the one in use (chronyc's Residual freq).")
-	m.data.SetUnit("[ppm]")
+	m.data.SetUnit("{ppm}")
 	m.data.SetEmptyGauge()
 }
 
@@ -1713,7 +1713,7 @@ type metricNtpSkew struct {
 func (m *metricNtpSkew) init() {
 	m.data.SetName("ntp.skew")
 	m.data.SetDescription("The estimated error bound on the frequency (chronyc's Skew).")
-	m.data.SetUnit("[ppm]")
+	m.data.SetUnit("{ppm}")
 	m.data.SetEmptyGauge()
 }
 
@@ -1948,7 +1948,7 @@ type metricNtpSourceFrequencyResidual struct {
 func (m *metricNtpSourceFrequencyResidual) init() {
 	m.data.SetName("ntp.source.frequency.residual")
 	m.data.SetDescription("The source's residual frequency (sourcestats Freq).")
-	m.data.SetUnit("[ppm]")
+	m.data.SetUnit("{ppm}")
 	m.data.SetEmptyGauge()
 	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
 	m.aggDataPoints = m.aggDataPoints[:0]
@@ -2871,7 +2871,7 @@ type metricNtpSourceSkew struct {
 func (m *metricNtpSourceSkew) init() {
 	m.data.SetName("ntp.source.skew")
 	m.data.SetDescription("The estimated error bound on the source's frequency (sourcestats Freq Skew).")
-	m.data.SetUnit("[ppm]")
+	m.data.SetUnit("{ppm}")
 	m.data.SetEmptyGauge()
 	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
 	m.aggDataPoints = m.aggDataPoints[:0]

@@ -195,103 +195,103 @@ func TestMetricsBuilder(t *testing.T) {
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordNtpSkewDataPoint(ts, 1)
-			defaultMetricsCount++
+
 			allMetricsCount++
 			mb.RecordNtpSourceEstimatedOffsetDataPoint(ts, 1, "source.address-val", "source.name-val")
 			if tt.name == "reaggregate_set" {
 				mb.RecordNtpSourceEstimatedOffsetDataPoint(ts, 3, "source.address-val-2", "source.name-val-2")
 			}
-			defaultMetricsCount++
+
 			allMetricsCount++
 			mb.RecordNtpSourceEstimatedOffsetErrorDataPoint(ts, 1, "source.address-val", "source.name-val")
 			if tt.name == "reaggregate_set" {
 				mb.RecordNtpSourceEstimatedOffsetErrorDataPoint(ts, 3, "source.address-val-2", "source.name-val-2")
 			}
-			defaultMetricsCount++
+
 			allMetricsCount++
 			mb.RecordNtpSourceFrequencyResidualDataPoint(ts, 1, "source.address-val", "source.name-val")
 			if tt.name == "reaggregate_set" {
 				mb.RecordNtpSourceFrequencyResidualDataPoint(ts, 3, "source.address-val-2", "source.name-val-2")
 			}
-			defaultMetricsCount++
+
 			allMetricsCount++
 			mb.RecordNtpSourceLastSampleAgeDataPoint(ts, 1, "source.address-val", "source.name-val")
 			if tt.name == "reaggregate_set" {
 				mb.RecordNtpSourceLastSampleAgeDataPoint(ts, 3, "source.address-val-2", "source.name-val-2")
 			}
-			defaultMetricsCount++
+
 			allMetricsCount++
 			mb.RecordNtpSourceMeasuredOffsetDataPoint(ts, 1, "source.address-val", "source.name-val")
 			if tt.name == "reaggregate_set" {
 				mb.RecordNtpSourceMeasuredOffsetDataPoint(ts, 3, "source.address-val-2", "source.name-val-2")
 			}
-			defaultMetricsCount++
+
 			allMetricsCount++
 			mb.RecordNtpSourceModeDataPoint(ts, 1, "source.address-val", "source.name-val", AttributeSourceModeClient)
 			if tt.name == "reaggregate_set" {
 				mb.RecordNtpSourceModeDataPoint(ts, 3, "source.address-val-2", "source.name-val-2", AttributeSourceModePeer)
 			}
-			defaultMetricsCount++
+
 			allMetricsCount++
 			mb.RecordNtpSourceOffsetDataPoint(ts, 1, "source.address-val", "source.name-val")
 			if tt.name == "reaggregate_set" {
 				mb.RecordNtpSourceOffsetDataPoint(ts, 3, "source.address-val-2", "source.name-val-2")
 			}
-			defaultMetricsCount++
+
 			allMetricsCount++
 			mb.RecordNtpSourceOffsetErrorDataPoint(ts, 1, "source.address-val", "source.name-val")
 			if tt.name == "reaggregate_set" {
 				mb.RecordNtpSourceOffsetErrorDataPoint(ts, 3, "source.address-val-2", "source.name-val-2")
 			}
-			defaultMetricsCount++
+
 			allMetricsCount++
 			mb.RecordNtpSourcePollIntervalDataPoint(ts, 1, "source.address-val", "source.name-val")
 			if tt.name == "reaggregate_set" {
 				mb.RecordNtpSourcePollIntervalDataPoint(ts, 3, "source.address-val-2", "source.name-val-2")
 			}
-			defaultMetricsCount++
+
 			allMetricsCount++
 			mb.RecordNtpSourceReachabilityDataPoint(ts, 1, "source.address-val", "source.name-val")
 			if tt.name == "reaggregate_set" {
 				mb.RecordNtpSourceReachabilityDataPoint(ts, 3, "source.address-val-2", "source.name-val-2")
 			}
-			defaultMetricsCount++
+
 			allMetricsCount++
 			mb.RecordNtpSourceRunsDataPoint(ts, 1, "source.address-val", "source.name-val")
 			if tt.name == "reaggregate_set" {
 				mb.RecordNtpSourceRunsDataPoint(ts, 3, "source.address-val-2", "source.name-val-2")
 			}
-			defaultMetricsCount++
+
 			allMetricsCount++
 			mb.RecordNtpSourceSamplesDataPoint(ts, 1, "source.address-val", "source.name-val")
 			if tt.name == "reaggregate_set" {
 				mb.RecordNtpSourceSamplesDataPoint(ts, 3, "source.address-val-2", "source.name-val-2")
 			}
-			defaultMetricsCount++
+
 			allMetricsCount++
 			mb.RecordNtpSourceSkewDataPoint(ts, 1, "source.address-val", "source.name-val")
 			if tt.name == "reaggregate_set" {
 				mb.RecordNtpSourceSkewDataPoint(ts, 3, "source.address-val-2", "source.name-val-2")
 			}
-			defaultMetricsCount++
+
 			allMetricsCount++
 			mb.RecordNtpSourceSpanDataPoint(ts, 1, "source.address-val", "source.name-val")
 			if tt.name == "reaggregate_set" {
 				mb.RecordNtpSourceSpanDataPoint(ts, 3, "source.address-val-2", "source.name-val-2")
 			}
-			defaultMetricsCount++
+
 			allMetricsCount++
 			mb.RecordNtpSourceStateDataPoint(ts, 1, "source.address-val", "source.name-val", AttributeSourceStateSync)
 			if tt.name == "reaggregate_set" {
 				mb.RecordNtpSourceStateDataPoint(ts, 3, "source.address-val-2", "source.name-val-2", AttributeSourceStateUnreach)
 			}
-			defaultMetricsCount++
+
 			allMetricsCount++
 			mb.RecordNtpSourceStdDevDataPoint(ts, 1, "source.address-val", "source.name-val")
 			if tt.name == "reaggregate_set" {
 				mb.RecordNtpSourceStdDevDataPoint(ts, 3, "source.address-val-2", "source.name-val-2")
 			}
-			defaultMetricsCount++
+
 			allMetricsCount++
 			mb.RecordNtpSourceStratumDataPoint(ts, 1, "source.address-val", "source.name-val")
 			if tt.name == "reaggregate_set" {
@@ -816,7 +816,7 @@ func TestMetricsBuilder(t *testing.T) {
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
 						assert.Equal(t, "The rate by which the system clock would be wrong if chronyd was not correcting it (chronyc's Frequency).", mi.Description())
-						assert.Equal(t, "[ppm]", mi.Unit())
+						assert.Equal(t, "{ppm}", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
 						assert.Equal(t, ts, dp.Timestamp())
@@ -831,7 +831,7 @@ func TestMetricsBuilder(t *testing.T) {
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
 						assert.Equal(t, "The rate by which the system clock would be wrong if chronyd was not correcting it (chronyc's Frequency).", mi.Description())
-						assert.Equal(t, "[ppm]", mi.Unit())
+						assert.Equal(t, "{ppm}", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
 						assert.Equal(t, ts, dp.Timestamp())
@@ -855,7 +855,7 @@ func TestMetricsBuilder(t *testing.T) {
 					assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 					assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
 					assert.Equal(t, "The difference between the frequency the reference's measurements suggest and the one in use (chronyc's Residual freq).", mi.Description())
-					assert.Equal(t, "[ppm]", mi.Unit())
+					assert.Equal(t, "{ppm}", mi.Unit())
 					dp := mi.Gauge().DataPoints().At(0)
 					assert.Equal(t, start, dp.StartTimestamp())
 					assert.Equal(t, ts, dp.Timestamp())
@@ -952,7 +952,7 @@ func TestMetricsBuilder(t *testing.T) {
 					assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 					assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
 					assert.Equal(t, "The estimated error bound on the frequency (chronyc's Skew).", mi.Description())
-					assert.Equal(t, "[ppm]", mi.Unit())
+					assert.Equal(t, "{ppm}", mi.Unit())
 					dp := mi.Gauge().DataPoints().At(0)
 					assert.Equal(t, start, dp.StartTimestamp())
 					assert.Equal(t, ts, dp.Timestamp())
@@ -1055,7 +1055,7 @@ func TestMetricsBuilder(t *testing.T) {
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
 						assert.Equal(t, "The source's residual frequency (sourcestats Freq).", mi.Description())
-						assert.Equal(t, "[ppm]", mi.Unit())
+						assert.Equal(t, "{ppm}", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
 						assert.Equal(t, ts, dp.Timestamp())
@@ -1073,7 +1073,7 @@ func TestMetricsBuilder(t *testing.T) {
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
 						assert.Equal(t, "The source's residual frequency (sourcestats Freq).", mi.Description())
-						assert.Equal(t, "[ppm]", mi.Unit())
+						assert.Equal(t, "{ppm}", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
 						assert.Equal(t, ts, dp.Timestamp())
@@ -1510,7 +1510,7 @@ func TestMetricsBuilder(t *testing.T) {
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
 						assert.Equal(t, "The estimated error bound on the source's frequency (sourcestats Freq Skew).", mi.Description())
-						assert.Equal(t, "[ppm]", mi.Unit())
+						assert.Equal(t, "{ppm}", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
 						assert.Equal(t, ts, dp.Timestamp())
@@ -1528,7 +1528,7 @@ func TestMetricsBuilder(t *testing.T) {
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
 						assert.Equal(t, "The estimated error bound on the source's frequency (sourcestats Freq Skew).", mi.Description())
-						assert.Equal(t, "[ppm]", mi.Unit())
+						assert.Equal(t, "{ppm}", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
 						assert.Equal(t, ts, dp.Timestamp())
