@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # make bench: every figure of docs/benchmarks.md, measured in one run on this
 # machine against a lab chronyd on loopback. Needs Debian's chrony (make test
-# installs it) and the built collector (make build).
+# installs it) and the built collector (make build); builds the floor build
+# and the baseline exporter it compares with.
 #   BENCH_COUNT   runs per benchmark (default 5)
 #   BENCH_TIME    go test -benchtime (default 2s)
-#   BENCH_DURATION, BENCH_INTERVAL  the collector-process run (default 60s, 100ms)
+#   BENCH_WINDOWS, BENCH_WINDOW  measurement windows per process (default 6 of 10s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$(mktemp -d "${TMPDIR:-/tmp}/otelcol-chrony-bench.XXXXXX")
 trap 'rm -rf "$out"' EXIT
 
+.tools/builder --config scripts/bench/builder-floor.yaml >"$out/floor-build.log" 2>&1 || { cat "$out/floor-build.log"; exit 1; }
+go build -o _build/baselineexporter ./cmd/baselineexporter
 (cd receiver/chronyreceiver && go test -run '^$' -bench '^Benchmark(TrackingRoundTrip|Scrape|ChronycTracking)$' -benchmem \
 	-count "${BENCH_COUNT:-5}" -benchtime "${BENCH_TIME:-2s}" .) | tee "$out/bench.txt"
 go run ./cmd/benchreport -bench "$out/bench.txt" -otelcol _build/otelcol-chrony \
-	-duration "${BENCH_DURATION:-60s}" -interval "${BENCH_INTERVAL:-100ms}" \
+	-floor _build/floor/otelcol-chrony-floor -baseline _build/baselineexporter \
+	-windows "${BENCH_WINDOWS:-6}" -window "${BENCH_WINDOW:-10s}" \
 	-out docs/benchmarks -doc docs/benchmarks.md

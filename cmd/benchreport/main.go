@@ -22,7 +22,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"gonum.org/v1/plot"
@@ -36,8 +35,12 @@ func main() {
 	benchFile := flag.String("bench", "", "output of go test -bench -benchmem -count N (required)")
 	otelcol := flag.String("otelcol", "_build/otelcol-chrony", "the built collector")
 	config := flag.String("config", "deploy/kubernetes/base/otelcol-chrony.yaml", "the pipeline to measure (the DaemonSet's)")
-	duration := flag.Duration("duration", 60*time.Second, "how long to run the collector")
-	interval := flag.Duration("interval", 100*time.Millisecond, "the collector's scrape interval")
+	floor := flag.String("floor", "_build/floor/otelcol-chrony-floor", "the floor build (scripts/bench/builder-floor.yaml)")
+	floorConfig := flag.String("floor-config", "scripts/bench/floor.yaml", "the floor build's pipeline")
+	baseline := flag.String("baseline", "_build/baselineexporter", "the baseline exporter (cmd/baselineexporter)")
+	windows := flag.Int("windows", 6, "measurement windows per process")
+	window := flag.Duration("window", 10*time.Second, "length of a window")
+	podEnv := flag.String("pod-env", "GOMAXPROCS=1,GOMEMLIMIT=80MiB", "the DaemonSet's runtime environment (deploy/kubernetes/base/daemonset.yaml)")
 	out := flag.String("out", "docs/benchmarks", "where to write results.md and results.png")
 	doc := flag.String("doc", "docs/benchmarks.md", "the document whose results section is replaced")
 	flag.Parse()
@@ -57,9 +60,10 @@ func main() {
 
 	r := &chronylab.Runner{}
 	defer r.Close()
-	proc := measureCollector(r, *otelcol, *config, *duration, *interval)
+	env := strings.Split(*podEnv, ",")
+	fp := footprints(r, *otelcol, *floor, *baseline, *config, *floorConfig, env, *windows, *window)
 
-	report := render(benches, proc, *interval, *duration)
+	report := render(benches) + renderFootprints(fp, env, *windows, *window)
 	fmt.Print(report)
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		log.Fatal(err)
@@ -119,88 +123,6 @@ func median(v []float64) float64 {
 	return (v[n/2-1] + v[n/2]) / 2
 }
 
-// process is what the collector cost while scraping.
-type process struct {
-	scrapes           int
-	cpu, idleCPU      time.Duration
-	cpuPerScrape      time.Duration // all of the process's CPU, divided by the scrapes
-	netCPUPerScrape   time.Duration // less what the idle collector used
-	rssMedian, rssMax float64       // MiB, after warm-up
-	anonMiB, fileMiB  float64       // RSS split at the end (smaps_rollup)
-	dataPoints        int
-	sources           int
-}
-
-func measureCollector(r *chronylab.Runner, otelcol, config string, duration, interval time.Duration) process {
-	lab := chronylab.Start(r, chronylab.Options{Refclock: true})
-	lab.WaitSynced()
-	rows, err := lab.Chronyc("sources")
-	if err != nil {
-		r.Fatal(err)
-	}
-	busy := runCollector(r, lab, otelcol, config, duration, interval)
-	// The same process with no scrape during the window: what the collector
-	// costs by itself (timers, GC, the memory limiter's checks).
-	idle := runCollector(r, lab, otelcol, config, duration, 10*duration)
-	busy.sources = len(rows)
-	busy.idleCPU = idle.cpu
-	busy.cpuPerScrape = busy.cpu / time.Duration(busy.scrapes)
-	busy.netCPUPerScrape = (busy.cpu - idle.cpu) / time.Duration(busy.scrapes)
-	return busy
-}
-
-func runCollector(r *chronylab.Runner, lab *chronylab.Lab, otelcol, config string, duration, interval time.Duration) process {
-	prom := strconv.Itoa(chronylab.FreeTCPPort(r))
-	health := strconv.Itoa(chronylab.FreeTCPPort(r))
-	cmd := exec.Command(otelcol, "--config="+config,
-		"--set=exporters::prometheus::endpoint=127.0.0.1:"+prom,
-		"--set=extensions::health_check::endpoint=127.0.0.1:"+health,
-		"--set=receivers::chrony::collection_interval="+interval.String(),
-		"--set=receivers::chrony::initial_delay=0s",
-		"--set=service::telemetry::metrics::level=none")
-	cmd.Env = append(os.Environ(), "MY_POD_IP=127.0.0.1", "CHRONY_ENDPOINT="+lab.UnixEndpoint(),
-		"K8S_NODE_NAME=bench", "K8S_CLUSTER_NAME=bench", "COMPLIANCE_PROFILE=mifid_ii_hft")
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		r.Fatalf("start %s: %v", otelcol, err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() }()
-	pid := cmd.Process.Pid
-
-	// Warm up: the first scrapes fill caches and grow the heap to its size.
-	time.Sleep(5 * time.Second)
-	cpu0 := cpuTime(r, pid)
-	start := time.Now()
-	var rss []float64
-	for time.Since(start) < duration {
-		time.Sleep(time.Second)
-		rss = append(rss, statusKiB(r, pid, "VmRSS")/1024)
-	}
-	elapsed := time.Since(start)
-	cpu := cpuTime(r, pid) - cpu0
-	anon, file := smapsRollup(r, pid)
-	points := 0
-	for _, line := range strings.Split(fetch("http://127.0.0.1:"+prom+"/metrics"), "\n") {
-		if line != "" && !strings.HasPrefix(line, "#") && !strings.HasPrefix(line, "target_info") {
-			points++
-		}
-	}
-	if err := cmd.Process.Signal(syscall.Signal(0)); err != nil {
-		r.Fatalf("the collector exited:\n%s", logs.String())
-	}
-	return process{
-		scrapes:    int(elapsed / interval),
-		cpu:        cpu,
-		rssMedian:  median(slices.Clone(rss)),
-		rssMax:     slices.Max(rss),
-		anonMiB:    anon / 1024,
-		fileMiB:    file / 1024,
-		dataPoints: points,
-	}
-}
-
 func fetch(url string) string {
 	resp, err := http.Get(url)
 	if err != nil {
@@ -210,20 +132,6 @@ func fetch(url string) string {
 	var b bytes.Buffer
 	_, _ = b.ReadFrom(resp.Body)
 	return b.String()
-}
-
-// cpuTime is user + system time of pid, from /proc/<pid>/stat.
-func cpuTime(r *chronylab.Runner, pid int) time.Duration {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		r.Fatal(err)
-	}
-	// Fields after the command name, which is in parentheses.
-	fields := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:]))
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	const clockTicks = 100 // USER_HZ on Linux
-	return time.Duration(utime+stime) * time.Second / clockTicks
 }
 
 func statusKiB(r *chronylab.Runner, pid int, field string) float64 {
@@ -294,17 +202,21 @@ func verdict(ok bool) string {
 	return "**missed**"
 }
 
-func render(b map[string]result, p process, interval, duration time.Duration) string {
+// benchSources is how many sources the benchmarks' lab chronyd has
+// (bench_test.go: the PHC0 refclock and one NTP server).
+const benchSources = 2
+
+func render(b map[string]result) string {
 	var s strings.Builder
 	rtUnix, rtUDP := b["TrackingRoundTrip/unix"], b["TrackingRoundTrip/udp"]
 	scUnix, scUDP := b["Scrape/unix"], b["Scrape/udp"]
 	chronyc := b["ChronycTracking"]
 	// One scrape: tracking, the source count, then sourcedata and sourcestats
 	// per source in one batch (names are cached after the first scrape).
-	trips := float64(2 + 2*p.sources)
+	trips := float64(2 + 2*benchSources)
 
 	fmt.Fprintf(&s, "Measured %s on %s.\n\n", time.Now().UTC().Format("2006-01-02"), machine())
-	fmt.Fprintf(&s, "Medians of %d runs each (`go test -bench -count`), against a lab chronyd on loopback with %d sources.\n\n", rtUnix.runs, p.sources)
+	fmt.Fprintf(&s, "Medians of %d runs each (`go test -bench -count`), against a lab chronyd on loopback with %d sources.\n\n", rtUnix.runs, benchSources)
 	s.WriteString("| Operation | Time | Allocations | Bytes |\n| --- | --- | --- | --- |\n")
 	for _, row := range []struct {
 		label string
@@ -327,12 +239,6 @@ func render(b map[string]result, p process, interval, duration time.Duration) st
 	fmt.Fprintf(&s, "| chronyc subprocess ÷ tracking round trip (unix) | %.0f× | ≥ 100× | %s |\n", subprocess, verdict(subprocess >= 100))
 	fmt.Fprintf(&s, "| chronyc subprocess ÷ full scrape (unix) | %.1f× | | |\n", chronyc.nsPerOp/scUnix.nsPerOp)
 
-	fmt.Fprintf(&s, "\nThe collector process, `otelcol-chrony` with the DaemonSet's pipeline (deploy/kubernetes/base/otelcol-chrony.yaml), scraping every %s for %s after a 5 s warm-up (%d scrapes, %d series per scrape):\n\n", interval, duration, p.scrapes, p.dataPoints)
-	s.WriteString("| Measure | Value | Target | |\n| --- | --- | --- | --- |\n")
-	fmt.Fprintf(&s, "| RSS, median (max) | %.1f MiB (%.1f MiB) | ≤ 30 MiB | %s |\n", p.rssMedian, p.rssMax, verdict(p.rssMedian <= 30))
-	fmt.Fprintf(&s, "| RSS at the end: anonymous / file-backed | %.1f MiB / %.1f MiB | | |\n", p.anonMiB, p.fileMiB)
-	fmt.Fprintf(&s, "| CPU per scrape, the process's user + system time ÷ scrapes | %.3f ms | ≤ 0.5 ms | %s |\n", float64(p.cpuPerScrape)/1e6, verdict(p.cpuPerScrape <= 500*time.Microsecond))
-	fmt.Fprintf(&s, "| CPU per scrape, less the idle collector's %.0f ms over the same %s | %.3f ms | ≤ 0.5 ms | %s |\n", float64(p.idleCPU)/1e6, duration, float64(p.netCPUPerScrape)/1e6, verdict(p.netCPUPerScrape <= 500*time.Microsecond))
 	return s.String()
 }
 
