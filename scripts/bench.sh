@@ -19,3 +19,10 @@ go run ./cmd/benchreport -bench "$out/bench.txt" -otelcol _build/otelcol-chrony 
 	-floor _build/floor/otelcol-chrony-floor -baseline _build/baselineexporter \
 	-windows "${BENCH_WINDOWS:-6}" -window "${BENCH_WINDOW:-10s}" \
 	-out docs/benchmarks -doc docs/benchmarks.md
+# Profiles of the same load, against a lab chronyd of their own.
+go build -o "$out/chronylab" ./cmd/chronylab
+"$out/chronylab" -endpoint-file "$out/endpoint" >"$out/lab.log" 2>&1 &
+lab=$!
+for _ in $(seq 1 300); do [ -s "$out/endpoint" ] && break; sleep 0.1; done
+./scripts/bench/profile.sh "$(cat "$out/endpoint")" "$out" "${BENCH_PROFILE_SECONDS:-30}"
+kill $lab; wait $lab 2>/dev/null || true

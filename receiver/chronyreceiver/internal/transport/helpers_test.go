@@ -46,7 +46,15 @@ func inject(dir string) {
 	found, sent := 0, 0
 	seen := map[string]bool{}
 	tally := filepath.Join(dir, "injector.tally")
-	_ = os.WriteFile(tally, []byte("started"), 0o644)
+	// Written aside and renamed, so that a reader never sees a half-written
+	// (or, killed mid-write, empty) tally.
+	writeTally := func(text string) {
+		tmp := tally + ".tmp"
+		if os.WriteFile(tmp, []byte(text), 0o644) == nil {
+			_ = os.Rename(tmp, tally)
+		}
+	}
+	writeTally("started")
 	for {
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
@@ -69,7 +77,7 @@ func inject(dir string) {
 			}
 			syscall.Close(fd)
 		}
-		_ = os.WriteFile(tally, fmt.Appendf(nil, "found %d sockets, delivered %d forged replies", found, sent), 0o644)
+		writeTally(fmt.Sprintf("found %d sockets, delivered %d forged replies", found, sent))
 		time.Sleep(200 * time.Microsecond)
 	}
 }
