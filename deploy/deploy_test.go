@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -64,6 +65,7 @@ func TestKubernetesManifests(t *testing.T) {
 			kinds := map[string]int{}
 			var config []byte
 			var settings []string
+			var daemonSet *appsv1.DaemonSet
 			for _, doc := range docs {
 				var meta struct{ Kind string }
 				if err := yaml.Unmarshal(doc, &meta); err != nil {
@@ -95,6 +97,7 @@ func TestKubernetesManifests(t *testing.T) {
 					var o appsv1.DaemonSet
 					must(t, strictDecode(doc, &o), meta.Kind)
 					checkHardening(t, dir, &o.Spec.Template.Spec)
+					daemonSet = &o
 					if len(o.Spec.Template.Spec.Tolerations) == 0 || o.Spec.Template.Spec.Tolerations[0].Operator != corev1.TolerationOpExists {
 						t.Error("the DaemonSet does not tolerate every taint: tainted and system nodes would go unmonitored")
 					}
@@ -106,6 +109,9 @@ func TestKubernetesManifests(t *testing.T) {
 				t.Errorf("objects rendered: %v", kinds)
 			}
 			validateConfig(t, dir, config, settings...)
+			if daemonSet != nil {
+				checkPortsDeclared(t, dir, listeningPorts(t, config), daemonSet.Spec.Template.Spec.Containers[0])
+			}
 		})
 	}
 }
@@ -183,6 +189,84 @@ func checkHardening(t *testing.T, where string, spec *corev1.PodSpec) {
 	}
 	for _, c := range append(slices.Clone(spec.InitContainers), spec.Containers...) {
 		checkContainer(t, where+" container "+c.Name, &c)
+	}
+	checkPlacement(t, where, spec.NodeSelector, spec.PriorityClassName)
+}
+
+// checkPlacement: Linux nodes only (tolerating every taint would otherwise
+// reach Windows pools), and a priority that keeps the pod on a full node.
+func checkPlacement(t *testing.T, where string, nodeSelector map[string]string, priorityClass string) {
+	t.Helper()
+	if nodeSelector["kubernetes.io/os"] != "linux" {
+		t.Errorf("%s: nodeSelector %v does not keep the pods to Linux nodes", where, nodeSelector)
+	}
+	if priorityClass != "system-node-critical" {
+		t.Errorf("%s: priorityClassName %q, want system-node-critical", where, priorityClass)
+	}
+}
+
+// listeningPorts are the TCP ports a collector configuration listens on: the
+// health check, the Prometheus exporter and the internal telemetry.
+func listeningPorts(t *testing.T, config []byte) []int32 {
+	t.Helper()
+	var cfg struct {
+		Extensions struct {
+			HealthCheck struct{ Endpoint string } `json:"health_check"`
+		}
+		Exporters struct {
+			Prometheus struct{ Endpoint string }
+		}
+		Service struct {
+			Telemetry struct {
+				Metrics struct {
+					Readers []struct {
+						Pull struct {
+							Exporter struct {
+								Prometheus struct{ Port int32 }
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	if err := yaml.Unmarshal(config, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	var ports []int32
+	for _, endpoint := range []string{cfg.Extensions.HealthCheck.Endpoint, cfg.Exporters.Prometheus.Endpoint} {
+		if i := strings.LastIndexByte(endpoint, ':'); i >= 0 {
+			p, err := strconv.Atoi(endpoint[i+1:])
+			if err != nil {
+				t.Fatalf("endpoint %q: %v", endpoint, err)
+			}
+			ports = append(ports, int32(p))
+		}
+	}
+	for _, r := range cfg.Service.Telemetry.Metrics.Readers {
+		if p := r.Pull.Exporter.Prometheus.Port; p != 0 {
+			ports = append(ports, p)
+		}
+	}
+	return ports
+}
+
+// checkPortsDeclared: every port the collector listens on is a declared
+// container port, so that the scheduler sees a clash on a host-network node,
+// and none is 13133, which every other OpenTelemetry collector takes.
+func checkPortsDeclared(t *testing.T, where string, listening []int32, c corev1.Container) {
+	t.Helper()
+	declared := map[int32]bool{}
+	for _, p := range c.Ports {
+		declared[p.ContainerPort] = true
+	}
+	for _, p := range listening {
+		if !declared[p] {
+			t.Errorf("%s: the collector listens on %d, which the container does not declare", where, p)
+		}
+		if p == 13133 {
+			t.Errorf("%s: port 13133 is every OpenTelemetry collector's default health port", where)
+		}
 	}
 }
 
@@ -333,6 +417,7 @@ func TestHelmValues(t *testing.T) {
 				t.Fatal(err)
 			}
 			validateConfig(t, name, cfg)
+			checkPortsDeclared(t, name, listeningPorts(t, cfg), chartPorts(values))
 			if v.same != "" {
 				want := readYAML(t, v.same)
 				if !reflect.DeepEqual(normalise(t, effective), normalise(t, want)) {
@@ -342,6 +427,23 @@ func TestHelmValues(t *testing.T) {
 			renderWithHelm(t, name, v.overlay)
 		})
 	}
+}
+
+// chartPorts is the collector container's ports as the chart declares them
+// from the values' enabled ports.
+func chartPorts(values map[string]any) corev1.Container {
+	var c corev1.Container
+	ports, _ := values["ports"].(map[string]any)
+	for name, v := range ports {
+		p, _ := v.(map[string]any)
+		if p["enabled"] != true {
+			continue
+		}
+		if n, ok := p["containerPort"].(float64); ok {
+			c.Ports = append(c.Ports, corev1.ContainerPort{Name: name, ContainerPort: int32(n)})
+		}
+	}
+	return c
 }
 
 // normalise round-trips through JSON so that equal YAML compares equal.
@@ -384,6 +486,11 @@ func checkValuesHardening(t *testing.T, values map[string]any) {
 	if values["hostPID"] == true {
 		spec.HostPID = true
 	}
+	if v, ok := values["nodeSelector"]; ok {
+		b, _ := json.Marshal(v)
+		must(t, strictDecode(b, &spec.NodeSelector), "nodeSelector")
+	}
+	spec.PriorityClassName, _ = values["priorityClassName"].(string)
 	checkHardening(t, "values", &spec)
 	if values["mode"] != "daemonset" {
 		t.Errorf("mode %v, want daemonset", values["mode"])
