@@ -54,6 +54,35 @@ func kustomize(t *testing.T, dir string) []byte {
 
 var kustomizations = []string{"kubernetes", "kubernetes/overlays/remote-write", "kubernetes/overlays/unix-socket", "kubernetes/overlays/cross-check"}
 
+// The documented Helm path creates the namespace from namespace.yaml, with its
+// Pod Security labels, before helm install, and never with
+// --create-namespace, which would make one without them.
+func TestReadmeNamespaceHasPodSecurityLabels(t *testing.T) {
+	raw, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(raw)
+	if strings.Contains(readme, "helm install") && strings.Contains(readme, "--create-namespace \\") {
+		t.Error("deploy/README.md installs with --create-namespace: the namespace would lack its Pod Security labels")
+	}
+	apply, install := strings.Index(readme, "kubectl apply -f deploy/kubernetes/base/namespace.yaml"), strings.Index(readme, "helm install otelcol-chrony")
+	if apply < 0 || install < 0 || apply > install {
+		t.Error("deploy/README.md does not create the namespace from namespace.yaml before helm install")
+	}
+	var ns corev1.Namespace
+	b, err := os.ReadFile("kubernetes/base/namespace.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, strictDecode(b, &ns), "namespace.yaml")
+	for label, want := range map[string]string{"pod-security.kubernetes.io/enforce": "privileged", "pod-security.kubernetes.io/warn": "restricted", "pod-security.kubernetes.io/audit": "restricted"} {
+		if ns.Labels[label] != want {
+			t.Errorf("namespace.yaml: %s = %q, want %q", label, ns.Labels[label], want)
+		}
+	}
+}
+
 // Every object `kubectl apply -k` would create decodes strictly into its
 // k8s.io/api type, the DaemonSet holds the hardening invariants, and the
 // collector configuration it mounts validates with the settings the
