@@ -33,7 +33,7 @@ type Conn struct {
 	reply    *replySocket
 	retry    time.Duration
 
-	buf   [MaxPacket]byte
+	buf   [maxPacket]byte
 	bySeq map[uint32]int
 	items []itemState
 }
@@ -155,7 +155,7 @@ func (c *Conn) Exchange(ctx context.Context, items []Pending) error {
 	clear(c.bySeq)
 	c.items = c.items[:0]
 	for i := range items {
-		if len(items[i].Req) < RequestHeaderLen {
+		if len(items[i].Req) < requestHeaderLen {
 			return fmt.Errorf("request of %d bytes is shorter than a chrony header", len(items[i].Req))
 		}
 		seq := requestSequence(items[i].Req)
@@ -248,7 +248,7 @@ func (c *Conn) Exchange(ctx context.Context, items []Pending) error {
 		}
 		req := items[i].Req
 		err = CheckReply(b, requestCommand(req), requestSequence(req))
-		if err != nil && !IsRefusal(err) {
+		if err != nil && !isRefusal(err) {
 			st.invalid++
 			st.lastInvalid = fmt.Errorf("%s reply: %w", CommandName(requestCommand(req)), err)
 			continue

@@ -52,7 +52,7 @@ func udpServer(t *testing.T, want int, reply func(round int, reqs [][]byte) [][]
 
 // request is a sources request (no data) with sequence number seq.
 func request(cmd uint16, seq uint32) []byte {
-	req := make([]byte, RequestHeaderLen+396)
+	req := make([]byte, requestHeaderLen+396)
 	req[0], req[1] = protocolVersion, packetTypeRequest
 	binary.BigEndian.PutUint16(req[4:6], cmd)
 	SetRequestSequence(req, seq)
@@ -61,7 +61,7 @@ func request(cmd uint16, seq uint32) []byte {
 
 // replyTo makes a minimal well-formed reply to a sources request.
 func replyTo(req []byte, status Status) []byte {
-	r := make([]byte, ReplyHeaderLen+ReplyBodyLen[RpyNSources])
+	r := make([]byte, ReplyHeaderLen+replyBodyLen[RpyNSources])
 	r[0], r[1] = protocolVersion, packetTypeReply
 	copy(r[4:6], req[4:6])
 	binary.BigEndian.PutUint16(r[6:8], RpyNSources)

@@ -154,7 +154,7 @@ func checkOwnSocket(h int, path string) error {
 // before bind, the socket can only have chronyd's datagrams; this keeps a
 // reply to nothing from being read as one.
 func drain(fd int) {
-	var buf [MaxPacket]byte
+	var buf [maxPacket]byte
 	for {
 		if _, _, err := unix.Recvfrom(fd, buf[:], unix.MSG_DONTWAIT); err != nil {
 			return

@@ -13,14 +13,14 @@ const (
 	packetTypeRequest = 1
 	packetTypeReply   = 2
 
-	// RequestHeaderLen is CMD_Request up to its data.
-	RequestHeaderLen = 20
+	// requestHeaderLen is CMD_Request up to its data.
+	requestHeaderLen = 20
 	// ReplyHeaderLen is CMD_Reply up to its data.
 	ReplyHeaderLen = 28
 
-	// MaxPacket is larger than any chrony command packet (the largest reply,
+	// maxPacket is larger than any chrony command packet (the largest reply,
 	// clients by index, is under 500 bytes).
-	MaxPacket = 1024
+	maxPacket = 1024
 )
 
 // Command numbers (REQ_*) the receiver sends.
@@ -47,9 +47,9 @@ const (
 	RpyServerStats4  = 25
 )
 
-// ReplyBodyLen is how many bytes of data follow the header of each reply
+// replyBodyLen is how many bytes of data follow the header of each reply
 // type; chronyc ignores a reply shorter than that, and so do we.
-var ReplyBodyLen = map[uint16]int{
+var replyBodyLen = map[uint16]int{
 	RpyNSources:      4,
 	RpySourceData:    48,
 	RpyTracking:      76,
@@ -155,8 +155,8 @@ func (e *StatusError) Is(target error) bool {
 // ErrUnauthorised is chronyd's answer to a request that needs the unix socket.
 var ErrUnauthorised = errors.New("chronyd answered 501 Not authorised (this report is only served over the unix socket)")
 
-// IsRefusal tells chronyd's refusal of a request from a failure of the channel.
-func IsRefusal(err error) bool {
+// isRefusal tells chronyd's refusal of a request from a failure of the channel.
+func isRefusal(err error) bool {
 	var se *StatusError
 	return errors.As(err, &se)
 }
@@ -207,7 +207,7 @@ func CheckReply(b []byte, cmd uint16, seq uint32) error {
 	if !answers {
 		return fmt.Errorf("reply type %d does not answer a %s request", rt, CommandName(cmd))
 	}
-	if got, want := len(b)-ReplyHeaderLen, ReplyBodyLen[rt]; got < want {
+	if got, want := len(b)-ReplyHeaderLen, replyBodyLen[rt]; got < want {
 		return fmt.Errorf("truncated %s reply: %d bytes of data, want %d", CommandName(cmd), got, want)
 	}
 	return nil
