@@ -5,6 +5,7 @@ package deploy
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,6 +54,26 @@ func kustomize(t *testing.T, dir string) []byte {
 }
 
 var kustomizations = []string{"kubernetes", "kubernetes/overlays/remote-write", "kubernetes/overlays/unix-socket", "kubernetes/overlays/cross-check"}
+
+// Helm and the plain manifests roll out alike.
+func TestHelmAndKustomizeRolloutAgree(t *testing.T) {
+	values := readYAML(t, "helm/values.yaml")
+	rollout, _ := values["rollout"].(map[string]any)
+	ru, _ := rollout["rollingUpdate"].(map[string]any)
+	var ds appsv1.DaemonSet
+	b, err := os.ReadFile("kubernetes/base/daemonset.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, strictDecode(b, &ds), "daemonset.yaml")
+	want := ds.Spec.UpdateStrategy.RollingUpdate.MaxUnavailable.String()
+	if rollout["strategy"] != string(ds.Spec.UpdateStrategy.Type) || fmt.Sprint(ru["maxUnavailable"]) != want {
+		t.Errorf("Helm rollout %v, the DaemonSet's %s with maxUnavailable %s", rollout, ds.Spec.UpdateStrategy.Type, want)
+	}
+	if _, surge := ru["maxSurge"]; surge {
+		t.Error("Helm rollout sets maxSurge, which host ports forbid for a DaemonSet")
+	}
+}
 
 // The documented Helm path creates the namespace from namespace.yaml, with its
 // Pod Security labels, before helm install, and never with
