@@ -17,6 +17,7 @@ import (
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/clockbound"
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/crosscheck"
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/metadata"
+	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/reasonlog"
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/transport"
 )
 
@@ -43,7 +44,7 @@ type chronyScraper struct {
 	reader    chronyReader
 	mb        *metadata.MetricsBuilder
 	now       func() time.Time
-	problems  problemLog
+	problems  reasonlog.Log
 	stale     *staleTracker
 
 	// stopping is cancelled when the receiver shuts down, to end a scrape
@@ -61,12 +62,13 @@ type chronyScraper struct {
 func newScraper(cfg *Config, set receiver.Settings, newReader readerFactory) *chronyScraper {
 	stopping, stop := context.WithCancel(context.Background())
 	return &chronyScraper{
-		cfg:         cfg,
-		settings:    set,
-		newReader:   newReader,
-		mb:          metadata.NewMetricsBuilder(cfg.metricsConfig(), set),
-		now:         time.Now,
-		problems:    problemLog{logger: set.Logger},
+		cfg:       cfg,
+		settings:  set,
+		newReader: newReader,
+		mb:        metadata.NewMetricsBuilder(cfg.metricsConfig(), set),
+		now:       time.Now,
+		problems: reasonlog.Log{Logger: set.Logger, Recovered: "chronyd scrapes succeed again",
+			Failed: "chronyd scrape failed; chrony.up and the missing series say so every scrape, this log only when the reason changes"},
 		stale:       newStaleTracker(),
 		stopping:    stopping,
 		stop:        stop,
@@ -111,7 +113,7 @@ func (s *chronyScraper) scrapeAndLog(ctx context.Context) (pmetric.Metrics, erro
 	defer cancel()
 	defer context.AfterFunc(s.stopping, cancel)()
 	md, err := s.scrape(ctx)
-	s.problems.observe(s.reader.Endpoint(), err)
+	s.problems.Observe(err, zap.String("endpoint", s.reader.Endpoint()))
 	s.stale.mark(md, pcommon.NewTimestampFromTime(s.now()))
 	return md, nil
 }

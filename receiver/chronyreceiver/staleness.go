@@ -72,6 +72,9 @@ func (st *staleTracker) mark(md pmetric.Metrics, ts pcommon.Timestamp) {
 			gone = append(gone, key)
 		}
 	}
+	if len(gone) == 0 {
+		return
+	}
 	// Sorted, so the markers come out grouped by resource, scope and metric.
 	slices.Sort(gone)
 	var out pmetric.ResourceMetrics

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
-	"regexp"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/reasonlog"
 )
 
 // Settings of a Checker.
@@ -17,8 +18,6 @@ type Settings struct {
 	Interval time.Duration
 	Timeout  time.Duration
 }
-
-var digits = regexp.MustCompile(`[0-9]+`)
 
 // maxBackoff bounds how far RATE kisses stretch a server's interval.
 const maxBackoff = 16
@@ -44,9 +43,8 @@ type outcome struct {
 	tried   bool
 	m       Measurement
 	err     error
-	stopped bool // the server sent DENY or RSTR
-	backoff int  // interval multiplier after RATE kisses
-	logged  string
+	backoff int // interval multiplier after RATE kisses
+	log     reasonlog.Log
 }
 
 // Result is a server's latest outcome.
@@ -61,7 +59,8 @@ type Result struct {
 func New(set Settings, logger *zap.Logger) *Checker {
 	c := &Checker{set: set, logger: logger, query: Query, firstWithin: 2 * time.Second, latest: map[string]*outcome{}}
 	for _, s := range set.Servers {
-		c.latest[s] = &outcome{backoff: 1}
+		c.latest[s] = &outcome{backoff: 1, log: reasonlog.Log{Logger: logger,
+			Failed: "cross-check failed; ntp.cross_check.up is 0 until it succeeds", Recovered: "cross-check succeeds again"}}
 	}
 	return c
 }
@@ -116,28 +115,16 @@ func (c *Checker) record(server string, m Measurement, err error) bool {
 	o := c.latest[server]
 	o.tried, o.m, o.err = true, m, err
 	var kiss *KissError
-	switch {
-	case errors.As(err, &kiss) && kiss.Stop():
-		o.stopped = true
+	if errors.As(err, &kiss) && kiss.Stop() {
 		c.logger.Warn("cross-check server sent a Kiss-o'-Death: no more queries to it", zap.String("server", server), zap.String("kiss_code", kiss.Code))
 		return false
-	case errors.As(err, &kiss) && kiss.RateLimited():
-		if o.backoff < maxBackoff {
-			o.backoff *= 2
-		}
+	}
+	if errors.As(err, &kiss) && kiss.RateLimited() && o.backoff < maxBackoff {
+		o.backoff *= 2
 		c.logger.Warn("cross-check server asks for fewer queries (Kiss-o'-Death RATE): slowing down",
 			zap.String("server", server), zap.Duration("interval", c.set.Interval*time.Duration(o.backoff)))
-		o.logged = "RATE"
-	case err != nil:
-		// Ports and counts change from one query to the next; the reason does not.
-		if reason := digits.ReplaceAllString(err.Error(), "#"); reason != o.logged {
-			c.logger.Warn("cross-check failed; ntp.cross_check.up is 0 until it succeeds", zap.String("server", server), zap.Error(err))
-			o.logged = reason
-		}
-	case o.logged != "":
-		c.logger.Info("cross-check succeeds again", zap.String("server", server))
-		o.logged = ""
 	}
+	o.log.Observe(err, zap.String("server", server))
 	return true
 }
 

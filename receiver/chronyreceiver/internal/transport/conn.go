@@ -158,7 +158,7 @@ func (c *Conn) Exchange(ctx context.Context, items []Pending) error {
 		if len(items[i].Req) < requestHeaderLen {
 			return fmt.Errorf("request of %d bytes is shorter than a chrony header", len(items[i].Req))
 		}
-		seq := requestSequence(items[i].Req)
+		seq := RequestSequence(items[i].Req)
 		if _, dup := c.bySeq[seq]; dup {
 			return fmt.Errorf("two requests of one exchange share sequence number %d", seq)
 		}
@@ -247,10 +247,10 @@ func (c *Conn) Exchange(ctx context.Context, items []Pending) error {
 			continue
 		}
 		req := items[i].Req
-		err = CheckReply(b, requestCommand(req), requestSequence(req))
+		err = checkAnswer(b, RequestCommand(req))
 		if err != nil && !isRefusal(err) {
 			st.invalid++
-			st.lastInvalid = fmt.Errorf("%s reply: %w", CommandName(requestCommand(req)), err)
+			st.lastInvalid = fmt.Errorf("%s reply: %w", CommandName(RequestCommand(req)), err)
 			continue
 		}
 		c.items[i].answered = true
@@ -258,7 +258,7 @@ func (c *Conn) Exchange(ctx context.Context, items []Pending) error {
 		inFlight--
 		lastProgress = time.Now()
 		if err != nil {
-			items[i].Err = fmt.Errorf("%s request to chronyd at %s: %w", CommandName(requestCommand(req)), c.ep, err)
+			items[i].Err = fmt.Errorf("%s request to chronyd at %s: %w", CommandName(RequestCommand(req)), c.ep, err)
 		} else {
 			items[i].Reply = append(items[i].Reply, b...)
 		}
@@ -279,12 +279,12 @@ func isTimeout(err error) bool {
 // what names the requests of an exchange for an error message.
 func what(items []Pending) string {
 	if len(items) == 1 {
-		return CommandName(requestCommand(items[0].Req))
+		return CommandName(RequestCommand(items[0].Req))
 	}
 	seen := map[uint16]bool{}
 	var names []string
 	for _, it := range items {
-		if cmd := requestCommand(it.Req); !seen[cmd] {
+		if cmd := RequestCommand(it.Req); !seen[cmd] {
 			seen[cmd] = true
 			names = append(names, CommandName(cmd))
 		}
@@ -297,7 +297,7 @@ func (c *Conn) stopped(items []Pending, err error) error {
 }
 
 func (c *Conn) sendError(ctx context.Context, req []byte, err error) error {
-	cmd := CommandName(requestCommand(req))
+	cmd := CommandName(RequestCommand(req))
 	switch {
 	case ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return fmt.Errorf("send %s request to chronyd at %s: stopped: %w", cmd, c.ep, ctx.Err())

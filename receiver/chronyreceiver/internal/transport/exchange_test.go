@@ -66,7 +66,7 @@ func replyTo(req []byte, status Status) []byte {
 	copy(r[4:6], req[4:6])
 	binary.BigEndian.PutUint16(r[6:8], RpyNSources)
 	binary.BigEndian.PutUint16(r[8:10], uint16(status))
-	binary.BigEndian.PutUint32(r[16:20], requestSequence(req))
+	binary.BigEndian.PutUint32(r[16:20], RequestSequence(req))
 	return r
 }
 
@@ -177,7 +177,7 @@ func TestExchangeWaitErrors(t *testing.T) {
 		{"silence", func([]byte) [][]byte { return nil },
 			[]string{"no reply to 2 of 2 sources requests", "tries", "i/o timeout"}},
 		{"stale only", func(req []byte) [][]byte {
-			return [][]byte{replyTo(request(CmdNSources, requestSequence(req)+1000), 0)}
+			return [][]byte{replyTo(request(CmdNSources, RequestSequence(req)+1000), 0)}
 		}, []string{"no reply to 2 of 2", "replies to earlier requests"}},
 		{"garbage only", func([]byte) [][]byte { return [][]byte{[]byte("not chrony")} },
 			[]string{"ignored", "invalid datagrams", "truncated reply: 10 bytes"}},

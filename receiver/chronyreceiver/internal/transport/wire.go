@@ -87,18 +87,14 @@ func CommandName(cmd uint16) string {
 	return fmt.Sprintf("command %d", cmd)
 }
 
-// Request header fields.
-func requestCommand(b []byte) uint16  { return binary.BigEndian.Uint16(b[4:6]) }
-func requestSequence(b []byte) uint32 { return binary.BigEndian.Uint32(b[8:12]) }
+// RequestCommand is the command of an encoded request.
+func RequestCommand(b []byte) uint16 { return binary.BigEndian.Uint16(b[4:6]) }
+
+// RequestSequence is the sequence number of an encoded request.
+func RequestSequence(b []byte) uint32 { return binary.BigEndian.Uint32(b[8:12]) }
 
 // SetRequestSequence stamps an encoded request with its sequence number.
 func SetRequestSequence(b []byte, seq uint32) { binary.BigEndian.PutUint32(b[8:12], seq) }
-
-// RequestCommand is the command of an encoded request.
-func RequestCommand(b []byte) uint16 { return requestCommand(b) }
-
-// RequestSequence is the sequence number of an encoded request.
-func RequestSequence(b []byte) uint32 { return requestSequence(b) }
 
 // Reply header fields.
 func replyVersion(b []byte) uint8    { return b[0] }
@@ -193,6 +189,12 @@ func CheckReply(b []byte, cmd uint16, seq uint32) error {
 	if got := replySequence(b); got != seq {
 		return fmt.Errorf("sequence number %d answers no request in flight", got)
 	}
+	return checkAnswer(b, cmd)
+}
+
+// checkAnswer is the rest of CheckReply, for a reply whose header and
+// sequence number were already found good.
+func checkAnswer(b []byte, cmd uint16) error {
 	if got := replyCommand(b); got != cmd {
 		return fmt.Errorf("reply names command %d, request was %d", got, cmd)
 	}
