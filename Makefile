@@ -11,6 +11,7 @@ STATICCHECK := $(TOOLS_DIR)/staticcheck
 BUILDER     := $(TOOLS_DIR)/builder
 BUILDER_VERSION := v0.165.0
 OTELCOL     := _build/otelcol-chrony
+EVIDENCE    := _build/chrony-evidence
 RECEIVER    := receiver/chronyreceiver
 FUZZTIME    ?= 2m
 TEST_FUZZTIME ?= 10s
@@ -34,8 +35,12 @@ $(OTELCOL): $(BUILDER) builder-config.yaml $(RECEIVER)/go.mod $(RECEIVER)/go.sum
 	$(BUILDER) --config builder-config.yaml
 	@touch $@
 
+# Static, like the collector: it ships in the same image.
+$(EVIDENCE): go.mod go.sum $(shell find cmd/chrony-evidence internal/evidence -name '*.go' -not -name '*_test.go')
+	CGO_ENABLED=0 $(GO) build -trimpath -o $@ ./cmd/chrony-evidence
+
 .PHONY: build
-build: $(OTELCOL) ## build the otelcol-chrony distribution into _build/ with ocb
+build: $(OTELCOL) $(EVIDENCE) ## build the otelcol-chrony distribution (ocb) and chrony-evidence into _build/
 
 .PHONY: image
 image: build ## build the container image without a daemon into _build/otelcol-chrony-image.tar

@@ -93,7 +93,6 @@ func armTemplate(t *testing.T, rf ruleFile) []byte {
 			"properties": map[string]any{
 				"description": "otelcol-chrony: generated from deploy/prometheus/chrony-rules.yaml",
 				"scopes":      []string{"[parameters('azureMonitorWorkspaceId')]"},
-				"clusterName": "[parameters('clusterName')]",
 				"enabled":     true,
 				"interval":    isoDuration(t, g.Interval),
 				"rules":       rules,
@@ -105,7 +104,6 @@ func armTemplate(t *testing.T, rf ruleFile) []byte {
 		"contentVersion": "1.0.0.0",
 		"parameters": map[string]any{
 			"azureMonitorWorkspaceId": map[string]any{"type": "string", "metadata": map[string]string{"description": "Resource ID of the Azure Monitor workspace the cluster's metrics go to."}},
-			"clusterName":             map[string]any{"type": "string", "metadata": map[string]string{"description": "The AKS cluster's name; the rules apply to its data."}},
 			"location":                map[string]any{"type": "string", "defaultValue": "[resourceGroup().location]"},
 			"actionGroupId":           map[string]any{"type": "string", "defaultValue": "", "metadata": map[string]string{"description": "Resource ID of the action group to notify; empty for none."}},
 		},
@@ -133,6 +131,13 @@ func TestAzureRuleGroupsMatchPrometheusRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := armTemplate(t, rf)
+	// A rule group with clusterName only sees series labelled cluster=<name>,
+	// which ama-metrics adds but no remote-write path (the sidecar, our
+	// exporter) sends: on those paths nothing would evaluate. The rules
+	// group by k8s_cluster_name, which every shipped pipeline sets.
+	if bytes.Contains(got, []byte(`"clusterName"`)) {
+		t.Errorf("the rule groups must not be scoped with clusterName: remote-write series carry no cluster label")
+	}
 	const path = "azure/prometheus-rule-groups.json"
 	if *update {
 		if err := os.WriteFile(path, got, 0o644); err != nil {

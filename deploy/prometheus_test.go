@@ -1,13 +1,17 @@
 package deploy
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/chronyotel/otelcol-chrony/internal/evidence"
 
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
 )
@@ -49,5 +53,34 @@ func TestAzureAmaMetricsConfigMap(t *testing.T) {
 	}
 	if out, err := exec.Command(chronylab.Require(t, "promtool"), "check", "config", path).CombinedOutput(); err != nil {
 		t.Errorf("promtool check config: %v\n%s", err, out)
+	}
+}
+
+// chrony-evidence and the rules know the same profiles with the same
+// tolerances: a report and an alert never disagree on what compliant means.
+func TestEvidenceProfilesMatchRules(t *testing.T) {
+	var rf ruleFile
+	raw, err := os.ReadFile("prometheus/chrony-rules.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unmarshalYAML(raw, &rf); err != nil {
+		t.Fatal(err)
+	}
+	rules := map[string]float64{}
+	for _, g := range rf.Groups {
+		for _, r := range g.Rules {
+			if r.Record != "chrony:tolerance_seconds" {
+				continue
+			}
+			var v float64
+			if _, err := fmt.Sscanf(r.Expr, "vector(%g)", &v); err != nil {
+				t.Fatalf("tolerance rule %q: %v", r.Expr, err)
+			}
+			rules[r.Labels["compliance_profile"]] = v
+		}
+	}
+	if !reflect.DeepEqual(rules, evidence.Profiles) {
+		t.Errorf("rules' tolerances %v, chrony-evidence's %v", rules, evidence.Profiles)
 	}
 }

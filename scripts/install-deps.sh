@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and `make run` use: chrony (chronyd,
-# chronyc) and prometheus (the server and promtool). Does nothing when they are
-# there; needs root or sudo otherwise.
+# chronyc), prometheus (the server and promtool), and for the evidence
+# report's tests chromium (renders report.html headless) and poppler-utils
+# (pdftoppm renders report.pdf). Does nothing when they are there; needs root
+# or sudo otherwise.
 set -euo pipefail
 
 # With arguments, only those packages are considered (make run asks for chrony).
-wanted=("${@:-chrony prometheus}")
+wanted=("${@:-chrony prometheus chromium poppler-utils}")
 wanted=(${wanted[*]})
 missing=()
 for pkg in "${wanted[@]}"; do
 	case $pkg in
 	chrony) command -v chronyd >/dev/null 2>&1 || [ -x /usr/sbin/chronyd ] || missing+=(chrony) ;;
 	prometheus) { command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; } || missing+=(prometheus) ;;
+	chromium) command -v chromium >/dev/null 2>&1 || missing+=(chromium) ;;
+	poppler-utils) command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils) ;;
 	*) missing+=("$pkg") ;;
 	esac
 done

@@ -50,3 +50,17 @@ func Validate(t testing.TB, config string, env ...string) ([]byte, error) {
 	cmd.Env = append(append(os.Environ(), ValidateEnv...), env...)
 	return cmd.CombinedOutput()
 }
+
+// Evidence returns the chrony-evidence command `make build` leaves in
+// _build/, with the same rules as Otelcol.
+func Evidence(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join(RepoRoot(), "_build", "chrony-evidence")
+	if _, err := os.Stat(path); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s missing: make test builds it before the tests (make build)", path)
+		}
+		t.Skipf("%s missing: run make build (make test does)", path)
+	}
+	return path
+}

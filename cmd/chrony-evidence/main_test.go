@@ -1,0 +1,76 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// emptyPrometheus answers every query with an empty result, as a Prometheus
+// holding no chrony series does.
+func emptyPrometheus(t *testing.T) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/v1/query_range":
+			w.Write([]byte(`{"status":"success","data":{"resultType":"matrix","result":[]}}`))
+		case "/api/v1/query":
+			w.Write([]byte(`{"status":"success","data":{"resultType":"vector","result":[]}}`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestErrorsSayWhatToFix(t *testing.T) {
+	closed, _ := net.Listen("tcp", "127.0.0.1:0")
+	unreachable := "http://" + closed.Addr().String()
+	closed.Close()
+	unauthorized := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer right" {
+			http.Error(w, "invalid token", http.StatusUnauthorized)
+			return
+		}
+		w.Write([]byte(`{"status":"success","data":{"resultType":"matrix","result":[]}}`))
+	}))
+	defer unauthorized.Close()
+	wrongToken := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(wrongToken, []byte("wrong\n"), 0o600)
+	empty := emptyPrometheus(t)
+	period := []string{"--from", "2026-10-01T00:00:00Z", "--to", "2026-10-02T00:00:00Z"}
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"unreachable endpoint", append([]string{"--prometheus", unreachable, "--profile", "finra_cat"}, period...), 1, "cannot reach the query API at " + unreachable + " (check --prometheus"},
+		{"401", append([]string{"--prometheus", unauthorized.URL, "--profile", "finra_cat", "--bearer-token-file", wrongToken}, period...), 3, "401 Unauthorized (check --bearer-token-file or --header"},
+		{"no chrony data", append([]string{"--prometheus", empty.URL, "--profile", "finra_cat", "--cluster", "aks-prod"}, period...), 1, `no chrony_up samples with k8s_cluster_name="aks-prod" between 2026-10-01T00:00:00Z and 2026-10-02T00:00:00Z`},
+		{"unknown profile", append([]string{"--prometheus", empty.URL, "--profile", "mifid2"}, period...), 2, `unknown --profile "mifid2": use one of finra_cat, mifid_ii_algo, mifid_ii_hft, voice, or --tolerance`},
+		{"no tolerance", append([]string{"--prometheus", empty.URL}, period...), 2, "give --profile"},
+		{"period not whole steps", []string{"--prometheus", empty.URL, "--profile", "voice", "--from", "2026-10-01T00:00:00Z", "--to", "2026-10-01T00:00:45Z"}, 2, "not a whole number of --step 30s"},
+		{"reversed period", []string{"--prometheus", empty.URL, "--profile", "voice", "--from", "2026-10-02T00:00:00Z", "--to", "2026-10-01T00:00:00Z"}, 2, "is not after --from"},
+		{"not a URL", append([]string{"--prometheus", "prometheus:9090", "--profile", "voice"}, period...), 2, "is not an http(s) URL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "report")
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), append(tc.args, "--out", out), &stdout, &stderr)
+			if code != tc.code || !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, stderr.String(), tc.code, tc.want)
+			}
+			if entries, _ := os.ReadDir(out); len(entries) != 0 {
+				t.Errorf("a failed run left %d files in %s", len(entries), out)
+			}
+		})
+	}
+}

@@ -1,0 +1,323 @@
+// Package evidence turns what the collectors stored in a Prometheus-compatible
+// store into per-node compliance evidence for a period: every step of every
+// node in the fleet is accounted for exactly once, as within tolerance or as
+// the reason it was not.
+package evidence
+
+import (
+	"math"
+	"sort"
+	"time"
+)
+
+// State is what one step of one node counts as.
+type State uint8
+
+// The states, from the only good one to the reasons a step is not.
+const (
+	Within State = iota
+	AboveTolerance
+	Unsynchronised
+	Unreachable
+	NoData
+	numStates
+)
+
+var stateNames = [numStates]string{"within", "above_tolerance", "unsynchronised", "unreachable", "no_data"}
+
+func (s State) String() string { return stateNames[s] }
+
+// States lists every state in report order.
+func States() []State { return []State{Within, AboveTolerance, Unsynchronised, Unreachable, NoData} }
+
+// Profiles are the tolerances of the compliance profiles, the same as the
+// chrony:tolerance_seconds rules in deploy/prometheus/chrony-rules.yaml (a
+// test holds them equal).
+var Profiles = map[string]float64{
+	"mifid_ii_hft":  100e-6,
+	"mifid_ii_algo": 1e-3,
+	"finra_cat":     50e-3,
+	"voice":         1,
+}
+
+// Reading is what a step's samples say, reduced on the server: the lowest
+// chrony_up and the highest max_error in the step, each with whether any
+// sample was taken at all.
+type Reading struct {
+	HaveUp  bool
+	MinUp   float64
+	HaveErr bool
+	MaxErr  float64
+}
+
+// Classify decides a step from its worst readings. A breach seen in the step
+// outranks a failed read in it; a step counts as within only when a read
+// succeeded in it and gave a bound within tolerance, so neither a gap nor a
+// stale value can become evidence.
+func Classify(r Reading, tolerance float64) State {
+	switch {
+	case r.HaveErr && math.IsInf(r.MaxErr, 1):
+		return Unsynchronised
+	case r.HaveErr && r.MaxErr > tolerance:
+		return AboveTolerance
+	case r.HaveUp && r.MinUp < 1:
+		return Unreachable
+	case !r.HaveUp || !r.HaveErr || math.IsNaN(r.MaxErr):
+		return NoData
+	}
+	return Within
+}
+
+// Period is the report's range cut into steps: step k covers
+// (From + k·Step, From + (k+1)·Step].
+type Period struct {
+	From  time.Time
+	Step  time.Duration
+	Steps int
+}
+
+// To is the period's end.
+func (p Period) To() time.Time { return p.At(p.Steps) }
+
+// At is the start of step k (and the end of step k-1).
+func (p Period) At(k int) time.Time { return p.From.Add(time.Duration(k) * p.Step) }
+
+// Index is the step whose end is t, as a range query evaluated at the steps'
+// ends returns it; ok is false for a t that is not one.
+func (p Period) Index(tMillis int64) (int, bool) {
+	d := tMillis - p.From.UnixMilli()
+	s := p.Step.Milliseconds()
+	if d <= 0 || d%s != 0 {
+		return 0, false
+	}
+	k := int(d/s) - 1
+	return k, k < p.Steps
+}
+
+// Span is a run of steps [Start, End).
+type Span struct{ Start, End int }
+
+// Outage is a maximal run of steps in one non-within state.
+type Outage struct {
+	Start, End time.Time
+	Cause      State
+}
+
+// Histogram buckets are 1% wide from 1 ns up: a percentile read from them is
+// within 0.5% of the true value.
+const (
+	histBase   = 1e-9
+	histGrowth = 1.01
+	histSize   = 3200 // up to about 2.4e4 s
+)
+
+// Node accumulates one node's steps in time order.
+type Node struct {
+	Name, Cluster string
+	// Fleet is when the node was in the fleet, ascending; steps outside it
+	// are not accounted.
+	Fleet []Span
+	// NotInInventory marks a node with chrony series but no inventory entry.
+	NotInInventory bool
+
+	Steps     [numStates]int64
+	Worst     float64 // the highest finite bound; NaN while none
+	WorstStep int
+	hist      []uint32
+	histN     int64
+
+	Days []Day
+	Plot []Bucket
+
+	Outages []Outage
+
+	// References maps "id name" to the samples of ntp_reference_info seen.
+	References map[Reference]int64
+
+	next    int // the next step to account
+	fleetAt int // index into Fleet of the span holding next
+	run     struct {
+		state State
+		start int
+		last  int
+		open  bool
+	}
+}
+
+// Reference is a time reference a node followed.
+type Reference struct{ ID, Name string }
+
+// Day is one UTC day of a node's steps.
+type Day struct{ Within, InFleet int32 }
+
+// Bucket is a slice of the period for plotting: the highest finite bound,
+// and whether any step in it was not within tolerance.
+type Bucket struct {
+	Max     float64 // NaN when no bound was read
+	NotOK   bool
+	Unsync  bool
+	InFleet bool
+}
+
+func newNode(name, cluster string, fleet []Span, days, buckets int) *Node {
+	n := &Node{Name: name, Cluster: cluster, Fleet: fleet, Worst: math.NaN(), hist: make([]uint32, histSize),
+		Days: make([]Day, days), Plot: make([]Bucket, buckets), References: map[Reference]int64{}}
+	for i := range n.Plot {
+		n.Plot[i].Max = math.NaN()
+	}
+	return n
+}
+
+// Ledger holds the fleet while the period is read chunk by chunk.
+type Ledger struct {
+	Period    Period
+	Tolerance float64
+	nodes     map[string]*Node
+	dayStart  time.Time
+	days      int
+	buckets   int
+}
+
+// NewLedger starts a ledger for the period.
+func NewLedger(p Period, tolerance float64) *Ledger {
+	dayStart := p.From.UTC().Truncate(24 * time.Hour)
+	days := int(p.To().Sub(dayStart) / (24 * time.Hour))
+	if dayStart.Add(time.Duration(days) * 24 * time.Hour).Before(p.To()) {
+		days++
+	}
+	return &Ledger{Period: p, Tolerance: tolerance, nodes: map[string]*Node{}, dayStart: dayStart, days: days, buckets: min(p.Steps, 480)}
+}
+
+// Add puts a node in the fleet for the given spans of steps.
+func (l *Ledger) Add(name, cluster string, fleet []Span, notInInventory bool) *Node {
+	n := newNode(name, cluster, fleet, l.days, l.buckets)
+	n.NotInInventory = notInInventory
+	l.nodes[name] = n
+	return n
+}
+
+// Node returns the node of that name, or nil.
+func (l *Ledger) Node(name string) *Node { return l.nodes[name] }
+
+// Nodes returns the fleet sorted by name.
+func (l *Ledger) Nodes() []*Node {
+	out := make([]*Node, 0, len(l.nodes))
+	for _, n := range l.nodes {
+		out = append(out, n)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Account records step k of node n; steps must come in ascending order and
+// any skipped step counts as no_data.
+func (l *Ledger) Account(n *Node, k int, r Reading) {
+	for n.next < k {
+		l.record(n, n.next, Reading{})
+	}
+	if n.next == k {
+		l.record(n, k, r)
+	}
+}
+
+// Finish accounts every step not yet accounted as no_data and closes runs.
+func (l *Ledger) Finish() {
+	for _, n := range l.nodes {
+		for n.next < l.Period.Steps {
+			l.record(n, n.next, Reading{})
+		}
+		l.closeRun(n)
+	}
+}
+
+func (l *Ledger) inFleet(n *Node, k int) bool {
+	for n.fleetAt < len(n.Fleet) && n.Fleet[n.fleetAt].End <= k {
+		n.fleetAt++
+	}
+	return n.fleetAt < len(n.Fleet) && n.Fleet[n.fleetAt].Start <= k
+}
+
+func (l *Ledger) record(n *Node, k int, r Reading) {
+	n.next = k + 1
+	if !l.inFleet(n, k) {
+		return
+	}
+	s := Classify(r, l.Tolerance)
+	n.Steps[s]++
+	day := int(l.Period.At(k).Sub(l.dayStart) / (24 * time.Hour))
+	n.Days[day].InFleet++
+	b := &n.Plot[k*l.buckets/l.Period.Steps]
+	b.InFleet = true
+	if s == Within {
+		n.Days[day].Within++
+	} else {
+		b.NotOK = true
+	}
+	if s == Unsynchronised {
+		b.Unsync = true
+	}
+	if r.HaveErr && !math.IsInf(r.MaxErr, 0) && !math.IsNaN(r.MaxErr) {
+		if math.IsNaN(n.Worst) || r.MaxErr > n.Worst {
+			n.Worst, n.WorstStep = r.MaxErr, k
+		}
+		if math.IsNaN(b.Max) || r.MaxErr > b.Max {
+			b.Max = r.MaxErr
+		}
+		n.hist[histIndex(r.MaxErr)]++
+		n.histN++
+	}
+	if n.run.open && (n.run.state != s || n.run.last != k-1) {
+		l.closeRun(n)
+	}
+	if !n.run.open {
+		n.run.state, n.run.start, n.run.open = s, k, true
+	}
+	n.run.last = k
+}
+
+func (l *Ledger) closeRun(n *Node) {
+	if n.run.open && n.run.state != Within {
+		n.Outages = append(n.Outages, Outage{Start: l.Period.At(n.run.start), End: l.Period.At(n.run.last + 1), Cause: n.run.state})
+	}
+	n.run.open = false
+}
+
+func histIndex(v float64) int {
+	if v <= histBase {
+		return 0
+	}
+	i := int(math.Log(v/histBase) / math.Log(histGrowth))
+	return min(i+1, histSize-1)
+}
+
+// Percentile is the q-quantile of the node's finite bounds, from the
+// histogram (to within 0.5%), or NaN when it read none.
+func (n *Node) Percentile(q float64) float64 {
+	if n.histN == 0 {
+		return math.NaN()
+	}
+	rank := int64(math.Ceil(q * float64(n.histN)))
+	rank = max(rank, 1)
+	var seen int64
+	for i, c := range n.hist {
+		seen += int64(c)
+		if seen >= rank {
+			if i == 0 {
+				return histBase
+			}
+			lo := histBase * math.Pow(histGrowth, float64(i-1))
+			v := lo * math.Sqrt(histGrowth)
+			return min(v, n.Worst)
+		}
+	}
+	return n.Worst
+}
+
+// InFleetSteps is how many steps the node was in the fleet.
+func (n *Node) InFleetSteps() int64 {
+	var t int64
+	for _, c := range n.Steps {
+		t += c
+	}
+	return t
+}

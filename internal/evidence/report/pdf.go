@@ -1,0 +1,233 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"codeberg.org/go-pdf/fpdf"
+)
+
+// writePDF draws the same content as report.html with the PDF core fonts,
+// so the image needs no browser to print it.
+func writePDF(w io.Writer, v *view, generated time.Time) error {
+	pdf := fpdf.New("P", "mm", "A4", "")
+	pdf.SetCreationDate(generated)
+	pdf.SetModificationDate(generated)
+	pdf.SetTitle(v.Title, true)
+	pdf.SetCreator("chrony-evidence", true)
+	pdf.SetMargins(15, 15, 15)
+	pdf.SetAutoPageBreak(true, 15)
+	tr := pdf.UnicodeTranslatorFromDescriptor("")
+	pdf.SetFooterFunc(func() {
+		pdf.SetY(-12)
+		pdf.SetFont("Helvetica", "", 8)
+		pdf.CellFormat(0, 5, tr(fmt.Sprintf("%s, %s to %s, page %d", v.Title, v.Summary.From, v.Summary.To, pdf.PageNo())), "", 0, "C", false, 0, "")
+	})
+	const pageW = 180.0
+
+	heading := func(s string) {
+		pdf.Ln(3)
+		pdf.SetFont("Helvetica", "B", 13)
+		pdf.CellFormat(0, 8, tr(s), "B", 1, "L", false, 0, "")
+		pdf.Ln(2)
+		pdf.SetFont("Helvetica", "", 9)
+	}
+	pairs := func(rows [][2]string, labelW float64) {
+		for _, r := range rows {
+			pdf.SetFont("Helvetica", "B", 9)
+			x, y := pdf.GetX(), pdf.GetY()
+			pdf.MultiCell(labelW, 5, tr(r[0]), "1", "L", false)
+			h := pdf.GetY() - y
+			pdf.SetXY(x+labelW, y)
+			pdf.SetFont("Helvetica", "", 9)
+			pdf.MultiCell(pageW-labelW, 5, tr(r[1]), "1", "L", false)
+			if pdf.GetY()-y < h {
+				pdf.SetY(y + h)
+			}
+		}
+	}
+	table := func(widths []float64, header []string, rows [][]string) {
+		pdf.SetFont("Helvetica", "B", 8)
+		pdf.SetFillColor(235, 235, 235)
+		for i, h := range header {
+			pdf.CellFormat(widths[i], 5, tr(h), "1", 0, "L", true, 0, "")
+		}
+		pdf.Ln(-1)
+		pdf.SetFont("Helvetica", "", 8)
+		for _, r := range rows {
+			for i, c := range r {
+				pdf.CellFormat(widths[i], 5, tr(c), "1", 0, "L", false, 0, "")
+			}
+			pdf.Ln(-1)
+		}
+	}
+
+	pdf.AddPage()
+	pdf.SetFont("Helvetica", "B", 18)
+	pdf.CellFormat(0, 10, tr(v.Title), "", 1, "L", false, 0, "")
+	pairs(v.Facts, 40)
+	if len(v.Summary.Warnings) > 0 {
+		pdf.Ln(2)
+		pdf.SetTextColor(170, 0, 0)
+		for _, w := range v.Summary.Warnings {
+			pdf.MultiCell(pageW, 4.5, tr("- "+w), "", "L", false)
+		}
+		pdf.SetTextColor(0, 0, 0)
+	}
+
+	heading("Fleet summary")
+	pairs(v.Headline, 80)
+
+	heading("Worst nodes")
+	if len(v.Worst) == 0 {
+		pdf.MultiCell(pageW, 5, "Every node was within tolerance for every step it was in the fleet.", "", "L", false)
+	} else {
+		var rows [][]string
+		for _, n := range v.Worst {
+			rows = append(rows, []string{n.Node, formatRatio(n.WithinToleranceRatio), formatRatio(n.NoDataRatio), formatWorst(n.WorstMaxError, "", ""), fmt.Sprint(len(n.Outages))})
+		}
+		table([]float64{60, 30, 25, 40, 25}, []string{"Node", "Within tolerance", "No data", "Worst bound", "Outages"}, rows)
+	}
+
+	heading("When any node breached")
+	if len(v.Breaches) == 0 {
+		pdf.MultiCell(pageW, 5, "No node was above tolerance or unsynchronised.", "", "L", false)
+	} else {
+		var rows [][]string
+		for _, b := range v.Breaches {
+			rows = append(rows, []string{b.Node, b.Start, b.End, b.Cause})
+		}
+		table([]float64{55, 42, 42, 41}, []string{"Node", "From", "To", "Cause"}, rows)
+		if v.MoreBreaches > 0 {
+			pdf.MultiCell(pageW, 5, fmt.Sprintf("%d more in outages.csv.", v.MoreBreaches), "", "L", false)
+		}
+	}
+
+	heading("Nodes by day")
+	pdf.MultiCell(pageW, 4.5, tr("Share of each node's steps within tolerance per UTC day: green 100%, light green 99.9% or more, yellow 99% or more, orange 90% or more, red below; grey: not in the fleet."), "", "L", false)
+	pdf.Ln(2)
+	drawHeat(pdf, v, tr)
+
+	heading("Nodes")
+	pdf.MultiCell(pageW, 4.5, tr(v.PlotLegend), "", "L", false)
+	pdf.Ln(2)
+	for _, p := range v.Plots {
+		need := 62.0 + 4.5*float64(len(p.Outages))
+		if pdf.GetY()+min(need, 80) > 280 {
+			pdf.AddPage()
+		}
+		pdf.SetFont("Helvetica", "B", 10)
+		pdf.CellFormat(0, 6, tr(p.Node), "", 1, "L", false, 0, "")
+		pdf.SetFont("Helvetica", "", 8)
+		pdf.MultiCell(pageW, 4, tr(p.Stats), "", "L", false)
+		x0, y0 := pdf.GetX(), pdf.GetY()
+		drawPlot(pdf, p, x0, y0+1, pageW, 45)
+		pdf.SetXY(x0, y0+50)
+		if len(p.Outages) > 0 {
+			var rows [][]string
+			for _, o := range p.Outages {
+				rows = append(rows, []string{o.Start, o.End, o.Cause})
+			}
+			table([]float64{50, 50, 40}, []string{"From", "To", "Cause"}, rows)
+			if p.MoreOutages > 0 {
+				pdf.MultiCell(pageW, 4.5, fmt.Sprintf("%d more in outages.csv.", p.MoreOutages), "", "L", false)
+			}
+		}
+		pdf.Ln(3)
+	}
+	if err := pdf.Error(); err != nil {
+		return err
+	}
+	return pdf.Output(w)
+}
+
+func drawHeat(pdf *fpdf.Fpdf, v *view, tr func(string) string) {
+	const labelW, top = 45.0, 14.0
+	cell := min(4.5, (180-labelW)/float64(max(len(v.Days), 1)))
+	startPage := func() float64 {
+		x0, y0 := pdf.GetX(), pdf.GetY()
+		pdf.SetFont("Helvetica", "", 5)
+		for d, day := range v.Days {
+			if len(v.Days) > 20 && d%7 != 0 && d != len(v.Days)-1 {
+				continue
+			}
+			pdf.TransformBegin()
+			x := x0 + labelW + cell*float64(d) + cell/2
+			pdf.TransformRotate(60, x, y0+top-1)
+			pdf.Text(x, y0+top-1, day)
+			pdf.TransformEnd()
+		}
+		return y0 + top
+	}
+	y := startPage()
+	x0 := pdf.GetX()
+	for _, row := range v.Heat {
+		if y+cell > 280 {
+			pdf.AddPage()
+			y = startPage()
+		}
+		pdf.SetFont("Helvetica", "", 6)
+		pdf.SetXY(x0, y)
+		pdf.CellFormat(labelW-1, cell, tr(row.Node), "", 0, "R", false, 0, "")
+		for d, c := range row.Cells {
+			col := heatColours[c.Class]
+			pdf.SetFillColor(col[0], col[1], col[2])
+			pdf.SetDrawColor(255, 255, 255)
+			pdf.Rect(x0+labelW+cell*float64(d), y, cell, cell, "FD")
+		}
+		y += cell
+	}
+	pdf.SetDrawColor(0, 0, 0)
+	pdf.SetXY(x0, y+3)
+}
+
+func drawPlot(pdf *fpdf.Fpdf, p plot, x, y, w, h float64) {
+	const left, bottom = 16.0, 6.0
+	pw, ph := w-left, h-bottom
+	X := func(v float64) float64 { return x + left + v*pw }
+	Y := func(v float64) float64 { return y + (1-v)*ph }
+	pdf.SetFillColor(224, 224, 224)
+	for _, r := range p.Absent {
+		pdf.Rect(X(r[0]), y, (r[1]-r[0])*pw, ph, "F")
+	}
+	pdf.SetFillColor(244, 199, 195)
+	for _, r := range p.Shade {
+		pdf.Rect(X(r[0]), y, (r[1]-r[0])*pw, ph, "F")
+	}
+	pdf.SetFillColor(179, 157, 219)
+	for _, r := range p.Unsync {
+		pdf.Rect(X(r[0]), y, (r[1]-r[0])*pw, ph, "F")
+	}
+	pdf.SetFont("Helvetica", "", 6)
+	pdf.SetLineWidth(0.1)
+	pdf.SetDrawColor(210, 210, 210)
+	for _, t := range p.Ticks {
+		pdf.Line(X(0), Y(t.At), X(1), Y(t.At))
+		pdf.SetXY(x, Y(t.At)-1.5)
+		pdf.CellFormat(left-1, 3, t.Label, "", 0, "R", false, 0, "")
+	}
+	for _, t := range p.XTicks {
+		pdf.SetXY(X(t.At)-10, y+ph+1)
+		pdf.CellFormat(20, 3, t.Label, "", 0, "C", false, 0, "")
+	}
+	pdf.SetDrawColor(80, 80, 80)
+	pdf.Rect(X(0), y, pw, ph, "D")
+	pdf.SetDrawColor(204, 0, 0)
+	pdf.SetDashPattern([]float64{1.5, 0.8}, 0)
+	pdf.Line(X(0), Y(p.Tolerance), X(1), Y(p.Tolerance))
+	pdf.SetDashPattern(nil, 0)
+	pdf.SetDrawColor(31, 78, 153)
+	pdf.SetLineWidth(0.3)
+	for _, line := range p.Lines {
+		if len(line) == 1 {
+			pdf.Circle(X(line[0][0]), Y(line[0][1]), 0.3, "D")
+			continue
+		}
+		for i := 1; i < len(line); i++ {
+			pdf.Line(X(line[i-1][0]), Y(line[i-1][1]), X(line[i][0]), Y(line[i][1]))
+		}
+	}
+	pdf.SetLineWidth(0.2)
+	pdf.SetDrawColor(0, 0, 0)
+}
