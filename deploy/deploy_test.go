@@ -218,6 +218,12 @@ func writeConfig(t *testing.T, cfg []byte) string {
 // directory. Host networking is the one exception, and only by choice.
 func checkHardening(t *testing.T, where string, spec *corev1.PodSpec) {
 	t.Helper()
+	checkPodSecurity(t, where, spec)
+	checkPlacement(t, where, spec.NodeSelector, spec.PriorityClassName)
+}
+
+func checkPodSecurity(t *testing.T, where string, spec *corev1.PodSpec) {
+	t.Helper()
 	fail := func(format string, args ...any) { t.Errorf("%s: "+format, append([]any{where}, args...)...) }
 	psc := spec.SecurityContext
 	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
@@ -240,7 +246,6 @@ func checkHardening(t *testing.T, where string, spec *corev1.PodSpec) {
 	for _, c := range append(slices.Clone(spec.InitContainers), spec.Containers...) {
 		checkContainer(t, where+" container "+c.Name, &c)
 	}
-	checkPlacement(t, where, spec.NodeSelector, spec.PriorityClassName)
 }
 
 // checkPlacement: Linux nodes only (tolerating every taint would otherwise

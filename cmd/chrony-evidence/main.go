@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -57,6 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	promURL := fs.String("prometheus", "", "the query API's base URL (the part before /api/v1)")
 	fromFlag := fs.String("from", "", "the period's start, RFC 3339 (e.g. 2026-11-01T00:00:00Z)")
 	toFlag := fs.String("to", "", "the period's end, RFC 3339")
+	previous := fs.String("previous", "", "day or month: the last whole UTC day or month before now, instead of --from/--to; the report goes into OUT/<YYYY-MM-DD> or OUT/<YYYY-MM>")
 	out := fs.String("out", "", "the directory to write the report into (must not hold a report)")
 	cluster := fs.String("cluster", "", "only this cluster's series (k8s_cluster_name; the inventory's cluster label)")
 	profile := fs.String("profile", "", "the compliance profile whose tolerance applies: "+profileList())
@@ -64,6 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	step := fs.Duration("step", 30*time.Second, "the unit of evidence; the collectors' collection interval")
 	inventory := fs.String("inventory", "auto", "auto: the fleet is kube_node_info (kube-state-metrics); none: every node seen")
 	tokenFile := fs.String("bearer-token-file", "", "a file holding a bearer token for the query API, read on every request")
+	azureWI := fs.Bool("azure-workload-identity", false, "authenticate to an Azure Monitor workspace with AKS workload identity (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE)")
 	hdrs := headers{}
 	fs.Var(hdrs, "header", "NAME=VALUE, a header sent with every request (repeatable)")
 	timeout := fs.Duration("request-timeout", 2*time.Minute, "the longest one query may take")
@@ -77,25 +80,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		return fail("unexpected argument %q", fs.Arg(0))
 	}
-	if *promURL == "" || *fromFlag == "" || *toFlag == "" || *out == "" {
-		return fail("--prometheus, --from, --to and --out are required")
+	if *promURL == "" || *out == "" {
+		return fail("--prometheus and --out are required")
 	}
-	from, err := time.Parse(time.RFC3339, *fromFlag)
+	from, to, sub, err := period(*fromFlag, *toFlag, *previous, time.Now())
 	if err != nil {
-		return fail("--from: %v", err)
+		return fail("%v", err)
 	}
-	to, err := time.Parse(time.RFC3339, *toFlag)
-	if err != nil {
-		return fail("--to: %v", err)
+	outDir := *out
+	if sub != "" {
+		outDir = filepath.Join(outDir, sub)
 	}
 	if *step < time.Second || *step%time.Millisecond != 0 {
 		return fail("--step %s: must be at least 1s, in whole milliseconds", *step)
 	}
-	if !to.After(from) {
-		return fail("--to %s is not after --from %s", *toFlag, *fromFlag)
-	}
 	if to.Sub(from)%*step != 0 {
-		return fail("the period %s to %s is not a whole number of --step %s", *fromFlag, *toFlag, *step)
+		return fail("the period %s to %s is not a whole number of --step %s", from.Format(time.RFC3339), to.Format(time.RFC3339), *step)
 	}
 	var tol float64
 	switch {
@@ -115,7 +115,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *inventory != "auto" && *inventory != "none" {
 		return fail("--inventory %q: auto or none", *inventory)
 	}
-	client, err := promapi.New(*promURL, promapi.Options{BearerTokenFile: *tokenFile, Headers: http.Header(hdrs), Timeout: *timeout})
+	opts := promapi.Options{BearerTokenFile: *tokenFile, Headers: http.Header(hdrs), Timeout: *timeout}
+	if *azureWI {
+		if *tokenFile != "" {
+			return fail("give --azure-workload-identity or --bearer-token-file, not both")
+		}
+		wi, err := promapi.NewAzureWorkloadIdentity(os.Getenv)
+		if err != nil {
+			return fail("%v", err)
+		}
+		opts.TokenSource = wi.Token
+	}
+	client, err := promapi.New(*promURL, opts)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -130,7 +141,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
-	summary, err := report.Write(*out, res, report.Meta{Profile: *profile, Cluster: *cluster},
+	summary, err := report.Write(outDir, res, report.Meta{Profile: *profile, Cluster: *cluster},
 		report.Run{Version: version(), DataSource: client.Redacted(), Generated: time.Now().UTC().Truncate(time.Second)})
 	if err != nil {
 		fmt.Fprintf(stderr, "chrony-evidence: %v\n", err)
@@ -141,8 +152,40 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	f := summary.Fleet
 	fmt.Fprintf(stdout, "chrony-evidence: %s: %d nodes, %d within tolerance for every step, fleet %s within, %d breaches, %d outages\n",
-		*out, f.Nodes, f.NodesFullyWithin, ratio(f.WithinToleranceRatio), f.Breaches, f.Outages)
+		outDir, f.Nodes, f.NodesFullyWithin, ratio(f.WithinToleranceRatio), f.Breaches, f.Outages)
 	return 0
+}
+
+// period is the report's range: --from and --to, or the whole UTC day or
+// month before now, with the subdirectory a scheduled run writes it into.
+func period(fromFlag, toFlag, previous string, now time.Time) (from, to time.Time, sub string, err error) {
+	now = now.UTC()
+	switch {
+	case previous != "" && (fromFlag != "" || toFlag != ""):
+		return from, to, "", errors.New("give --previous or --from/--to, not both")
+	case previous == "day":
+		to = now.Truncate(24 * time.Hour)
+		from = to.Add(-24 * time.Hour)
+		return from, to, from.Format("2006-01-02"), nil
+	case previous == "month":
+		to = time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+		from = to.AddDate(0, -1, 0)
+		return from, to, from.Format("2006-01"), nil
+	case previous != "":
+		return from, to, "", fmt.Errorf("--previous %q: day or month", previous)
+	case fromFlag == "" || toFlag == "":
+		return from, to, "", errors.New("give --from and --to (RFC 3339), or --previous day|month")
+	}
+	if from, err = time.Parse(time.RFC3339, fromFlag); err != nil {
+		return from, to, "", fmt.Errorf("--from: %w", err)
+	}
+	if to, err = time.Parse(time.RFC3339, toFlag); err != nil {
+		return from, to, "", fmt.Errorf("--to: %w", err)
+	}
+	if !to.After(from) {
+		return from, to, "", fmt.Errorf("--to %s is not after --from %s", toFlag, fromFlag)
+	}
+	return from.UTC(), to.UTC(), "", nil
 }
 
 func ratio(r *float64) string {

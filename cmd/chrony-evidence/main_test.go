@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // emptyPrometheus answers every query with an empty result, as a Prometheus
@@ -72,5 +73,27 @@ func TestErrorsSayWhatToFix(t *testing.T) {
 				t.Errorf("a failed run left %d files in %s", len(entries), out)
 			}
 		})
+	}
+}
+
+func TestPreviousPeriod(t *testing.T) {
+	now := time.Date(2026, 11, 27, 0, 30, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		previous, from, to, sub string
+	}{
+		{"day", "2026-11-26T00:00:00Z", "2026-11-27T00:00:00Z", "2026-11-26"},
+		{"month", "2026-10-01T00:00:00Z", "2026-11-01T00:00:00Z", "2026-10"},
+	} {
+		from, to, sub, err := period("", "", tc.previous, now)
+		if err != nil || from.Format(time.RFC3339) != tc.from || to.Format(time.RFC3339) != tc.to || sub != tc.sub {
+			t.Errorf("--previous %s: %s to %s into %q (%v); want %s to %s into %q", tc.previous, from, to, sub, err, tc.from, tc.to, tc.sub)
+		}
+	}
+	// January's previous month is December of the year before.
+	if from, _, _, _ := period("", "", "month", time.Date(2027, 1, 1, 0, 5, 0, 0, time.UTC)); from.Format("2006-01") != "2026-12" {
+		t.Errorf("previous month of January 2027: %s", from)
+	}
+	if _, _, _, err := period("2026-11-01T00:00:00Z", "", "day", now); err == nil {
+		t.Error("--previous with --from accepted")
 	}
 }

@@ -1,7 +1,9 @@
 // Command mkimage builds the otelcol-chrony container image without a
 // container daemon: one layer on an empty base with the static binary at
 // /otelcol-chrony (where the OpenTelemetry Collector chart runs it from), the
-// CA bundle for TLS to remote-write and OTLP backends, and a non-root user.
+// CA bundle for TLS to remote-write and OTLP backends, chrony-evidence beside
+// it (the evidence CronJob runs /chrony-evidence from the same image), and a
+// non-root user.
 // It writes a tarball that `docker load`, `podman load` or `crane push` take.
 package main
 
@@ -30,17 +32,18 @@ const (
 
 func main() {
 	binary := flag.String("binary", "_build/otelcol-chrony", "the otelcol-chrony binary (static)")
+	evidence := flag.String("evidence", "_build/chrony-evidence", "the chrony-evidence binary (static)")
 	caBundle := flag.String("ca-bundle", "/etc/ssl/certs/ca-certificates.crt", "CA certificates to include")
 	tag := flag.String("tag", "ghcr.io/chronyotel/otelcol-chrony:0.1.0", "the image reference")
 	out := flag.String("out", "_build/otelcol-chrony-image.tar", "where to write the image tarball")
 	flag.Parse()
-	if err := build(*binary, *caBundle, *tag, *out); err != nil {
+	if err := build(*binary, *evidence, *caBundle, *tag, *out); err != nil {
 		log.Fatalf("mkimage: %v", err)
 	}
 	fmt.Printf("mkimage: wrote %s (%s)\n", *out, *tag)
 }
 
-func build(binary, caBundle, tag, out string) error {
+func build(binary, evidence, caBundle, tag, out string) error {
 	ref, err := name.NewTag(tag)
 	if err != nil {
 		return fmt.Errorf("tag %q: %w", tag, err)
@@ -52,6 +55,7 @@ func build(binary, caBundle, tag, out string) error {
 		data []byte
 	}{
 		{path: "otelcol-chrony", mode: 0o755, src: binary},
+		{path: "chrony-evidence", mode: 0o755, src: evidence},
 		{path: "etc/ssl/certs/ca-certificates.crt", mode: 0o644, src: caBundle},
 		{path: "etc/passwd", mode: 0o644, data: fmt.Appendf(nil, "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:%d:%d:nonroot:/home/nonroot:/sbin/nologin\n", uid, gid)},
 		{path: "etc/group", mode: 0o644, data: fmt.Appendf(nil, "root:x:0:\nnonroot:x:%d:\n", gid)},

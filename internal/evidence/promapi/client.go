@@ -28,13 +28,16 @@ type Client struct {
 	// projected service-account token, a workload-identity exchange) is
 	// picked up.
 	bearerTokenFile string
+	tokenSource     func(context.Context) (string, error)
 }
 
 // Options configure a Client beyond its URL.
 type Options struct {
 	BearerTokenFile string
-	Headers         http.Header
-	Timeout         time.Duration
+	// TokenSource, when set, gives the bearer token for each request.
+	TokenSource func(context.Context) (string, error)
+	Headers     http.Header
+	Timeout     time.Duration
 }
 
 // New returns a client for the API under rawURL (the part before /api/v1).
@@ -48,7 +51,7 @@ func New(rawURL string, opts Options) (*Client, error) {
 	if timeout == 0 {
 		timeout = 2 * time.Minute
 	}
-	return &Client{base: u, http: &http.Client{Timeout: timeout}, headers: opts.Headers.Clone(), bearerTokenFile: opts.BearerTokenFile}, nil
+	return &Client{base: u, http: &http.Client{Timeout: timeout}, headers: opts.Headers.Clone(), bearerTokenFile: opts.BearerTokenFile, tokenSource: opts.TokenSource}, nil
 }
 
 // Redacted is the API's URL without user information or query parameters,
@@ -209,6 +212,13 @@ func (c *Client) call(ctx context.Context, endpoint string, form url.Values, int
 			return fmt.Errorf("reading the bearer token: %w", err)
 		}
 		req.Header.Set("Authorization", "Bearer "+string(bytes.TrimSpace(token)))
+	}
+	if c.tokenSource != nil {
+		token, err := c.tokenSource(ctx)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -1,0 +1,218 @@
+// Command evidencebench measures chrony-evidence at fleet scale: for each
+// fleet size it backfills a real Prometheus (Debian's promtool and
+// prometheus) with a month of series shaped as the shipped pipelines write
+// them at 30 s, runs chrony-evidence over the whole month, and reports its
+// wall time and peak RSS. `make bench-evidence` runs it.
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/chronyotel/otelcol-chrony/internal/evidence/fleetgen"
+)
+
+func main() {
+	sizes := flag.String("nodes", "25,50,100", "fleet sizes, comma-separated")
+	days := flag.Int("days", 30, "the period, in days")
+	evidence := flag.String("evidence", "_build/chrony-evidence", "the chrony-evidence binary")
+	work := flag.String("work", "", "a scratch directory (default: a new temporary one, removed at the end)")
+	flag.Parse()
+	dir := *work
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "evidencebench"); err != nil {
+			log.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+	}
+	var rows []string
+	for _, s := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			log.Fatalf("-nodes: %q is not a fleet size", s)
+		}
+		row, err := measure(filepath.Join(dir, fmt.Sprintf("fleet-%d", n)), n, *days, *evidence)
+		if err != nil {
+			log.Fatalf("%d nodes: %v", n, err)
+		}
+		rows = append(rows, row)
+		fmt.Fprintln(os.Stderr, row)
+	}
+	host, _ := os.Hostname()
+	fmt.Printf("Machine: %s, %d CPUs, %s; %s\n\n", cpuModel(), runtime.NumCPU(), memTotal(), host)
+	fmt.Println("| Nodes | Days at 30 s | Samples of chrony_up | Backfill (promtool) | chrony-evidence wall time | Peak RSS | Time per node | RSS per node above 25 nodes |")
+	fmt.Println("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for _, r := range rows {
+		fmt.Println(r)
+	}
+}
+
+var firstRSS float64
+var firstNodes int
+
+func measure(dir string, nodes, days int, evidence string) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	from := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)
+	to := from.Add(time.Duration(days) * 24 * time.Hour)
+	data := filepath.Join(dir, "data")
+	backfillStart := time.Now()
+	// In batches of 25 nodes: promtool reads its input whole.
+	for b := 0; b*25 < nodes; b++ {
+		fleet := benchFleet(from, to, b*25, min(nodes, (b+1)*25))
+		om := filepath.Join(dir, "fleet.om")
+		f, err := os.Create(om)
+		if err != nil {
+			return "", err
+		}
+		if err := fleet.WriteOpenMetrics(f); err != nil {
+			return "", err
+		}
+		f.Close()
+		if out, err := exec.Command("promtool", "tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=720h", om, data).CombinedOutput(); err != nil {
+			return "", fmt.Errorf("promtool: %v\n%s", err, tail(out))
+		}
+		os.Remove(om)
+	}
+	backfill := time.Since(backfillStart)
+
+	addr, stop, err := startPrometheus(dir, data)
+	if err != nil {
+		return "", err
+	}
+	defer stop()
+
+	out := filepath.Join(dir, "report")
+	cmd := exec.Command(evidence, "--prometheus", "http://"+addr, "--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339),
+		"--profile", "mifid_ii_algo", "--out", out)
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("chrony-evidence: %v\n%s", err, stderr.String())
+	}
+	wall := time.Since(start)
+	rss := float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024 // KiB to MiB
+	perNodeRSS := "-"
+	if firstNodes == 0 {
+		firstRSS, firstNodes = rss, nodes
+	} else {
+		perNodeRSS = fmt.Sprintf("%.2f MiB", (rss-firstRSS)/float64(nodes-firstNodes))
+	}
+	samples := nodes * days * 2880
+	return fmt.Sprintf("| %d | %d | %s | %s | %s | %.0f MiB | %.0f ms | %s |", nodes, days, thousands(samples), backfill.Round(time.Second),
+		wall.Round(100*time.Millisecond), rss, float64(wall.Milliseconds())/float64(nodes), perNodeRSS), nil
+}
+
+// benchFleet is nodes [lo, hi) of a fleet where every node has the events
+// a month brings: a 10-minute outage of chronyd each, a 3-minute breach on
+// every tenth node, and a 12-hour gap on every 25th.
+func benchFleet(from, to time.Time, lo, hi int) fleetgen.Fleet {
+	whole := []fleetgen.Window{{Start: from, End: to}}
+	f := fleetgen.Fleet{From: from, To: to, Interval: 30 * time.Second, Offset: 7 * time.Second, InventoryOffset: 3 * time.Second}
+	for i := lo; i < hi; i++ {
+		day := time.Duration(i%28) * 24 * time.Hour
+		n := fleetgen.Node{
+			Name: fmt.Sprintf("aks-nodepool1-%08d-vmss%06d", 31415926, i), Cluster: "bench", Profile: "mifid_ii_algo",
+			Inventory: whole, Reporting: whole, Reference: "aks-host",
+			Bound:       func(k int) float64 { return 150e-6 + 50e-6*math.Sin(float64(k+i)/200) },
+			Unreachable: []fleetgen.Window{{Start: from.Add(day + 3*time.Hour), End: from.Add(day + 3*time.Hour + 10*time.Minute)}},
+			BreachBound: 2e-3,
+		}
+		if i%10 == 0 {
+			n.Breach = []fleetgen.Window{{Start: from.Add(day + 9*time.Hour), End: from.Add(day + 9*time.Hour + 3*time.Minute)}}
+		}
+		if i%25 == 0 {
+			n.Reporting = []fleetgen.Window{{Start: from, End: from.Add(day + 12*time.Hour)}, {Start: from.Add(day + 24*time.Hour), End: to}}
+		}
+		f.Nodes = append(f.Nodes, n)
+	}
+	return f
+}
+
+func startPrometheus(dir, data string) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	conf := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(conf, []byte("global: {}\n"), 0o644); err != nil {
+		return "", nil, err
+	}
+	logf, _ := os.Create(filepath.Join(dir, "prometheus.log"))
+	cmd := exec.Command("prometheus", "--config.file="+conf, "--storage.tsdb.path="+data, "--storage.tsdb.retention.time=100y", "--web.listen-address="+addr)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait(); logf.Close() }
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get("http://" + addr + "/-/ready"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return addr, stop, nil
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	stop()
+	return "", nil, fmt.Errorf("prometheus not ready after 2 minutes (%s)", filepath.Join(dir, "prometheus.log"))
+}
+
+func tail(b []byte) string {
+	if len(b) > 2000 {
+		return string(b[len(b)-2000:])
+	}
+	return string(b)
+}
+
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "model name") {
+			_, v, _ := strings.Cut(l, ":")
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}
+
+func memTotal() string {
+	b, _ := os.ReadFile("/proc/meminfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "MemTotal:") {
+			f := strings.Fields(l)
+			kb, _ := strconv.Atoi(f[1])
+			return fmt.Sprintf("%.0f GiB RAM", float64(kb)/1024/1024)
+		}
+	}
+	return ""
+}
