@@ -100,7 +100,7 @@ func (a *AzureWorkloadIdentity) Token(ctx context.Context) (string, error) {
 			ErrUnauthorized, a.clientID, resp.Status, detail)
 	}
 	if tok.ExpiresIn <= 0 {
-		return "", errors.New("Entra ID answered a token without expires_in")
+		return "", errors.New("the Entra ID token answer has no expires_in")
 	}
 	a.token = tok.AccessToken
 	a.expires = time.Now().Add(time.Duration(tok.ExpiresIn)*time.Second - 5*time.Minute)
