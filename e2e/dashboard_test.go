@@ -56,7 +56,9 @@ func TestDashboardQueriesAnswer(t *testing.T) {
 		"K8S_NODE_NAME="+node, "K8S_CLUSTER_NAME="+cluster, "COMPLIANCE_PROFILE=mifid_ii_algo")
 	prom := startPrometheusWithRules(t, []string{"deploy/prometheus/chrony-rules.yaml"}, col.promEndpoint)
 
-	vars := strings.NewReplacer("$cluster", cluster, "$node", node)
+	// $__range is the dashboard's time range; the test's Prometheus has
+	// minutes of data.
+	vars := strings.NewReplacer("$cluster", cluster, "$node", node, "$__range", "10m")
 	for _, v := range d.Templating.List {
 		if v.Type != "query" {
 			continue
@@ -113,4 +115,55 @@ func labelValues(t *testing.T, prom *prometheusServer, label, match string) []st
 		t.Fatalf("label values of %s for %s: %v %s", label, match, err, body)
 	}
 	return r.Data
+}
+
+// The stat panels an auditor or on-call engineer reads at a glance say the
+// worst of the whole selected range, not the last value, and the bound's
+// colour turns at the tolerance of each node's profile.
+func TestDashboardStatsShowTheWorstOfTheRange(t *testing.T) {
+	raw, err := os.ReadFile(repoPath(t, "deploy/grafana/otelcol-chrony.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Title       string
+			Type        string
+			Targets     []struct{ Expr string }
+			FieldConfig struct {
+				Defaults struct {
+					Unit       string
+					Thresholds struct {
+						Steps []struct {
+							Color string
+							Value *float64
+						}
+					}
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		t.Fatal(err)
+	}
+	share := false
+	for _, p := range d.Panels {
+		if p.Type != "stat" || !strings.Contains(p.Title, "over the range") && !strings.Contains(p.Title, "throughout the range") {
+			continue
+		}
+		if len(p.Targets) != 1 || !strings.Contains(p.Targets[0].Expr, "_over_time(") || !strings.Contains(p.Targets[0].Expr, "[$__range])") {
+			t.Errorf("panel %q: %v does not reduce over the dashboard's range", p.Title, p.Targets)
+		}
+		if strings.Contains(p.Title, "share of tolerance") {
+			share = true
+			steps := p.FieldConfig.Defaults.Thresholds.Steps
+			last := steps[len(steps)-1]
+			if !strings.Contains(p.Targets[0].Expr, "chrony:tolerance_seconds") || last.Color != "red" || last.Value == nil || *last.Value != 1 {
+				t.Errorf("panel %q: red from %v, want at 1 (the tolerance)", p.Title, last.Value)
+			}
+		}
+	}
+	if !share {
+		t.Error("no stat panel compares the range's worst bound with the tolerance")
+	}
 }
