@@ -89,6 +89,11 @@ fuzz: ## fuzz the chrony and NTP reply decoding for FUZZTIME each (default 2m; m
 bench: build ## measure round trips, scrapes, chronyc and the collector process; writes docs/benchmarks
 	./scripts/bench.sh
 
+.PHONY: bench-evidence
+bench-evidence: $(EVIDENCE) ## chrony-evidence over a month of 25, 50 and 100 nodes backfilled into Prometheus: time and peak RSS (about 10 minutes)
+	@./scripts/install-deps.sh prometheus
+	$(GO) run ./cmd/evidencebench -nodes 25,50,100 -days 30 -evidence $(EVIDENCE) -doc docs/evidence.md
+
 .PHONY: soak
 soak: ## 100,000 scrapes against a lab chronyd restarted along the way (not part of make test)
 	cd $(RECEIVER) && SOAK_SCRAPES=100000 SOAK_RESTARTS=3 $(GO) test -count=1 -timeout 60m -run '^TestIntegrationSoak$$' -v .

@@ -31,6 +31,7 @@ func main() {
 	days := flag.Int("days", 30, "the period, in days")
 	evidence := flag.String("evidence", "_build/chrony-evidence", "the chrony-evidence binary")
 	work := flag.String("work", "", "a scratch directory (default: a new temporary one, removed at the end)")
+	doc := flag.String("doc", "", "a Markdown file whose <!-- evidence-bench:begin/end --> block receives the table")
 	flag.Parse()
 	dir := *work
 	if dir == "" {
@@ -53,13 +54,43 @@ func main() {
 		rows = append(rows, row)
 		fmt.Fprintln(os.Stderr, row)
 	}
-	host, _ := os.Hostname()
-	fmt.Printf("Machine: %s, %d CPUs, %s; %s\n\n", cpuModel(), runtime.NumCPU(), memTotal(), host)
-	fmt.Println("| Nodes | Days at 30 s | Samples of chrony_up | Backfill (promtool) | chrony-evidence wall time | Peak RSS | Time per node | RSS per node above 25 nodes |")
-	fmt.Println("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	var table strings.Builder
+	fmt.Fprintf(&table, "Measured %s on %s, %d CPUs, %s, with Debian's Prometheus %s (`make bench-evidence`):\n\n",
+		time.Now().UTC().Format("2006-01-02"), cpuModel(), runtime.NumCPU(), memTotal(), promVersion())
+	table.WriteString("| Nodes | Days at 30 s | Samples of chrony_up | Backfill (promtool) | chrony-evidence wall time | Peak RSS | Wall time per node | RSS added per node since the first row |\n")
+	table.WriteString("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, r := range rows {
-		fmt.Println(r)
+		table.WriteString(r + "\n")
 	}
+	fmt.Print(table.String())
+	if *doc != "" {
+		if err := replaceBlock(*doc, table.String()); err != nil {
+			log.Fatal(err)
+		}
+	}
+}
+
+func replaceBlock(path, block string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	const begin, end = "<!-- evidence-bench:begin -->\n", "<!-- evidence-bench:end -->"
+	s := string(raw)
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i < 0 || j < i {
+		return fmt.Errorf("%s has no %q ... %q block", path, begin, end)
+	}
+	return os.WriteFile(path, []byte(s[:i+len(begin)]+block+s[j:]), 0o644)
+}
+
+func promVersion() string {
+	out, _ := exec.Command("prometheus", "--version").Output()
+	f := strings.Fields(string(out))
+	if len(f) >= 3 {
+		return f[2]
+	}
+	return "(unknown)"
 }
 
 var firstRSS float64

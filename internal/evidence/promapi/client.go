@@ -119,12 +119,14 @@ type Sample struct {
 	Value  Point             `json:"value"`
 }
 
+// envelope is the API's answer, decoded straight from the response body:
+// a range query's answer can be tens of megabytes.
 type envelope struct {
-	Status    string          `json:"status"`
-	Data      json.RawMessage `json:"data"`
-	ErrorType string          `json:"errorType"`
-	Error     string          `json:"error"`
-	Warnings  []string        `json:"warnings"`
+	Status    string   `json:"status"`
+	Data      any      `json:"data"`
+	ErrorType string   `json:"errorType"`
+	Error     string   `json:"error"`
+	Warnings  []string `json:"warnings"`
 }
 
 type matrix struct {
@@ -231,7 +233,7 @@ func (c *Client) call(ctx context.Context, endpoint string, form url.Values, int
 		return fmt.Errorf("%w: the query API at %s answered %s (check --bearer-token-file or --header, and that the identity may read the workspace): %s",
 			ErrUnauthorized, c.Redacted(), resp.Status, strings.TrimSpace(string(body)))
 	}
-	var env envelope
+	env := envelope{Data: into}
 	dec := json.NewDecoder(resp.Body)
 	if err := dec.Decode(&env); err != nil {
 		if resp.StatusCode != http.StatusOK {
@@ -244,9 +246,6 @@ func (c *Client) call(ctx context.Context, endpoint string, form url.Values, int
 			env.Error = resp.Status
 		}
 		return fmt.Errorf("the query API at %s answered %s: %s: %s", c.Redacted(), resp.Status, env.ErrorType, env.Error)
-	}
-	if err := json.Unmarshal(env.Data, into); err != nil {
-		return fmt.Errorf("decoding the answer of %s: %w", c.Redacted(), err)
 	}
 	return nil
 }

@@ -56,9 +56,14 @@ type Run struct {
 	Generated  time.Time
 }
 
-// Write renders every file of the report and writes them into dir. Nothing
-// is left in dir when any step fails, and an existing report there is never
-// overwritten: a kept report must stay as it was made.
+// Write renders every file of the report, then writes them into dir, the
+// manifest last. Each file is written once under its final name, with no
+// temporary file renamed over it: on write-once storage (an Azure Blob
+// container under an immutability policy) a rename is a copy and a delete,
+// and the delete is refused. When a write fails, the files already written
+// are removed where the storage allows; where it does not, they stay without
+// a manifest, which `chrony-evidence verify` reports. An existing report is
+// never overwritten.
 func Write(dir string, res *evidence.Result, meta Meta, run Run) (*Summary, error) {
 	summary := Summarise(res, meta)
 	v := newView(summary, res.Ledger.Period)
@@ -119,12 +124,7 @@ func Write(dir string, res *evidence.Result, meta Meta, run Run) (*Summary, erro
 	var written []string
 	for _, name := range names {
 		path := filepath.Join(dir, name)
-		err := os.WriteFile(path+".partial", files[name].Bytes(), 0o644)
-		if err == nil {
-			err = os.Rename(path+".partial", path)
-		}
-		if err != nil {
-			os.Remove(path + ".partial")
+		if err := writeNew(path, files[name].Bytes()); err != nil {
 			for _, w := range written {
 				os.Remove(w)
 			}
@@ -133,6 +133,22 @@ func Write(dir string, res *evidence.Result, meta Meta, run Run) (*Summary, erro
 		written = append(written, path)
 	}
 	return summary, nil
+}
+
+// writeNew creates path, which must not exist, and writes data to it.
+func writeNew(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+	}
+	return err
 }
 
 func writeNodesCSV(b *bytes.Buffer, s *Summary) error {
