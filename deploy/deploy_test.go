@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -383,7 +382,10 @@ func chartReference(t *testing.T) (schema, defaults string, ok bool) {
 	dir := filepath.Join(testbin.RepoRoot(), "..", "shared", "reference", "opentelemetry-collector-chart-0.170.0")
 	schema, defaults = filepath.Join(dir, "values.schema.json"), filepath.Join(dir, "values.yaml")
 	if _, err := os.Stat(schema); err != nil {
-		t.Logf("NOTE: the chart reference is not at %s: values are NOT checked against the chart's schema or merged with its defaults on this machine", dir)
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("the chart reference is not at %s: CI must have it", dir)
+		}
+		t.Logf("NOTE: the chart reference is not at %s: values are NOT checked against the chart's schema on this machine", dir)
 		return "", "", false
 	}
 	return schema, defaults, true
@@ -440,9 +442,8 @@ var helmVariants = []struct {
 	{"values-cross-check.yaml", ""},
 }
 
-// Each values combination passes the chart's schema, holds the hardening
-// invariants, and yields a collector configuration that validates and, where
-// there is one, equals the plain manifests' configuration.
+// Each values combination passes the chart's schema and holds the hardening
+// invariants; TestChartRenders checks what the chart makes of them.
 func TestHelmValues(t *testing.T) {
 	schemaPath, defaultsPath, haveChart := chartReference(t)
 	base := readYAML(t, "helm/values.yaml")
@@ -460,45 +461,8 @@ func TestHelmValues(t *testing.T) {
 				checkSchema(t, schemaPath, coalesce(readYAML(t, defaultsPath), values))
 			}
 			checkValuesHardening(t, values)
-
-			chartConfig := map[string]any{}
-			if haveChart {
-				chartConfig, _ = readYAML(t, defaultsPath)["config"].(map[string]any)
-			}
-			userConfig, _ := values["config"].(map[string]any)
-			effective := coalesce(chartConfig, userConfig)
-			cfg, err := yaml.Marshal(effective)
-			if err != nil {
-				t.Fatal(err)
-			}
-			validateConfig(t, name, cfg)
-			checkPortsDeclared(t, name, listeningPorts(t, cfg), chartPorts(values))
-			if v.same != "" {
-				want := readYAML(t, v.same)
-				if !reflect.DeepEqual(normalise(t, effective), normalise(t, want)) {
-					t.Errorf("the effective collector configuration differs from %s:\n%s", v.same, cfg)
-				}
-			}
-			renderWithHelm(t, name, v.overlay)
 		})
 	}
-}
-
-// chartPorts is the collector container's ports as the chart declares them
-// from the values' enabled ports.
-func chartPorts(values map[string]any) corev1.Container {
-	var c corev1.Container
-	ports, _ := values["ports"].(map[string]any)
-	for name, v := range ports {
-		p, _ := v.(map[string]any)
-		if p["enabled"] != true {
-			continue
-		}
-		if n, ok := p["containerPort"].(float64); ok {
-			c.Ports = append(c.Ports, corev1.ContainerPort{Name: name, ContainerPort: int32(n)})
-		}
-	}
-	return c
 }
 
 // normalise round-trips through JSON so that equal YAML compares equal.
@@ -552,29 +516,6 @@ func checkValuesHardening(t *testing.T, values map[string]any) {
 	}
 	if cmd, _ := values["command"].(map[string]any); cmd["name"] != "otelcol-chrony" {
 		t.Errorf("command.name %v: the chart would run a binary the image does not have", cmd["name"])
-	}
-}
-
-// renderWithHelm runs `helm template` where a helm binary and the chart are
-// on the machine; neither is here, which the test says.
-func renderWithHelm(t *testing.T, name, overlay string) {
-	t.Helper()
-	helm, err := exec.LookPath("helm")
-	if err != nil {
-		t.Logf("NOTE: no helm binary on this machine: %s was not rendered with helm template", name)
-		return
-	}
-	chart := os.Getenv("OTELCOL_CHART")
-	if chart == "" {
-		t.Logf("NOTE: helm is here but OTELCOL_CHART (a path to chart 0.170.0) is not set: %s was not rendered", name)
-		return
-	}
-	args := []string{"template", "otelcol-chrony", chart, "-f", "helm/values.yaml"}
-	if overlay != "" {
-		args = append(args, "-f", filepath.Join("helm", overlay))
-	}
-	if out, err := exec.Command(helm, args...).CombinedOutput(); err != nil {
-		t.Errorf("helm template %s: %v\n%s", name, err, out)
 	}
 }
 

@@ -148,6 +148,10 @@ type summaryJSON struct {
 		} `json:"references"`
 		Outages []struct{ Start, End, Cause string } `json:"outages"`
 	} `json:"nodes"`
+	Excluded []struct {
+		Node    string `json:"node"`
+		OSImage string `json:"os_image"`
+	} `json:"excluded_nodes"`
 	Fleet struct {
 		Nodes            int      `json:"nodes"`
 		NodesFullyWithin int      `json:"nodes_fully_within"`
@@ -310,6 +314,9 @@ func TestEvidenceFromBackfilledPrometheus(t *testing.T) {
 	}
 	if s.Fleet.Nodes != 8 || s.Fleet.NodesFullyWithin != 2 || s.Fleet.Breaches != 2 || s.Fleet.Outages != 6 || s.Fleet.WorstNode != "node-b-breach" {
 		t.Errorf("fleet %+v: want 8 nodes, 2 fully within, 2 breaches, 6 outages, worst node-b-breach", s.Fleet)
+	}
+	if len(s.Excluded) != 1 || s.Excluded[0].Node != "akswin000000" || !strings.HasPrefix(s.Excluded[0].OSImage, "Windows") {
+		t.Errorf("excluded_nodes %+v: want the Windows node", s.Excluded)
 	}
 	if !strings.Contains(strings.Join(s.Warnings, "\n"), "node-e-never is in the inventory but sent no chrony series") {
 		t.Errorf("warnings %q: want one for node-e-never", s.Warnings)

@@ -60,11 +60,19 @@ type QueryRecord struct {
 type Result struct {
 	Ledger *Ledger
 	// InventoryNote says where the fleet came from.
-	Inventory      string
-	Warnings       []string
-	Queries        []QueryRecord
+	Inventory string
+	Warnings  []string
+	Queries   []QueryRecord
+	// Excluded are the inventory's nodes no collector can cover (Windows),
+	// listed so that the report says what it does not speak for.
+	Excluded       []Excluded
 	ServerVersion  string
 	WindowSemantic string
+}
+
+// Excluded is a node of the inventory outside the fleet.
+type Excluded struct {
+	Node, OSImage, Reason string
 }
 
 // ErrNoData is returned when the period holds no chrony series at all.
@@ -73,7 +81,7 @@ var ErrNoData = errors.New("no chrony data")
 // Collect reads the period from q into a ledger.
 func Collect(ctx context.Context, q Querier, cfg Config) (*Result, error) {
 	if cfg.PointBudget == 0 {
-		cfg.PointBudget = 500_000
+		cfg.PointBudget = 250_000
 	}
 	if cfg.InventoryGap == 0 {
 		cfg.InventoryGap = 10 * time.Minute
@@ -126,6 +134,11 @@ func Collect(ctx context.Context, q Querier, cfg Config) (*Result, error) {
 		}
 		if n.Steps[Within]+n.Steps[AboveTolerance]+n.Steps[Unsynchronised]+n.Steps[Unreachable] == 0 && !n.NotInInventory {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("node %s is in the inventory but sent no chrony series in the period", n.Name))
+		}
+	}
+	if cfg.Inventory {
+		if err := c.readExcluded(ctx); err != nil {
+			return nil, err
 		}
 	}
 	for _, r := range c.order {
@@ -195,10 +208,16 @@ func (c *collector) chronySelector(metric string) string {
 	return fmt.Sprintf("%s{%s=%s}", metric, labelCluster, strconv.Quote(c.cfg.Cluster))
 }
 
+const windowsImage = `"(?i)windows.*"`
+
 func (c *collector) inventorySelector() string {
+	return c.inventorySelectorOS("!~")
+}
+
+func (c *collector) inventorySelectorOS(op string) string {
 	// The collectors run on Linux nodes only; a Windows node has no chronyd
 	// and no DaemonSet pod, so it is not part of the fleet.
-	matchers := `os_image!~"(?i)windows.*"`
+	matchers := "os_image" + op + windowsImage
 	if c.cfg.Cluster != "" {
 		// Azure managed Prometheus labels the inventory with cluster; a
 		// Prometheus in the cluster usually does not.
@@ -344,6 +363,34 @@ func (c *collector) readChrony(ctx context.Context, ledger *Ledger, haveInventor
 			}
 		}
 		per = c.chunks(len(ledger.nodes))
+	}
+	return nil
+}
+
+// readExcluded lists the inventory's Windows nodes in the period, one
+// instant query per day.
+func (c *collector) readExcluded(ctx context.Context) error {
+	p := c.cfg.Period
+	stepsPerDay := max(int(24*time.Hour/p.Step), 1)
+	seen := map[string]bool{}
+	for from, to := 0, 0; from < p.Steps; from = to {
+		to = min(from+stepsPerDay, p.Steps)
+		query := fmt.Sprintf("max by (node, os_image) (max_over_time(%s[%dms]))", c.inventorySelectorOS("=~"), (time.Duration(to-from) * p.Step).Milliseconds())
+		c.record(query, "instant", "")
+		samples, err := c.q.Query(ctx, query, p.At(to))
+		if err != nil {
+			return fmt.Errorf("reading the inventory's Windows nodes: %w", err)
+		}
+		for _, s := range samples {
+			if n := s.Metric["node"]; n != "" && !seen[n] {
+				seen[n] = true
+				c.res.Excluded = append(c.res.Excluded, Excluded{Node: n, OSImage: s.Metric["os_image"], Reason: "Windows node: no chronyd, no collector; its clock is not covered by this report"})
+			}
+		}
+	}
+	sort.Slice(c.res.Excluded, func(i, j int) bool { return c.res.Excluded[i].Node < c.res.Excluded[j].Node })
+	if n := len(c.res.Excluded); n > 0 {
+		c.res.Warnings = append(c.res.Warnings, fmt.Sprintf("%d Windows node(s) in the inventory are not covered by this report (excluded_nodes)", n))
 	}
 	return nil
 }

@@ -28,6 +28,7 @@ type Summary struct {
 	Window           string     `json:"window"`
 	Warnings         []string   `json:"warnings"`
 	Nodes            []NodeLine `json:"nodes"`
+	ExcludedNodes    []Excluded `json:"excluded_nodes"`
 	Fleet            Fleet      `json:"fleet"`
 }
 
@@ -72,6 +73,13 @@ type NodeLine struct {
 	Outages              []Outage    `json:"outages"`
 
 	node *evidence.Node
+}
+
+// Excluded is an inventory node outside the fleet, and why.
+type Excluded struct {
+	Node    string `json:"node"`
+	OSImage string `json:"os_image"`
+	Reason  string `json:"reason"`
 }
 
 // Reference is a reference a node followed, with how many samples named it.
@@ -126,7 +134,10 @@ func Summarise(res *evidence.Result, meta Meta) *Summary {
 	s := &Summary{
 		Schema: SummarySchema, From: rfc3339(p.From), To: rfc3339(p.To()), Profile: meta.Profile,
 		ToleranceSeconds: l.Tolerance, StepSeconds: step, Cluster: meta.Cluster, Inventory: res.Inventory,
-		Window: res.WindowSemantic, Warnings: append([]string{}, res.Warnings...), Nodes: []NodeLine{},
+		Window: res.WindowSemantic, Warnings: append([]string{}, res.Warnings...), Nodes: []NodeLine{}, ExcludedNodes: []Excluded{},
+	}
+	for _, e := range res.Excluded {
+		s.ExcludedNodes = append(s.ExcludedNodes, Excluded{Node: e.Node, OSImage: e.OSImage, Reason: e.Reason})
 	}
 	var fleetSteps, fleetWithin, fleetNoData int64
 	worst := math.NaN()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/chronyotel/otelcol-chrony/internal/evidence"
@@ -97,6 +98,13 @@ func newView(s *Summary, period evidence.Period) *view {
 		{"Breaches (above tolerance or unsynchronised)", fmt.Sprint(f.Breaches)},
 		{"Outages of any cause", fmt.Sprint(f.Outages)},
 		{"Nodes that sent no data", fmt.Sprint(f.NodesWithoutData)},
+	}
+	if n := len(s.ExcludedNodes); n > 0 {
+		names := make([]string, 0, n)
+		for _, e := range s.ExcludedNodes {
+			names = append(names, e.Node)
+		}
+		v.Headline = append(v.Headline, [2]string{"Windows nodes not covered (no chronyd)", fmt.Sprintf("%d: %s", n, strings.Join(names, ", "))})
 	}
 
 	worst := append([]NodeLine{}, s.Nodes...)
