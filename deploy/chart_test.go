@@ -134,6 +134,7 @@ func TestChartRenders(t *testing.T) {
 				}
 			}
 			checkPortsDeclared(t, name, listeningPorts(t, config), main)
+			checkProbes(t, name, main)
 			if v.same != "" {
 				var got, want any
 				must(t, yaml.Unmarshal(config, &got), "rendered configuration")

@@ -160,6 +160,7 @@ func TestKubernetesManifests(t *testing.T) {
 			validateConfig(t, dir, config, settings...)
 			if daemonSet != nil {
 				checkPortsDeclared(t, dir, listeningPorts(t, config), daemonSet.Spec.Template.Spec.Containers[0])
+				checkProbes(t, dir, daemonSet.Spec.Template.Spec.Containers[0])
 			}
 		})
 	}
@@ -264,8 +265,11 @@ func checkPlacement(t *testing.T, where string, nodeSelector map[string]string, 
 func listeningPorts(t *testing.T, config []byte) []int32 {
 	t.Helper()
 	var cfg struct {
-		Extensions struct {
-			HealthCheck struct{ Endpoint string } `json:"health_check"`
+		// Every health check, in the legacy form (endpoint) or the
+		// component-status form (http.endpoint).
+		Extensions map[string]struct {
+			Endpoint string
+			HTTP     struct{ Endpoint string }
 		}
 		Exporters struct {
 			Prometheus struct{ Endpoint string }
@@ -287,8 +291,12 @@ func listeningPorts(t *testing.T, config []byte) []int32 {
 	if err := yaml.Unmarshal(config, &cfg); err != nil {
 		t.Fatal(err)
 	}
+	endpoints := []string{cfg.Exporters.Prometheus.Endpoint}
+	for _, e := range cfg.Extensions {
+		endpoints = append(endpoints, e.Endpoint, e.HTTP.Endpoint)
+	}
 	var ports []int32
-	for _, endpoint := range []string{cfg.Extensions.HealthCheck.Endpoint, cfg.Exporters.Prometheus.Endpoint} {
+	for _, endpoint := range endpoints {
 		if i := strings.LastIndexByte(endpoint, ':'); i >= 0 {
 			p, err := strconv.Atoi(endpoint[i+1:])
 			if err != nil {
@@ -558,3 +566,34 @@ func checkSchema(t *testing.T, schemaPath string, values map[string]any) {
 }
 
 func unmarshalYAML(y []byte, out any) error { return yaml.Unmarshal(y, out) }
+
+// checkProbes: the collector runs with the health check following the
+// receiver's status; readiness reads that endpoint after the first scrape's
+// timeout, and liveness another one that stays 200 while the process runs
+// (restarting it would not bring chronyd back).
+func checkProbes(t *testing.T, where string, c corev1.Container) {
+	t.Helper()
+	if !slices.Contains(append(slices.Clone(c.Command), c.Args...), testbin.DaemonSetFeatureGates) {
+		t.Errorf("%s: the container does not pass %s: readiness would not follow chronyd", where, testbin.DaemonSetFeatureGates)
+	}
+	port := func(p *corev1.Probe) int32 {
+		if p == nil || p.HTTPGet == nil {
+			return 0
+		}
+		if p.HTTPGet.Port.IntVal != 0 {
+			return p.HTTPGet.Port.IntVal
+		}
+		for _, cp := range c.Ports {
+			if cp.Name == p.HTTPGet.Port.StrVal {
+				return cp.ContainerPort
+			}
+		}
+		return 0
+	}
+	if got := port(c.ReadinessProbe); got != 13533 || c.ReadinessProbe.InitialDelaySeconds < 25 {
+		t.Errorf("%s: readiness on port %d after %v s; want the receiver-following health check (13533) after the first scrape (at least 25 s)", where, got, c.ReadinessProbe)
+	}
+	if got := port(c.LivenessProbe); got != 13534 {
+		t.Errorf("%s: liveness on port %d, want 13534 (it must not fail while chronyd is away)", where, got)
+	}
+}

@@ -126,8 +126,10 @@ func startDaemonSetCollector(t *testing.T, extra []string, env ...string) *colle
 	prom := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
 	health := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
 	set := append([]string{
+		testbin.DaemonSetFeatureGates,
 		"--set=exporters::prometheus::endpoint=" + prom,
-		"--set=extensions::health_check::endpoint=" + health,
+		"--set=extensions::health_check::http::endpoint=" + health,
+		fmt.Sprintf("--set=extensions::health_check/live::http::endpoint=127.0.0.1:%d", freeTCPPort(t)),
 		"--set=receivers::chrony::collection_interval=1s",
 		"--set=service::telemetry::metrics::level=none",
 	}, extra...)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chronyotel/otelcol-chrony/internal/testbin"
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
 )
 
@@ -124,7 +125,8 @@ func countSeries(t *testing.T, lab *chronylab.Lab, config string, pull, perSourc
 		"K8S_NODE_NAME=node", "K8S_CLUSTER_NAME=cluster", "COMPLIANCE_PROFILE=mifid_ii_algo", "MY_POD_IP=127.0.0.1",
 		"REMOTE_WRITE_URL=http://127.0.0.1:9/api/v1/write", "OTLP_ENDPOINT=http://127.0.0.1:9"}
 	args := []string{"--set=receivers::chrony::collection_interval=1s", "--set=receivers::chrony::initial_delay=0s",
-		"--set=extensions::health_check::endpoint=" + health, "--set=service::telemetry::metrics::level=none"}
+		"--set=service::telemetry::metrics::level=none"}
+	args = append(args, healthArgs(t, config, health)...)
 	if pull {
 		args = append(args, "--set=exporters::prometheus::endpoint="+prom)
 	} else {
@@ -161,4 +163,21 @@ func countSeries(t *testing.T, lab *chronylab.Lab, config string, pull, perSourc
 		return stable >= 2
 	})
 	return last
+}
+
+// healthArgs moves a configuration's health checks to free loopback ports:
+// the DaemonSet's (which follow the receiver's status, with the flag the
+// DaemonSet passes, and have a separate liveness endpoint), or the legacy
+// one of the other shipped configurations.
+func healthArgs(t *testing.T, config, health string) []string {
+	t.Helper()
+	raw, err := os.ReadFile(repoPath(t, config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), "health_check/live") {
+		return []string{"--set=extensions::health_check::endpoint=" + health}
+	}
+	return []string{testbin.DaemonSetFeatureGates, "--set=extensions::health_check::http::endpoint=" + health,
+		fmt.Sprintf("--set=extensions::health_check/live::http::endpoint=127.0.0.1:%d", freeTCPPort(t))}
 }

@@ -136,7 +136,10 @@ func footprints(r *chronylab.Runner, otelcol, floor, baseline, config, floorConf
 				"--set=receivers::chrony::timeout=1s",
 				"--set=receivers::chrony::initial_delay=0s")
 			if bin == otelcol {
-				cmd.Args = append(cmd.Args, "--set=extensions::health_check::endpoint=127.0.0.1:"+strconv.Itoa(chronylab.FreeTCPPort(r)),
+				// The DaemonSet's flag and health checks, on free loopback ports.
+				cmd.Args = append(cmd.Args, "--feature-gates=+extension.healthcheck.useComponentStatus",
+					"--set=extensions::health_check::http::endpoint=127.0.0.1:"+strconv.Itoa(chronylab.FreeTCPPort(r)),
+					"--set=extensions::health_check/live::http::endpoint=127.0.0.1:"+strconv.Itoa(chronylab.FreeTCPPort(r)),
 					"--set=service::telemetry::metrics::level=none")
 			}
 			cmd.Env = env

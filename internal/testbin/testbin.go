@@ -31,6 +31,10 @@ func Otelcol(t testing.TB) string {
 	return path
 }
 
+// DaemonSetFeatureGates is the flag the DaemonSet and the chart pass: the
+// health check follows the receiver's component status (readiness).
+const DaemonSetFeatureGates = "--feature-gates=+extension.healthcheck.useComponentStatus"
+
 // ValidateEnv is what shipped configurations read from the environment,
 // with placeholder values that make them complete.
 var ValidateEnv = []string{
@@ -46,7 +50,7 @@ var ValidateEnv = []string{
 // added to ValidateEnv, and returns its combined output and error.
 func Validate(t testing.TB, config string, env ...string) ([]byte, error) {
 	t.Helper()
-	cmd := exec.Command(Otelcol(t), "validate", "--config="+config)
+	cmd := exec.Command(Otelcol(t), "validate", "--config="+config, DaemonSetFeatureGates)
 	cmd.Env = append(append(os.Environ(), ValidateEnv...), env...)
 	return cmd.CombinedOutput()
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
@@ -57,6 +58,13 @@ type chronyScraper struct {
 
 	// crossCheck queries NTP servers on its own schedule; nil when off.
 	crossCheck *crosscheck.Checker
+
+	// host receives the receiver's component status: a recoverable error
+	// while chronyd cannot be read, OK once it can. The health check turns
+	// that into readiness, so a rollout whose pods cannot read chronyd stops
+	// (deploy/README.md). reading is the last status reported.
+	host    component.Host
+	reading *bool
 }
 
 func newScraper(cfg *Config, set receiver.Settings, newReader readerFactory) *chronyScraper {
@@ -80,7 +88,8 @@ func newScraper(cfg *Config, set receiver.Settings, newReader readerFactory) *ch
 
 // start makes the client but does not connect: a chronyd that is not up yet
 // is a scrape failure (chrony.up 0), not a reason to stop the collector.
-func (s *chronyScraper) start(context.Context, component.Host) error {
+func (s *chronyScraper) start(_ context.Context, host component.Host) error {
+	s.host = host
 	r, err := s.newReader(s.cfg, s.settings)
 	if err != nil {
 		return fmt.Errorf("chrony receiver: %w", err)
@@ -114,9 +123,34 @@ func (s *chronyScraper) scrapeAndLog(ctx context.Context) (pmetric.Metrics, erro
 	defer context.AfterFunc(s.stopping, cancel)()
 	md, err := s.scrape(ctx)
 	s.problems.Observe(err, zap.String("endpoint", s.reader.Endpoint()))
+	s.reportStatus(err)
 	s.stale.mark(md, pcommon.NewTimestampFromTime(s.now()))
 	return md, nil
 }
+
+// reportStatus reports a change between reading chronyd and not. Only a
+// failed tracking read counts: sources or serverstats that could not be read
+// leave the bound, which is what the node is watched for, intact.
+func (s *chronyScraper) reportStatus(err error) {
+	var tracking *trackingError
+	reading := err == nil || !errors.As(err, &tracking)
+	if s.host == nil || (s.reading != nil && *s.reading == reading) {
+		return
+	}
+	s.reading = &reading
+	if reading {
+		componentstatus.ReportStatus(s.host, componentstatus.NewEvent(componentstatus.StatusOK))
+		return
+	}
+	componentstatus.ReportStatus(s.host, componentstatus.NewRecoverableErrorEvent(err))
+}
+
+// trackingError marks a scrape that could not read chronyd's tracking
+// report: no bound, chrony.up 0.
+type trackingError struct{ err error }
+
+func (e *trackingError) Error() string { return e.err.Error() }
+func (e *trackingError) Unwrap() error { return e.err }
 
 // scrape reads chronyd and builds the metrics. The error says what could not
 // be read; what could is in the metrics all the same.
@@ -127,7 +161,7 @@ func (s *chronyScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 		now := pcommon.NewTimestampFromTime(s.now())
 		s.mb.RecordChronyUpDataPoint(now, 0)
 		s.recordCrossCheck(now, nil)
-		return s.emit(), err
+		return s.emit(), &trackingError{err}
 	}
 	ts := pcommon.NewTimestampFromTime(tracking.ReceivedAt)
 	s.mb.RecordChronyUpDataPoint(ts, 1)

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
@@ -261,5 +264,59 @@ func TestShutdownWithoutStart(t *testing.T) {
 	s := newScraper(createDefaultConfig(), receivertest.NewNopSettings(metadata.Type), newChronyReader)
 	if err := s.shutdown(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// statusHost records the component status the receiver reports.
+type statusHost struct {
+	component.Host
+	events []*componentstatus.Event
+}
+
+func (h *statusHost) Report(ev *componentstatus.Event) { h.events = append(h.events, ev) }
+
+// The receiver's status follows whether chronyd can be read, reported once
+// per change: the health check turns a lasting recoverable error into an
+// unready pod. A failed sources read alone keeps the status OK.
+func TestStatusFollowsChronyd(t *testing.T) {
+	fake := aksNode()
+	cfg := createDefaultConfig()
+	cfg.PerSourceMetrics = true
+	host := &statusHost{Host: componenttest.NewNopHost()}
+	s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type), func(*Config, receiver.Settings) (chronyReader, error) { return fake, nil })
+	if err := s.start(context.Background(), host); err != nil {
+		t.Fatal(err)
+	}
+	scrape := func() {
+		if _, err := s.scrapeAndLog(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	record := func() {
+		for _, ev := range host.events {
+			e := ev.Status().String()
+			if ev.Err() != nil {
+				e += ": " + ev.Err().Error()
+			}
+			got = append(got, e)
+		}
+		host.events = nil
+	}
+	fake.trackingErr = errors.New("tracking: permission denied")
+	scrape()
+	scrape()
+	record()
+	fake.trackingErr = nil
+	fake.sourcesErr = errors.New("sources: timeout")
+	scrape()
+	scrape()
+	record()
+	fake.trackingErr = errors.New("tracking: timeout")
+	scrape()
+	record()
+	want := []string{"StatusRecoverableError: tracking: permission denied", "StatusOK", "StatusRecoverableError: tracking: timeout"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("status events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -11,7 +11,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -19,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -411,24 +414,46 @@ func sockSample(now time.Time, offset float64) []byte {
 	return b
 }
 
-// FreeTCPPort returns a loopback TCP port that was free a moment ago.
+// FreeTCPPort returns a loopback TCP port that was free a moment ago. It is
+// taken below the kernel's ephemeral range (net.ipv4.ip_local_port_range,
+// 32768 and up by default), where no outgoing connection of a parallel test
+// can take it before the test binds it, and never handed out twice by one
+// test binary.
 func FreeTCPPort(t T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return freePort(t, "tcp", func(addr string) (io.Closer, error) { return net.Listen("tcp", addr) })
 }
 
-// FreeUDPPort returns a loopback UDP port that was free a moment ago.
+// FreeUDPPort returns a loopback UDP port that was free a moment ago, chosen
+// as FreeTCPPort chooses.
 func FreeUDPPort(t T) int {
 	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return freePort(t, "udp", func(addr string) (io.Closer, error) { return net.ListenPacket("udp", addr) })
+}
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[string]bool{}
+)
+
+func freePort(t T, network string, bind func(string) (io.Closer, error)) int {
+	t.Helper()
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 2000 {
+		p := 20000 + rand.IntN(12000)
+		key := fmt.Sprintf("%s/%d", network, p)
+		if portsGiven[key] {
+			continue
+		}
+		c, err := bind(fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		c.Close()
+		portsGiven[key] = true
+		return p
 	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	t.Fatalf("no free %s port found between 20000 and 32000", network)
+	return 0
 }
