@@ -16,6 +16,7 @@ import (
 	"helm.sh/helm/v4/pkg/storage/driver"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/chronyotel/otelcol-chrony/internal/testbin"
@@ -83,6 +84,8 @@ func TestChartRenders(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			manifest := renderChart(t, files...)
 			var daemonSet *appsv1.DaemonSet
+			var policy *networkingv1.NetworkPolicy
+			var podMonitor []byte
 			var config []byte
 			kinds := map[string]int{}
 			for _, doc := range bytes.Split(manifest, []byte("\n---\n")) {
@@ -114,6 +117,12 @@ func TestChartRenders(t *testing.T) {
 				case "Service":
 					var o corev1.Service
 					must(t, strictDecode(doc, &o), meta.Kind)
+				case "PodMonitor":
+					podMonitor = doc
+				case "NetworkPolicy":
+					var o networkingv1.NetworkPolicy
+					must(t, strictDecode(doc, &o), meta.Kind)
+					policy = &o
 				default:
 					t.Errorf("the chart rendered an unexpected %s", meta.Kind)
 				}
@@ -135,6 +144,16 @@ func TestChartRenders(t *testing.T) {
 			}
 			checkPortsDeclared(t, name, listeningPorts(t, config), main)
 			checkProbes(t, name, main)
+			checkNothingWritesFromTheNode(t, name, spec, policy)
+			if podMonitor != nil {
+				pm := decodePodMonitor(t, name, podMonitor, "monitoring.coreos.com")
+				checkPodMonitor(t, name, pm, daemonSet.Spec.Template.Labels, main)
+			} else if strings.Contains(v.overlay, "prometheus-operator") {
+				t.Error("no PodMonitor rendered")
+			}
+			if strings.Contains(string(manifest), "{{") || strings.Contains(string(manifest), "SET-CURRENT") {
+				t.Errorf("template or placeholder leftovers in the rendered manifest")
+			}
 			if v.same != "" {
 				var got, want any
 				must(t, yaml.Unmarshal(config, &got), "rendered configuration")
@@ -144,6 +163,51 @@ func TestChartRenders(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkNothingWritesFromTheNode: a container beside the collector that
+// listens (the Azure remote-write sidecar, an unauthenticated write proxy
+// into the workspace) must not do so on the node's network, nor be reachable
+// from other pods: no host network, no host port, and a NetworkPolicy whose
+// ingress leaves its ports out.
+func checkNothingWritesFromTheNode(t *testing.T, where string, spec *corev1.PodSpec, policy *networkingv1.NetworkPolicy) {
+	t.Helper()
+	for _, c := range spec.Containers {
+		if c.Name == "opentelemetry-collector" || len(c.Ports) == 0 {
+			continue
+		}
+		if spec.HostNetwork {
+			t.Errorf("%s: container %s listens on the node's network (hostNetwork)", where, c.Name)
+		}
+		if policy == nil {
+			t.Errorf("%s: container %s listens, and no NetworkPolicy keeps other pods from it", where, c.Name)
+			continue
+		}
+		for _, p := range c.Ports {
+			if p.HostPort != 0 {
+				t.Errorf("%s: container %s publishes host port %d", where, c.Name, p.HostPort)
+			}
+			for _, rule := range policy.Spec.Ingress {
+				if len(rule.Ports) == 0 {
+					t.Errorf("%s: the NetworkPolicy admits every port, %d of %s included", where, p.ContainerPort, c.Name)
+				}
+				for _, rp := range rule.Ports {
+					if rp.Port != nil && rp.Port.IntVal == p.ContainerPort {
+						t.Errorf("%s: the NetworkPolicy admits port %d of %s", where, p.ContainerPort, c.Name)
+					}
+				}
+			}
+		}
+	}
+	if !spec.HostNetwork {
+		for _, c := range spec.Containers {
+			for _, p := range c.Ports {
+				if p.HostPort != 0 {
+					t.Errorf("%s: %s publishes host port %d without host networking", where, c.Name, p.HostPort)
+				}
+			}
+		}
 	}
 }
 

@@ -52,7 +52,7 @@ func kustomize(t *testing.T, dir string) []byte {
 	return out
 }
 
-var kustomizations = []string{"kubernetes", "kubernetes/overlays/remote-write", "kubernetes/overlays/unix-socket", "kubernetes/overlays/cross-check"}
+var kustomizations = []string{"kubernetes", "kubernetes/overlays/remote-write", "kubernetes/overlays/unix-socket", "kubernetes/overlays/cross-check", "kubernetes/overlays/prometheus-operator"}
 
 // Helm and the plain manifests roll out alike.
 func TestHelmAndKustomizeRolloutAgree(t *testing.T) {
@@ -115,6 +115,7 @@ func TestKubernetesManifests(t *testing.T) {
 			var config []byte
 			var settings []string
 			var daemonSet *appsv1.DaemonSet
+			var podMonitor []byte
 			for _, doc := range docs {
 				var meta struct{ Kind string }
 				if err := yaml.Unmarshal(doc, &meta); err != nil {
@@ -150,9 +151,15 @@ func TestKubernetesManifests(t *testing.T) {
 					if len(o.Spec.Template.Spec.Tolerations) == 0 || o.Spec.Template.Spec.Tolerations[0].Operator != corev1.TolerationOpExists {
 						t.Error("the DaemonSet does not tolerate every taint: tainted and system nodes would go unmonitored")
 					}
+				case "PodMonitor":
+					podMonitor = doc
 				default:
 					t.Errorf("unexpected object kind %q", meta.Kind)
 				}
+			}
+			if podMonitor != nil && daemonSet != nil {
+				pm := decodePodMonitor(t, dir, podMonitor, "monitoring.coreos.com")
+				checkPodMonitor(t, dir, pm, daemonSet.Spec.Template.Labels, daemonSet.Spec.Template.Spec.Containers[0])
 			}
 			if kinds["DaemonSet"] != 1 || kinds["ConfigMap"] != 2 || kinds["Namespace"] != 1 || kinds["ServiceAccount"] != 1 {
 				t.Errorf("objects rendered: %v", kinds)
@@ -448,6 +455,7 @@ var helmVariants = []struct {
 	{"values-azure-ama.yaml", "kubernetes/base/otelcol-chrony.yaml"},
 	{"values-azure-remote-write-sidecar.yaml", ""},
 	{"values-cross-check.yaml", ""},
+	{"values-prometheus-operator.yaml", "kubernetes/base/otelcol-chrony.yaml"},
 }
 
 // Each values combination passes the chart's schema and holds the hardening
