@@ -2,6 +2,7 @@
 # Everything the targets need is pinned here and installed by the targets.
 
 SHELL := /bin/bash
+comma := ,
 .DEFAULT_GOAL := help
 
 GO          ?= go
@@ -42,9 +43,20 @@ $(EVIDENCE): go.mod go.sum $(shell find cmd/chrony-evidence internal/evidence -n
 .PHONY: build
 build: $(OTELCOL) $(EVIDENCE) ## build the otelcol-chrony distribution (ocb) and chrony-evidence into _build/
 
+# The image's binaries, static, per platform: the collector from the sources
+# ocb generated in _build/, chrony-evidence from this module.
+IMAGE_ARCHS := amd64 arm64
+IMAGE_BINS  := $(foreach a,$(IMAGE_ARCHS),_build/image/$(a)/otelcol-chrony _build/image/$(a)/chrony-evidence)
+
+_build/image/%/otelcol-chrony: $(OTELCOL)
+	cd _build && CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build -trimpath -ldflags='-s -w' -o image/$*/otelcol-chrony .
+
+_build/image/%/chrony-evidence: $(EVIDENCE)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build -trimpath -ldflags='-s -w' -o $@ ./cmd/chrony-evidence
+
 .PHONY: image
-image: build ## build the container image without a daemon into _build/otelcol-chrony-image.tar
-	$(GO) run ./cmd/mkimage -binary $(OTELCOL) -out _build/otelcol-chrony-image.tar
+image: $(IMAGE_BINS) ## build the linux/amd64 + linux/arm64 image index without a daemon into _build/otelcol-chrony-oci (and SBOMs into _build/sbom)
+	$(GO) run ./cmd/mkimage -bin-dir _build/image -platforms $(subst $(eval) ,$(comma),$(IMAGE_ARCHS)) -out _build/otelcol-chrony-oci
 
 .PHONY: run
 run: build ## run otelcol-chrony against this machine's chronyd, or a lab chronyd when none answers
@@ -73,7 +85,7 @@ lint: $(STATICCHECK) ## gofmt, go vet, staticcheck
 	cd $(RECEIVER) && $(GO) vet ./... && $(STATICCHECK) ./...
 
 .PHONY: test
-test: deps lint check-generated build ## run every test: unit, real chronyd, and the built collector end to end into Prometheus
+test: deps lint check-generated build image ## run every test: unit, real chronyd, and the built collector end to end into Prometheus
 	cd $(RECEIVER) && $(GO) test -race -count=1 ./internal/...
 	cd $(RECEIVER) && $(GO) test -count=1 ./...
 	# -parallel: the series count runs 16 collectors at once, mostly waiting.

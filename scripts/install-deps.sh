@@ -2,12 +2,12 @@
 # Installs the Debian packages the tests and `make run` use: chrony (chronyd,
 # chronyc), prometheus (the server and promtool), and for the evidence
 # report's tests chromium (renders report.html headless) and poppler-utils
-# (pdftoppm renders report.pdf). Does nothing when they are there; needs root
-# or sudo otherwise.
+# (pdftoppm renders report.pdf), and qemu-user (runs the image's arm64
+# binaries). Does nothing when they are there; needs root or sudo otherwise.
 set -euo pipefail
 
 # With arguments, only those packages are considered (make run asks for chrony).
-wanted=("${@:-chrony prometheus chromium poppler-utils}")
+wanted=("${@:-chrony prometheus chromium poppler-utils qemu-user}")
 wanted=(${wanted[*]})
 missing=()
 for pkg in "${wanted[@]}"; do
@@ -16,6 +16,7 @@ for pkg in "${wanted[@]}"; do
 	prometheus) { command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; } || missing+=(prometheus) ;;
 	chromium) command -v chromium >/dev/null 2>&1 || missing+=(chromium) ;;
 	poppler-utils) command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils) ;;
+	qemu-user) command -v qemu-aarch64 >/dev/null 2>&1 || missing+=(qemu-user) ;;
 	*) missing+=("$pkg") ;;
 	esac
 done
