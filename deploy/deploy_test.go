@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -339,9 +340,17 @@ func checkPortsDeclared(t *testing.T, where string, listening []int32, c corev1.
 	}
 }
 
+var portName = regexp.MustCompile(`^(?:[a-z0-9]|[a-z0-9][a-z0-9-]{0,13}[a-z0-9])$`)
+
 func checkContainer(t *testing.T, where string, c *corev1.Container) {
 	t.Helper()
 	fail := func(format string, args ...any) { t.Errorf("%s: "+format, append([]any{where}, args...)...) }
+	for _, p := range c.Ports {
+		// The API server's rule for a port name (IANA_SVC_NAME).
+		if p.Name != "" && !portName.MatchString(p.Name) {
+			fail("port name %q: at most 15 lower-case letters, digits and inner hyphens, with a letter", p.Name)
+		}
+	}
 	sc := c.SecurityContext
 	if sc == nil {
 		fail("no securityContext")
