@@ -475,7 +475,7 @@ func checkHTML(t *testing.T, dir string, s summaryJSON) {
 	if got := fromPage(); len(got) != 0 {
 		t.Errorf("opening report.html made requests: %q", got)
 	}
-	for _, want := range []string{"Fleet summary", "2 of 8", "node-b-breach", "2026-10-01T10:00:00Z", "above_tolerance", "<svg"} {
+	for _, want := range []string{"Fleet summary", "2 of 8", "node-b-breach", "2026-10-01T10:00:00Z", "above_tolerance", "<svg", "reference aks-host (" + fleetgen.ReferenceID("aks-host") + ")", "akswin000000"} {
 		if !bytes.Contains(dom, []byte(want)) {
 			t.Errorf("rendered report.html lacks %q", want)
 		}

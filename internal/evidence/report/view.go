@@ -184,9 +184,20 @@ var heatColours = map[string][3]int{
 
 func newPlot(n NodeLine, tolerance float64, period evidence.Period) plot {
 	p := plot{Node: n.Node}
-	p.Stats = fmt.Sprintf("within tolerance %s, no data %s, worst %s, p50 %s, p99 %s",
+	refs := make([]string, 0, len(n.References))
+	for _, r := range n.References {
+		name := r.Name
+		if name == "" {
+			name = "(none)"
+		}
+		refs = append(refs, fmt.Sprintf("%s (%s)", name, r.ID))
+	}
+	if len(refs) == 0 {
+		refs = append(refs, "none seen")
+	}
+	p.Stats = fmt.Sprintf("within tolerance %s, no data %s, worst %s, p50 %s, p99 %s; reference %s",
 		formatRatio(n.WithinToleranceRatio), formatRatio(n.NoDataRatio), formatWorst(n.WorstMaxError, "", n.WorstAt),
-		formatOptSeconds(n.P50MaxError), formatOptSeconds(n.P99MaxError))
+		formatOptSeconds(n.P50MaxError), formatOptSeconds(n.P99MaxError), strings.Join(refs, ", "))
 	buckets := n.node.Plot
 	lo, hi := tolerance, tolerance
 	for _, b := range buckets {
