@@ -44,6 +44,19 @@ func isoDuration(t *testing.T, d string) string {
 	return fmt.Sprintf("PT%dM", dur/time.Minute)
 }
 
+func readRules(t *testing.T) ruleFile {
+	t.Helper()
+	var rf ruleFile
+	raw, err := os.ReadFile("prometheus/chrony-rules.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unmarshalYAML(raw, &rf); err != nil {
+		t.Fatal(err)
+	}
+	return rf
+}
+
 // armTemplate renders the rule groups as Microsoft.AlertsManagement/
 // prometheusRuleGroups resources, one per group, rule for rule.
 func armTemplate(t *testing.T, rf ruleFile) []byte {
@@ -122,15 +135,7 @@ func armTemplate(t *testing.T, rf ruleFile) []byte {
 // The Azure Managed Prometheus rule groups are the Prometheus rules, rule for
 // rule: the ARM template is generated from chrony-rules.yaml and must match.
 func TestAzureRuleGroupsMatchPrometheusRules(t *testing.T) {
-	var rf ruleFile
-	raw, err := os.ReadFile("prometheus/chrony-rules.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unmarshalYAML(raw, &rf); err != nil {
-		t.Fatal(err)
-	}
-	got := armTemplate(t, rf)
+	got := armTemplate(t, readRules(t))
 	// A rule group with clusterName only sees series labelled cluster=<name>,
 	// which ama-metrics adds but no remote-write path (the sidecar, our
 	// exporter) sends: on those paths nothing would evaluate. The rules

@@ -59,14 +59,7 @@ func TestAzureAmaMetricsConfigMap(t *testing.T) {
 // chrony-evidence and the rules know the same profiles with the same
 // tolerances: a report and an alert never disagree on what compliant means.
 func TestEvidenceProfilesMatchRules(t *testing.T) {
-	var rf ruleFile
-	raw, err := os.ReadFile("prometheus/chrony-rules.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unmarshalYAML(raw, &rf); err != nil {
-		t.Fatal(err)
-	}
+	rf := readRules(t)
 	rules := map[string]float64{}
 	for _, g := range rf.Groups {
 		for _, r := range g.Rules {

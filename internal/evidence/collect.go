@@ -315,29 +315,25 @@ func (c *collector) readChrony(ctx context.Context, ledger *Ledger, haveInventor
 			}
 			return nc, nil
 		}
-		for _, s := range upSeries {
-			nc, err := get(s.Metric)
-			if err != nil {
-				return err
-			}
-			for _, pt := range s.Values {
-				if k, ok := c.cfg.Period.Index(pt.T); ok && k >= from && k < to {
-					r := &nc.readings[k-from]
-					r.HaveUp, r.MinUp = true, pt.V
+		fill := func(series []promapi.Series, set func(r *Reading, v float64)) error {
+			for _, s := range series {
+				nc, err := get(s.Metric)
+				if err != nil {
+					return err
+				}
+				for _, pt := range s.Values {
+					if k, ok := c.cfg.Period.Index(pt.T); ok && k >= from && k < to {
+						set(&nc.readings[k-from], pt.V)
+					}
 				}
 			}
+			return nil
 		}
-		for _, s := range errSeries {
-			nc, err := get(s.Metric)
-			if err != nil {
-				return err
-			}
-			for _, pt := range s.Values {
-				if k, ok := c.cfg.Period.Index(pt.T); ok && k >= from && k < to {
-					r := &nc.readings[k-from]
-					r.HaveErr, r.MaxErr = true, pt.V
-				}
-			}
+		if err := errors.Join(
+			fill(upSeries, func(r *Reading, v float64) { r.HaveUp, r.MinUp = true, v }),
+			fill(errSeries, func(r *Reading, v float64) { r.HaveErr, r.MaxErr = true, v }),
+		); err != nil {
+			return err
 		}
 		names := make([]string, 0, len(chunk))
 		for name := range chunk {
@@ -367,26 +363,43 @@ func (c *collector) readChrony(ctx context.Context, ledger *Ledger, haveInventor
 	return nil
 }
 
-// readExcluded lists the inventory's Windows nodes in the period, one
-// instant query per day.
-func (c *collector) readExcluded(ctx context.Context) error {
+// perDay runs one instant query per UTC-day-long chunk of the period, over
+// that chunk, and hands each answer to use.
+func (c *collector) perDay(ctx context.Context, what string, query func(window string) string, use func([]promapi.Sample)) error {
 	p := c.cfg.Period
 	stepsPerDay := max(int(24*time.Hour/p.Step), 1)
-	seen := map[string]bool{}
 	for from, to := 0, 0; from < p.Steps; from = to {
 		to = min(from+stepsPerDay, p.Steps)
-		query := fmt.Sprintf("max by (node, os_image) (max_over_time(%s[%dms]))", c.inventorySelectorOS("=~"), (time.Duration(to-from) * p.Step).Milliseconds())
-		c.record(query, "instant", "")
-		samples, err := c.q.Query(ctx, query, p.At(to))
-		if err != nil {
-			return fmt.Errorf("reading the inventory's Windows nodes: %w", err)
+		d := time.Duration(to-from) * p.Step
+		if c.window.closed {
+			d -= time.Millisecond
 		}
+		q := query(fmt.Sprintf("%dms", d.Milliseconds()))
+		c.record(q, "instant", "")
+		samples, err := c.q.Query(ctx, q, p.At(to))
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", what, err)
+		}
+		use(samples)
+	}
+	return nil
+}
+
+// readExcluded lists the inventory's Windows nodes in the period.
+func (c *collector) readExcluded(ctx context.Context) error {
+	seen := map[string]bool{}
+	err := c.perDay(ctx, "the inventory's Windows nodes", func(window string) string {
+		return fmt.Sprintf("max by (node, os_image) (max_over_time(%s[%s]))", c.inventorySelectorOS("=~"), window)
+	}, func(samples []promapi.Sample) {
 		for _, s := range samples {
 			if n := s.Metric["node"]; n != "" && !seen[n] {
 				seen[n] = true
 				c.res.Excluded = append(c.res.Excluded, Excluded{Node: n, OSImage: s.Metric["os_image"], Reason: "Windows node: no chronyd, no collector; its clock is not covered by this report"})
 			}
 		}
+	})
+	if err != nil {
+		return err
 	}
 	sort.Slice(c.res.Excluded, func(i, j int) bool { return c.res.Excluded[i].Node < c.res.Excluded[j].Node })
 	if n := len(c.res.Excluded); n > 0 {
@@ -396,27 +409,15 @@ func (c *collector) readExcluded(ctx context.Context) error {
 }
 
 // readReferences counts, per node, the samples of each reference it
-// followed, one instant query per day of the period.
+// followed.
 func (c *collector) readReferences(ctx context.Context, ledger *Ledger) error {
-	p := c.cfg.Period
-	stepsPerDay := max(int(24*time.Hour/p.Step), 1)
-	for from := 0; from < p.Steps; from += stepsPerDay {
-		to := min(from+stepsPerDay, p.Steps)
-		d := time.Duration(to-from) * p.Step
-		if c.window.closed {
-			d -= time.Millisecond
-		}
-		query := fmt.Sprintf("sum by (%s, reference_id, reference_name) (count_over_time(%s[%dms]))", labelNode, c.chronySelector(metricReference), d.Milliseconds())
-		c.record(query, "instant", "")
-		samples, err := c.q.Query(ctx, query, p.At(to))
-		if err != nil {
-			return fmt.Errorf("reading the references: %w", err)
-		}
+	return c.perDay(ctx, "the references", func(window string) string {
+		return fmt.Sprintf("sum by (%s, reference_id, reference_name) (count_over_time(%s[%s]))", labelNode, c.chronySelector(metricReference), window)
+	}, func(samples []promapi.Sample) {
 		for _, s := range samples {
 			if n := ledger.Node(s.Metric[labelNode]); n != nil {
 				n.References[Reference{ID: s.Metric["reference_id"], Name: s.Metric["reference_name"]}] += int64(s.Value.V)
 			}
 		}
-	}
-	return nil
+	})
 }

@@ -21,7 +21,12 @@ func RepoRoot() string {
 // elsewhere.
 func Otelcol(t testing.TB) string {
 	t.Helper()
-	path := filepath.Join(RepoRoot(), "_build", "otelcol-chrony")
+	return built(t, "otelcol-chrony")
+}
+
+func built(t testing.TB, name string) string {
+	t.Helper()
+	path := filepath.Join(RepoRoot(), "_build", name)
 	if _, err := os.Stat(path); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("%s missing: make test builds it before the tests (make build)", path)
@@ -59,12 +64,5 @@ func Validate(t testing.TB, config string, env ...string) ([]byte, error) {
 // _build/, with the same rules as Otelcol.
 func Evidence(t testing.TB) string {
 	t.Helper()
-	path := filepath.Join(RepoRoot(), "_build", "chrony-evidence")
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s missing: make test builds it before the tests (make build)", path)
-		}
-		t.Skipf("%s missing: run make build (make test does)", path)
-	}
-	return path
+	return built(t, "chrony-evidence")
 }
