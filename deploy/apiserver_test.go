@@ -168,28 +168,25 @@ func TestServerSideDryRun(t *testing.T) {
 	}
 	var daemonSetPod []byte
 	for name, manifest := range sets {
-		var objects [][]byte
-		for _, doc := range bytes.Split(manifest, []byte("\n---\n")) {
-			var meta struct {
-				Kind     string
-				Metadata struct{ Namespace string }
-			}
-			if err := yaml.Unmarshal(doc, &meta); err != nil || meta.Kind == "" || meta.Kind == "PodMonitor" {
+		var toApply [][]byte
+		for _, obj := range objects(t, manifest) {
+			doc := obj.Doc
+			if obj.Kind == "PodMonitor" {
 				continue
 			}
-			switch meta.Kind {
+			switch obj.Kind {
 			case "Namespace", "ServiceAccount":
 				// Created for real: the other objects (and the pods' dry
 				// runs) need them to exist.
 				if out, err := a.kubectlIn(doc, "apply", "--server-side", "-f", "-"); err != nil {
-					t.Errorf("%s: %s: %v\n%s", name, meta.Kind, err, out)
+					t.Errorf("%s: %s: %v\n%s", name, obj.Kind, err, out)
 				}
 				continue
 			case "DaemonSet":
 				var ds appsv1.DaemonSet
 				must(t, yaml.Unmarshal(doc, &ds), "DaemonSet")
 				pod := podFrom(ds.Namespace, "pod-of-"+ds.Name, ds.Spec.Template)
-				objects = append(objects, pod)
+				toApply = append(toApply, pod)
 				// The same pod in the restricted namespace, with that
 				// namespace's service account.
 				tmpl := *ds.Spec.Template.DeepCopy()
@@ -198,11 +195,11 @@ func TestServerSideDryRun(t *testing.T) {
 			case "CronJob":
 				var cj batchv1.CronJob
 				must(t, yaml.Unmarshal(doc, &cj), "CronJob")
-				objects = append(objects, podFrom(cj.Namespace, "pod-of-"+cj.Name, cj.Spec.JobTemplate.Spec.Template))
+				toApply = append(toApply, podFrom(cj.Namespace, "pod-of-"+cj.Name, cj.Spec.JobTemplate.Spec.Template))
 			}
-			objects = append(objects, doc)
+			toApply = append(toApply, doc)
 		}
-		if out, err := a.kubectlIn(bytes.Join(objects, []byte("\n---\n")), "apply", "--server-side", "--dry-run=server", "--field-manager=dry-run-test", "-f", "-"); err != nil {
+		if out, err := a.kubectlIn(bytes.Join(toApply, []byte("\n---\n")), "apply", "--server-side", "--dry-run=server", "--field-manager=dry-run-test", "-f", "-"); err != nil {
 			t.Errorf("%s: the API server refused: %v\n%s", name, err, out)
 		} else if strings.Contains(out, "Warning") {
 			t.Logf("%s: warnings:\n%s", name, out)

@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,43 +87,34 @@ func TestChartRenders(t *testing.T) {
 			var podMonitor []byte
 			var config []byte
 			kinds := map[string]int{}
-			for _, doc := range bytes.Split(manifest, []byte("\n---\n")) {
-				if len(bytes.TrimSpace(doc)) == 0 {
-					continue
-				}
-				var meta struct{ Kind string }
-				if err := yaml.Unmarshal(doc, &meta); err != nil {
-					t.Fatal(err)
-				}
-				if meta.Kind == "" {
-					continue
-				}
-				kinds[meta.Kind]++
-				switch meta.Kind {
+			for _, obj := range objects(t, manifest) {
+				doc := obj.Doc
+				kinds[obj.Kind]++
+				switch obj.Kind {
 				case "DaemonSet":
 					var o appsv1.DaemonSet
-					must(t, strictDecode(doc, &o), meta.Kind)
+					must(t, strictDecode(doc, &o), obj.Kind)
 					daemonSet = &o
 				case "ConfigMap":
 					var o corev1.ConfigMap
-					must(t, strictDecode(doc, &o), meta.Kind)
+					must(t, strictDecode(doc, &o), obj.Kind)
 					if c, ok := o.Data["relay"]; ok {
 						config = []byte(c)
 					}
 				case "ServiceAccount":
 					var o corev1.ServiceAccount
-					must(t, strictDecode(doc, &o), meta.Kind)
+					must(t, strictDecode(doc, &o), obj.Kind)
 				case "Service":
 					var o corev1.Service
-					must(t, strictDecode(doc, &o), meta.Kind)
+					must(t, strictDecode(doc, &o), obj.Kind)
 				case "PodMonitor":
 					podMonitor = doc
 				case "NetworkPolicy":
 					var o networkingv1.NetworkPolicy
-					must(t, strictDecode(doc, &o), meta.Kind)
+					must(t, strictDecode(doc, &o), obj.Kind)
 					policy = &o
 				default:
-					t.Errorf("the chart rendered an unexpected %s", meta.Kind)
+					t.Errorf("the chart rendered an unexpected %s", obj.Kind)
 				}
 			}
 			if daemonSet == nil || config == nil {

@@ -35,6 +35,29 @@ func strictDecode(y []byte, out any) error {
 	return dec.Decode(out)
 }
 
+// object is one document of a rendered manifest.
+type object struct {
+	Kind string
+	Doc  []byte
+}
+
+// objects cuts a rendered manifest (kubectl kustomize's, the chart's) into
+// its objects; empty documents are left out.
+func objects(t *testing.T, manifest []byte) []object {
+	t.Helper()
+	var out []object
+	for _, doc := range bytes.Split(manifest, []byte("\n---\n")) {
+		var meta struct{ Kind string }
+		if err := yaml.Unmarshal(doc, &meta); err != nil {
+			t.Fatal(err)
+		}
+		if meta.Kind != "" {
+			out = append(out, object{Kind: meta.Kind, Doc: doc})
+		}
+	}
+	return out
+}
+
 // kustomize renders a kustomization with kubectl (on the machine image; CI
 // has it).
 func kustomize(t *testing.T, dir string) []byte {
@@ -111,31 +134,27 @@ func TestReadmeNamespaceHasPodSecurityLabels(t *testing.T) {
 func TestKubernetesManifests(t *testing.T) {
 	for _, dir := range kustomizations {
 		t.Run(dir, func(t *testing.T) {
-			docs := bytes.Split(kustomize(t, dir), []byte("\n---\n"))
 			kinds := map[string]int{}
 			var config []byte
 			var settings []string
 			var daemonSet *appsv1.DaemonSet
 			var podMonitor []byte
-			for _, doc := range docs {
-				var meta struct{ Kind string }
-				if err := yaml.Unmarshal(doc, &meta); err != nil {
-					t.Fatal(err)
-				}
-				kinds[meta.Kind]++
-				switch meta.Kind {
+			for _, obj := range objects(t, kustomize(t, dir)) {
+				doc := obj.Doc
+				kinds[obj.Kind]++
+				switch obj.Kind {
 				case "Namespace":
 					var o corev1.Namespace
-					must(t, strictDecode(doc, &o), meta.Kind)
+					must(t, strictDecode(doc, &o), obj.Kind)
 				case "ServiceAccount":
 					var o corev1.ServiceAccount
-					must(t, strictDecode(doc, &o), meta.Kind)
+					must(t, strictDecode(doc, &o), obj.Kind)
 					if o.AutomountServiceAccountToken == nil || *o.AutomountServiceAccountToken {
 						t.Error("the service account mounts an API token the collector never uses")
 					}
 				case "ConfigMap":
 					var o corev1.ConfigMap
-					must(t, strictDecode(doc, &o), meta.Kind)
+					must(t, strictDecode(doc, &o), obj.Kind)
 					if cfg, ok := o.Data["config.yaml"]; ok {
 						config = []byte(cfg)
 					}
@@ -146,7 +165,7 @@ func TestKubernetesManifests(t *testing.T) {
 					}
 				case "DaemonSet":
 					var o appsv1.DaemonSet
-					must(t, strictDecode(doc, &o), meta.Kind)
+					must(t, strictDecode(doc, &o), obj.Kind)
 					checkHardening(t, dir, &o.Spec.Template.Spec)
 					daemonSet = &o
 					if len(o.Spec.Template.Spec.Tolerations) == 0 || o.Spec.Template.Spec.Tolerations[0].Operator != corev1.TolerationOpExists {
@@ -155,7 +174,7 @@ func TestKubernetesManifests(t *testing.T) {
 				case "PodMonitor":
 					podMonitor = doc
 				default:
-					t.Errorf("unexpected object kind %q", meta.Kind)
+					t.Errorf("unexpected object kind %q", obj.Kind)
 				}
 			}
 			if podMonitor != nil && daemonSet != nil {

@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"bytes"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -11,7 +10,6 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/yaml"
 
 	"github.com/chronyotel/otelcol-chrony/internal/testbin"
 )
@@ -21,39 +19,35 @@ import (
 // as the kubelet does, are a run chrony-evidence accepts: against a store
 // without chrony data it fails for that reason, not for a flag.
 func TestEvidenceCronJobs(t *testing.T) {
-	docs := bytes.Split(kustomize(t, "kubernetes/evidence"), []byte("\n---\n"))
 	kinds := map[string]int{}
 	settings := map[string]string{}
 	var jobs []batchv1.CronJob
-	for _, doc := range docs {
-		var meta struct{ Kind string }
-		if err := yaml.Unmarshal(doc, &meta); err != nil {
-			t.Fatal(err)
-		}
-		kinds[meta.Kind]++
-		switch meta.Kind {
+	for _, obj := range objects(t, kustomize(t, "kubernetes/evidence")) {
+		doc := obj.Doc
+		kinds[obj.Kind]++
+		switch obj.Kind {
 		case "Namespace":
 			var o corev1.Namespace
-			must(t, strictDecode(doc, &o), meta.Kind)
+			must(t, strictDecode(doc, &o), obj.Kind)
 			if o.Labels["pod-security.kubernetes.io/enforce"] != "restricted" {
 				t.Errorf("namespace %s does not enforce the restricted Pod Security Standard", o.Name)
 			}
 		case "ServiceAccount":
 			var o corev1.ServiceAccount
-			must(t, strictDecode(doc, &o), meta.Kind)
+			must(t, strictDecode(doc, &o), obj.Kind)
 		case "PersistentVolumeClaim":
 			var o corev1.PersistentVolumeClaim
-			must(t, strictDecode(doc, &o), meta.Kind)
+			must(t, strictDecode(doc, &o), obj.Kind)
 		case "ConfigMap":
 			var o corev1.ConfigMap
-			must(t, strictDecode(doc, &o), meta.Kind)
+			must(t, strictDecode(doc, &o), obj.Kind)
 			settings = o.Data
 		case "CronJob":
 			var o batchv1.CronJob
-			must(t, strictDecode(doc, &o), meta.Kind)
+			must(t, strictDecode(doc, &o), obj.Kind)
 			jobs = append(jobs, o)
 		default:
-			t.Errorf("unexpected object kind %q", meta.Kind)
+			t.Errorf("unexpected object kind %q", obj.Kind)
 		}
 	}
 	if len(jobs) != 2 || kinds["Namespace"] != 1 || kinds["PersistentVolumeClaim"] != 1 || kinds["ConfigMap"] != 1 {

@@ -2,10 +2,10 @@ package deploy
 
 import (
 	"os"
-	"strings"
 	"testing"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -64,24 +64,16 @@ func TestAzurePodMonitor(t *testing.T) {
 		t.Fatal(err)
 	}
 	pm := decodePodMonitor(t, "azure/podmonitor.yaml", raw, "azmonitoring.coreos.com")
-	var ds struct {
-		Kind string
-	}
-	for _, doc := range strings.Split(string(kustomize(t, "kubernetes")), "\n---\n") {
-		if yaml.Unmarshal([]byte(doc), &ds) != nil || ds.Kind != "DaemonSet" {
+	for _, obj := range objects(t, kustomize(t, "kubernetes")) {
+		if obj.Kind != "DaemonSet" {
 			continue
 		}
-		var d struct {
-			Metadata struct{ Namespace string }
-			Spec     struct {
-				Template corev1.PodTemplateSpec
-			}
+		var ds appsv1.DaemonSet
+		must(t, strictDecode(obj.Doc, &ds), "DaemonSet")
+		if pm.Namespace != ds.Namespace {
+			t.Errorf("PodMonitor in namespace %q, the DaemonSet in %q", pm.Namespace, ds.Namespace)
 		}
-		must(t, yaml.Unmarshal([]byte(doc), &d), "DaemonSet")
-		if pm.Namespace != d.Metadata.Namespace {
-			t.Errorf("PodMonitor in namespace %q, the DaemonSet in %q", pm.Namespace, d.Metadata.Namespace)
-		}
-		checkPodMonitor(t, "azure/podmonitor.yaml", pm, d.Spec.Template.Labels, d.Spec.Template.Spec.Containers[0])
+		checkPodMonitor(t, "azure/podmonitor.yaml", pm, ds.Spec.Template.Labels, ds.Spec.Template.Spec.Containers[0])
 		return
 	}
 	t.Fatal("no DaemonSet rendered")

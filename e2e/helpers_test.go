@@ -119,20 +119,26 @@ func startCollector(t *testing.T, config string, env ...string) *collector {
 	return runCollector(t, config, env, nil, prom, health)
 }
 
+// daemonSetHealthArgs are the DaemonSet's flag (the health check follows
+// the receiver's status) and its readiness and liveness endpoints moved to
+// the given loopback addresses.
+func daemonSetHealthArgs(ready, live string) []string {
+	return []string{testbin.DaemonSetFeatureGates,
+		"--set=extensions::health_check::http::endpoint=" + ready,
+		"--set=extensions::health_check/live::http::endpoint=" + live}
+}
+
 // startDaemonSetCollector runs the DaemonSet's own configuration, with its
 // node-IP ports moved to free loopback ports and a 1s interval.
 func startDaemonSetCollector(t *testing.T, extra []string, env ...string) *collector {
 	t.Helper()
 	prom := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
 	health := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
-	set := append([]string{
-		testbin.DaemonSetFeatureGates,
-		"--set=exporters::prometheus::endpoint=" + prom,
-		"--set=extensions::health_check::http::endpoint=" + health,
-		fmt.Sprintf("--set=extensions::health_check/live::http::endpoint=127.0.0.1:%d", freeTCPPort(t)),
+	set := append(daemonSetHealthArgs(health, fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))),
+		"--set=exporters::prometheus::endpoint="+prom,
 		"--set=receivers::chrony::collection_interval=1s",
-		"--set=service::telemetry::metrics::level=none",
-	}, extra...)
+		"--set=service::telemetry::metrics::level=none")
+	set = append(set, extra...)
 	return runCollector(t, "deploy/kubernetes/base/otelcol-chrony.yaml", append([]string{"MY_POD_IP=127.0.0.1"}, env...), set, prom, health)
 }
 

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronyotel/otelcol-chrony/internal/testbin"
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
 )
 
@@ -18,16 +17,12 @@ func startDaemonSetProcess(t *testing.T, env ...string) (ready, live string, p *
 	t.Helper()
 	health := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
 	liveAddr := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
-	args := []string{
-		"--config=" + repoPath(t, "deploy/kubernetes/base/otelcol-chrony.yaml"),
-		testbin.DaemonSetFeatureGates,
+	args := append([]string{"--config=" + repoPath(t, "deploy/kubernetes/base/otelcol-chrony.yaml")}, daemonSetHealthArgs(health, liveAddr)...)
+	args = append(args,
 		fmt.Sprintf("--set=exporters::prometheus::endpoint=127.0.0.1:%d", freeTCPPort(t)),
-		"--set=extensions::health_check::http::endpoint=" + health,
-		"--set=extensions::health_check/live::http::endpoint=" + liveAddr,
 		"--set=receivers::chrony::collection_interval=2s",
 		"--set=receivers::chrony::timeout=1s",
-		"--set=service::telemetry::metrics::level=none",
-	}
+		"--set=service::telemetry::metrics::level=none")
 	env = append([]string{"MY_POD_IP=127.0.0.1", "K8S_NODE_NAME=node-ready", "K8S_CLUSTER_NAME=cluster-ready", "COMPLIANCE_PROFILE=mifid_ii_algo"}, env...)
 	p = start(t, "otelcol-chrony", env, otelcolBinary(t), args...)
 	return "http://" + health + "/", "http://" + liveAddr + "/", p

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronyotel/otelcol-chrony/internal/testbin"
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
 )
 
@@ -178,6 +177,5 @@ func healthArgs(t *testing.T, config, health string) []string {
 	if !strings.Contains(string(raw), "health_check/live") {
 		return []string{"--set=extensions::health_check::endpoint=" + health}
 	}
-	return []string{testbin.DaemonSetFeatureGates, "--set=extensions::health_check::http::endpoint=" + health,
-		fmt.Sprintf("--set=extensions::health_check/live::http::endpoint=127.0.0.1:%d", freeTCPPort(t))}
+	return daemonSetHealthArgs(health, fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)))
 }

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/chronyotel/otelcol-chrony/internal/testbin"
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
 )
 
@@ -137,7 +138,7 @@ func footprints(r *chronylab.Runner, otelcol, floor, baseline, config, floorConf
 				"--set=receivers::chrony::initial_delay=0s")
 			if bin == otelcol {
 				// The DaemonSet's flag and health checks, on free loopback ports.
-				cmd.Args = append(cmd.Args, "--feature-gates=+extension.healthcheck.useComponentStatus",
+				cmd.Args = append(cmd.Args, testbin.DaemonSetFeatureGates,
 					"--set=extensions::health_check::http::endpoint=127.0.0.1:"+strconv.Itoa(chronylab.FreeTCPPort(r)),
 					"--set=extensions::health_check/live::http::endpoint=127.0.0.1:"+strconv.Itoa(chronylab.FreeTCPPort(r)),
 					"--set=service::telemetry::metrics::level=none")
