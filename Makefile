@@ -12,6 +12,8 @@ STATICCHECK := $(TOOLS_DIR)/staticcheck
 BUILDER     := $(TOOLS_DIR)/builder
 BUILDER_VERSION := v0.165.0
 OTELCOL     := _build/otelcol-chrony
+NODE        := _build/node/otelcol-chrony-node
+NODE_MODULE := node
 EVIDENCE    := _build/chrony-evidence
 RECEIVER    := receiver/chronyreceiver
 FUZZTIME    ?= 2m
@@ -32,8 +34,14 @@ $(BUILDER):
 
 # Rebuilt only when the manifest or the receiver changed; a cold build takes
 # about 5 minutes and 2.6 GB of module cache.
-$(OTELCOL): $(BUILDER) builder-config.yaml $(RECEIVER)/go.mod $(RECEIVER)/go.sum $(shell find receiver -name '*.go' -not -name '*_test.go')
+$(OTELCOL): $(BUILDER) builder-config.yaml $(RECEIVER)/go.mod $(RECEIVER)/go.sum $(NODE_MODULE)/go.mod $(NODE_MODULE)/go.sum $(shell find receiver $(NODE_MODULE) -name '*.go' -not -name '*_test.go')
 	$(BUILDER) --config builder-config.yaml
+	@touch $@
+
+# The DaemonSet's lean build: the receiver and this repository's node
+# components only (builder-node.yaml, docs/benchmarks.md).
+$(NODE): $(BUILDER) builder-node.yaml $(RECEIVER)/go.mod $(RECEIVER)/go.sum $(NODE_MODULE)/go.mod $(NODE_MODULE)/go.sum $(shell find receiver $(NODE_MODULE) -name '*.go' -not -name '*_test.go')
+	$(BUILDER) --config builder-node.yaml
 	@touch $@
 
 # Static, like the collector: it ships in the same image.
@@ -41,15 +49,18 @@ $(EVIDENCE): go.mod go.sum $(shell find cmd/chrony-evidence internal/evidence -n
 	CGO_ENABLED=0 $(GO) build -trimpath -o $@ ./cmd/chrony-evidence
 
 .PHONY: build
-build: $(OTELCOL) $(EVIDENCE) ## build the otelcol-chrony distribution (ocb) and chrony-evidence into _build/
+build: $(OTELCOL) $(NODE) $(EVIDENCE) ## build the otelcol-chrony and otelcol-chrony-node distributions (ocb) and chrony-evidence into _build/
 
 # The image's binaries, static, per platform: the collector from the sources
 # ocb generated in _build/, chrony-evidence from this module.
 IMAGE_ARCHS := amd64 arm64
-IMAGE_BINS  := $(foreach a,$(IMAGE_ARCHS),_build/image/$(a)/otelcol-chrony _build/image/$(a)/chrony-evidence)
+IMAGE_BINS  := $(foreach a,$(IMAGE_ARCHS),_build/image/$(a)/otelcol-chrony _build/image/$(a)/otelcol-chrony-node _build/image/$(a)/chrony-evidence)
 
 _build/image/%/otelcol-chrony: $(OTELCOL)
 	cd _build && CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build -trimpath -ldflags='-s -w' -o image/$*/otelcol-chrony .
+
+_build/image/%/otelcol-chrony-node: $(NODE)
+	cd _build/node && CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build -trimpath -ldflags='-s -w' -o ../image/$*/otelcol-chrony-node .
 
 _build/image/%/chrony-evidence: $(EVIDENCE)
 	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build -trimpath -ldflags='-s -w' -o $@ ./cmd/chrony-evidence
@@ -67,6 +78,7 @@ deps: ## install what the tests need (Debian's chrony and prometheus, Go modules
 	@./scripts/install-deps.sh
 	$(GO) mod download
 	cd $(RECEIVER) && $(GO) mod download
+	cd $(NODE_MODULE) && $(GO) mod download
 
 .PHONY: generate
 generate: $(MDATAGEN) ## regenerate internal/metadata and documentation.md from metadata.yaml
@@ -83,11 +95,13 @@ lint: $(STATICCHECK) ## gofmt, go vet, staticcheck
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 	cd $(RECEIVER) && $(GO) vet ./... && $(STATICCHECK) ./...
+	cd $(NODE_MODULE) && $(GO) vet ./... && $(STATICCHECK) ./...
 
 .PHONY: test
 test: deps lint check-generated build image ## run every test: unit, real chronyd, and the built collector end to end into Prometheus
 	cd $(RECEIVER) && $(GO) test -race -count=1 ./internal/...
 	cd $(RECEIVER) && $(GO) test -count=1 ./...
+	cd $(NODE_MODULE) && $(GO) test -race -count=1 ./...
 	# -parallel: the series count runs 16 collectors at once, mostly waiting.
 	$(GO) test -count=1 -parallel 16 ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)

@@ -125,13 +125,13 @@ func TestChartRenders(t *testing.T) {
 			if strings.Contains(string(config), ": null") {
 				t.Errorf("the rendered configuration keeps null leftovers of the chart's defaults:\n%s", config)
 			}
-			validateConfig(t, name, config)
 			var main corev1.Container
 			for _, c := range spec.Containers {
 				if c.Name == "opentelemetry-collector" {
 					main = c
 				}
 			}
+			validateConfig(t, name, testbin.ForCommand(t, main.Command), config)
 			checkPortsDeclared(t, name, listeningPorts(t, config), main)
 			checkProbes(t, name, main)
 			checkNothingWritesFromTheNode(t, name, spec, policy)

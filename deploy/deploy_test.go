@@ -184,11 +184,13 @@ func TestKubernetesManifests(t *testing.T) {
 			if kinds["DaemonSet"] != 1 || kinds["ConfigMap"] != 2 || kinds["Namespace"] != 1 || kinds["ServiceAccount"] != 1 {
 				t.Errorf("objects rendered: %v", kinds)
 			}
-			validateConfig(t, dir, config, settings...)
-			if daemonSet != nil {
-				checkPortsDeclared(t, dir, listeningPorts(t, config), daemonSet.Spec.Template.Spec.Containers[0])
-				checkProbes(t, dir, daemonSet.Spec.Template.Spec.Containers[0])
+			if daemonSet == nil {
+				t.Fatal("no DaemonSet rendered")
 			}
+			main := daemonSet.Spec.Template.Spec.Containers[0]
+			validateConfig(t, dir, testbin.ForCommand(t, main.Command), config, settings...)
+			checkPortsDeclared(t, dir, listeningPorts(t, config), main)
+			checkProbes(t, dir, main)
 		})
 	}
 }
@@ -202,15 +204,16 @@ func TestCrossCheckSettingsReachTheReceiver(t *testing.T) {
 		t.Fatal(err)
 	}
 	config := writeConfig(t, base)
+	node := testbin.Node(t)
 	servers := "CROSS_CHECK_SERVERS=[\"ntp1.internal.example:123\", \"[2001:db8::123]:123\"]"
-	if out, err := testbin.Validate(t, config, servers); err != nil {
+	if out, err := testbin.ValidateWith(t, node, config, servers); err != nil {
 		t.Errorf("two servers: %v\n%s", err, out)
 	}
-	out, err := testbin.Validate(t, config, servers, "CROSS_CHECK_INTERVAL=1s")
+	out, err := testbin.ValidateWith(t, node, config, servers, "CROSS_CHECK_INTERVAL=1s")
 	if err == nil || !strings.Contains(string(out), "cross_check::interval: 1s is below the minimum of 16s") {
 		t.Errorf("interval 1s: %v\n%s", err, out)
 	}
-	out, err = testbin.Validate(t, config, "CROSS_CHECK_SERVERS=ntp1.internal.example")
+	out, err = testbin.ValidateWith(t, node, config, "CROSS_CHECK_SERVERS=ntp1.internal.example")
 	if err == nil || !strings.Contains(string(out), "want host:port") {
 		t.Errorf("a server without port: %v\n%s", err, out)
 	}
@@ -223,10 +226,12 @@ func must(t *testing.T, err error, what string) {
 	}
 }
 
-func validateConfig(t *testing.T, where string, cfg []byte, env ...string) {
+// validateConfig runs bin's validate command, bin being the distribution
+// the container runs (testbin.ForCommand).
+func validateConfig(t *testing.T, where, bin string, cfg []byte, env ...string) {
 	t.Helper()
-	if out, err := testbin.Validate(t, writeConfig(t, cfg), env...); err != nil {
-		t.Errorf("%s: otelcol-chrony validate: %v\n%s", where, err, out)
+	if out, err := testbin.ValidateWith(t, bin, writeConfig(t, cfg), env...); err != nil {
+		t.Errorf("%s: %s validate: %v\n%s", where, filepath.Base(bin), err, out)
 	}
 }
 
@@ -292,14 +297,16 @@ func checkPlacement(t *testing.T, where string, nodeSelector map[string]string, 
 func listeningPorts(t *testing.T, config []byte) []int32 {
 	t.Helper()
 	var cfg struct {
-		// Every health check, in the legacy form (endpoint) or the
+		// Every health check: the readiness extension and the contrib
+		// health check's legacy form (endpoint), or the contrib's
 		// component-status form (http.endpoint).
 		Extensions map[string]struct {
 			Endpoint string
 			HTTP     struct{ Endpoint string }
 		}
 		Exporters struct {
-			Prometheus struct{ Endpoint string }
+			Prometheus     struct{ Endpoint string }
+			PrometheusText struct{ Endpoint string } `yaml:"prometheustext"`
 		}
 		Service struct {
 			Telemetry struct {
@@ -318,7 +325,7 @@ func listeningPorts(t *testing.T, config []byte) []int32 {
 	if err := yaml.Unmarshal(config, &cfg); err != nil {
 		t.Fatal(err)
 	}
-	endpoints := []string{cfg.Exporters.Prometheus.Endpoint}
+	endpoints := []string{cfg.Exporters.Prometheus.Endpoint, cfg.Exporters.PrometheusText.Endpoint}
 	for _, e := range cfg.Extensions {
 		endpoints = append(endpoints, e.Endpoint, e.HTTP.Endpoint)
 	}
@@ -558,7 +565,7 @@ func checkValuesHardening(t *testing.T, values map[string]any) {
 	if values["mode"] != "daemonset" {
 		t.Errorf("mode %v, want daemonset", values["mode"])
 	}
-	if cmd, _ := values["command"].(map[string]any); cmd["name"] != "otelcol-chrony" {
+	if cmd, _ := values["command"].(map[string]any); cmd["name"] != "otelcol-chrony" && cmd["name"] != "otelcol-chrony-node" {
 		t.Errorf("command.name %v: the chart would run a binary the image does not have", cmd["name"])
 	}
 }
@@ -603,14 +610,19 @@ func checkSchema(t *testing.T, schemaPath string, values map[string]any) {
 
 func unmarshalYAML(y []byte, out any) error { return yaml.Unmarshal(y, out) }
 
-// checkProbes: the collector runs with the health check following the
-// receiver's status; readiness reads that endpoint after the first scrape's
-// timeout, and liveness another one that stays 200 while the process runs
-// (restarting it would not bring chronyd back).
+// checkProbes: readiness follows the receiver's status and is first read
+// after the first scrape's timeout; liveness stays 200 while the process runs
+// (restarting it would not bring chronyd back). otelcol-chrony-node serves
+// both from its readiness extension (13533 /ready and /live); the full build
+// from two contrib health check endpoints (13533 and 13534), with the
+// feature gate that makes the first follow the components' status.
 func checkProbes(t *testing.T, where string, c corev1.Container) {
 	t.Helper()
-	if !slices.Contains(append(slices.Clone(c.Command), c.Args...), testbin.DaemonSetFeatureGates) {
-		t.Errorf("%s: the container does not pass %s: readiness would not follow chronyd", where, testbin.DaemonSetFeatureGates)
+	path := func(p *corev1.Probe) string {
+		if p == nil || p.HTTPGet == nil {
+			return ""
+		}
+		return p.HTTPGet.Path
 	}
 	port := func(p *corev1.Probe) int32 {
 		if p == nil || p.HTTPGet == nil {
@@ -626,10 +638,21 @@ func checkProbes(t *testing.T, where string, c corev1.Container) {
 		}
 		return 0
 	}
-	if got := port(c.ReadinessProbe); got != 13533 || c.ReadinessProbe.InitialDelaySeconds < 25 {
-		t.Errorf("%s: readiness on port %d after %v s; want the receiver-following health check (13533) after the first scrape (at least 25 s)", where, got, c.ReadinessProbe)
+	type endpoint struct {
+		port int32
+		path string
 	}
-	if got := port(c.LivenessProbe); got != 13534 {
-		t.Errorf("%s: liveness on port %d, want 13534 (it must not fail while chronyd is away)", where, got)
+	wantReady, wantLive := endpoint{13533, "/ready"}, endpoint{13533, "/live"}
+	if len(c.Command) == 0 || filepath.Base(c.Command[0]) != "otelcol-chrony-node" {
+		wantReady, wantLive = endpoint{13533, "/"}, endpoint{13534, "/"}
+		if !slices.Contains(append(slices.Clone(c.Command), c.Args...), testbin.HealthCheckFeatureGate) {
+			t.Errorf("%s: the full build runs without %s: readiness would not follow chronyd", where, testbin.HealthCheckFeatureGate)
+		}
+	}
+	if got := (endpoint{port(c.ReadinessProbe), path(c.ReadinessProbe)}); got != wantReady || c.ReadinessProbe.InitialDelaySeconds < 25 {
+		t.Errorf("%s: readiness on %v, %v; want the receiver-following %v after the first scrape (at least 25 s)", where, got, c.ReadinessProbe, wantReady)
+	}
+	if got := (endpoint{port(c.LivenessProbe), path(c.LivenessProbe)}); got != wantLive {
+		t.Errorf("%s: liveness on %v, want %v (it must not fail while chronyd is away)", where, got, wantLive)
 	}
 }

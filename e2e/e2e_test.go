@@ -270,8 +270,9 @@ func TestShippedConfigsValidate(t *testing.T) {
 	for _, c := range configs {
 		rel, _ := filepath.Rel(repoPath(t, "."), c)
 		t.Run(rel, func(t *testing.T) {
-			if out, err := testbin.Validate(t, c); err != nil {
-				t.Errorf("validate %s: %v\n%s", rel, err, out)
+			bin := binaryFor(t, filepath.ToSlash(rel))
+			if out, err := testbin.ValidateWith(t, bin, c); err != nil {
+				t.Errorf("%s validate %s: %v\n%s", filepath.Base(bin), rel, err, out)
 			}
 		})
 	}

@@ -23,6 +23,36 @@ import (
 
 func otelcolBinary(t *testing.T) string { return testbin.Otelcol(t) }
 
+// daemonSetConfig is the DaemonSet's configuration; it runs on the lean
+// build, otelcol-chrony-node, every other shipped configuration on
+// otelcol-chrony.
+const daemonSetConfig = "deploy/kubernetes/base/otelcol-chrony.yaml"
+
+func binaryFor(t *testing.T, config string) string {
+	t.Helper()
+	if config == daemonSetConfig {
+		return testbin.Node(t)
+	}
+	return otelcolBinary(t)
+}
+
+// readyURL is where a configuration's health answers 200 once it runs: the
+// readiness extension's /ready, or the contrib health check's root.
+func readyURL(config, health string) string {
+	if config == daemonSetConfig {
+		return "http://" + health + "/ready"
+	}
+	return "http://" + health + "/"
+}
+
+// promEndpointArg moves a configuration's Prometheus endpoint to addr.
+func promEndpointArg(config, addr string) string {
+	if config == daemonSetConfig {
+		return "--set=exporters::prometheustext::endpoint=" + addr
+	}
+	return "--set=exporters::prometheus::endpoint=" + addr
+}
+
 func repoPath(t *testing.T, rel string) string {
 	t.Helper()
 	p, err := filepath.Abs(filepath.Join(testbin.RepoRoot(), rel))
@@ -119,13 +149,10 @@ func startCollector(t *testing.T, config string, env ...string) *collector {
 	return runCollector(t, config, env, nil, prom, health)
 }
 
-// daemonSetHealthArgs are the DaemonSet's flag (the health check follows
-// the receiver's status) and its readiness and liveness endpoints moved to
-// the given loopback addresses.
-func daemonSetHealthArgs(ready, live string) []string {
-	return []string{testbin.DaemonSetFeatureGates,
-		"--set=extensions::health_check::http::endpoint=" + ready,
-		"--set=extensions::health_check/live::http::endpoint=" + live}
+// daemonSetHealthArgs move the DaemonSet's readiness extension (/ready and
+// /live) to the given loopback address.
+func daemonSetHealthArgs(addr string) []string {
+	return []string{"--set=extensions::readiness::endpoint=" + addr}
 }
 
 // startDaemonSetCollector runs the DaemonSet's own configuration, with its
@@ -134,23 +161,23 @@ func startDaemonSetCollector(t *testing.T, extra []string, env ...string) *colle
 	t.Helper()
 	prom := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
 	health := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
-	set := append(daemonSetHealthArgs(health, fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))),
-		"--set=exporters::prometheus::endpoint="+prom,
+	set := append(daemonSetHealthArgs(health),
+		promEndpointArg(daemonSetConfig, prom),
 		"--set=receivers::chrony::collection_interval=1s",
 		"--set=service::telemetry::metrics::level=none")
 	set = append(set, extra...)
-	return runCollector(t, "deploy/kubernetes/base/otelcol-chrony.yaml", append([]string{"MY_POD_IP=127.0.0.1"}, env...), set, prom, health)
+	return runCollector(t, daemonSetConfig, append([]string{"MY_POD_IP=127.0.0.1"}, env...), set, prom, health)
 }
 
 func runCollector(t *testing.T, config string, env, args []string, prom, health string) *collector {
 	t.Helper()
-	bin := otelcolBinary(t)
-	c := &collector{process: start(t, "otelcol-chrony", env, bin, append([]string{"--config=" + repoPath(t, config)}, args...)...), promEndpoint: prom}
+	bin := binaryFor(t, config)
+	c := &collector{process: start(t, filepath.Base(bin), env, bin, append([]string{"--config=" + repoPath(t, config)}, args...)...), promEndpoint: prom}
 	waitFor(t, 30*time.Second, "the collector's health check", func() bool {
 		if !c.alive() {
 			t.Fatalf("the collector exited:\n%s", c.output())
 		}
-		resp, err := http.Get("http://" + health + "/")
+		resp, err := http.Get(readyURL(config, health))
 		if err != nil {
 			return false
 		}

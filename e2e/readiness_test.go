@@ -10,22 +10,21 @@ import (
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
 )
 
-// startDaemonSetProcess runs the DaemonSet's configuration with the
-// DaemonSet's flags, its ports moved to loopback, without waiting for it to
-// be healthy; it returns the readiness and liveness URLs.
+// startDaemonSetProcess runs the DaemonSet's configuration on its build,
+// its ports moved to loopback, without waiting for it to be healthy; it
+// returns the readiness and liveness URLs.
 func startDaemonSetProcess(t *testing.T, env ...string) (ready, live string, p *process) {
 	t.Helper()
 	health := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
-	liveAddr := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
-	args := append([]string{"--config=" + repoPath(t, "deploy/kubernetes/base/otelcol-chrony.yaml")}, daemonSetHealthArgs(health, liveAddr)...)
+	args := append([]string{"--config=" + repoPath(t, daemonSetConfig)}, daemonSetHealthArgs(health)...)
 	args = append(args,
-		fmt.Sprintf("--set=exporters::prometheus::endpoint=127.0.0.1:%d", freeTCPPort(t)),
+		promEndpointArg(daemonSetConfig, fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))),
 		"--set=receivers::chrony::collection_interval=2s",
 		"--set=receivers::chrony::timeout=1s",
 		"--set=service::telemetry::metrics::level=none")
 	env = append([]string{"MY_POD_IP=127.0.0.1", "K8S_NODE_NAME=node-ready", "K8S_CLUSTER_NAME=cluster-ready", "COMPLIANCE_PROFILE=mifid_ii_algo"}, env...)
-	p = start(t, "otelcol-chrony", env, otelcolBinary(t), args...)
-	return "http://" + health + "/", "http://" + liveAddr + "/", p
+	p = start(t, "otelcol-chrony-node", env, binaryFor(t, daemonSetConfig), args...)
+	return "http://" + health + "/ready", "http://" + health + "/live", p
 }
 
 func status(url string) int {
@@ -69,7 +68,7 @@ func TestReadinessFollowsChronyd(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		if got := status(badReady); got < 400 {
-			t.Fatalf("the collector that cannot read chronyd answered readiness %d, want a failure (the health check answers 500) for as long as it cannot", got)
+			t.Fatalf("the collector that cannot read chronyd answered readiness %d, want a failure (503) for as long as it cannot", got)
 		}
 		if got := status(badLive); got != http.StatusOK {
 			t.Fatalf("liveness answered %d while chronyd is unreachable, want 200", got)

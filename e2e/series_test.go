@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chronyotel/otelcol-chrony/internal/testbin"
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
 )
 
@@ -26,7 +27,7 @@ var shippedConfigs = []struct {
 	{"deploy/config/otlp-grpc.yaml", false},
 	{"deploy/config/otlp-http.yaml", false},
 	{"deploy/config/seed-compat.yaml", true},
-	{"deploy/kubernetes/base/otelcol-chrony.yaml", true},
+	{daemonSetConfig, true},
 	{"deploy/kubernetes/overlays/remote-write/remote-write.yaml", false},
 }
 
@@ -127,7 +128,7 @@ func countSeries(t *testing.T, lab *chronylab.Lab, config string, pull, perSourc
 		"--set=service::telemetry::metrics::level=none"}
 	args = append(args, healthArgs(t, config, health)...)
 	if pull {
-		args = append(args, "--set=exporters::prometheus::endpoint="+prom)
+		args = append(args, promEndpointArg(config, prom))
 	} else {
 		// Count what the push exporter would send: the same pipeline into a
 		// Prometheus exporter instead (with no scope labels, as the shipped
@@ -165,17 +166,22 @@ func countSeries(t *testing.T, lab *chronylab.Lab, config string, pull, perSourc
 }
 
 // healthArgs moves a configuration's health checks to free loopback ports:
-// the DaemonSet's (which follow the receiver's status, with the flag the
-// DaemonSet passes, and have a separate liveness endpoint), or the legacy
-// one of the other shipped configurations.
+// the DaemonSet's readiness extension, the remote-write DaemonSet's two
+// contrib health checks (with the flag it passes), or the legacy one of the
+// other shipped configurations.
 func healthArgs(t *testing.T, config, health string) []string {
 	t.Helper()
 	raw, err := os.ReadFile(repoPath(t, config))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(raw), "health_check/live") {
-		return []string{"--set=extensions::health_check::endpoint=" + health}
+	switch {
+	case config == daemonSetConfig:
+		return daemonSetHealthArgs(health)
+	case strings.Contains(string(raw), "health_check/live"):
+		return []string{testbin.HealthCheckFeatureGate,
+			"--set=extensions::health_check::http::endpoint=" + health,
+			fmt.Sprintf("--set=extensions::health_check/live::http::endpoint=127.0.0.1:%d", freeTCPPort(t))}
 	}
-	return daemonSetHealthArgs(health, fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)))
+	return []string{"--set=extensions::health_check::endpoint=" + health}
 }

@@ -119,48 +119,58 @@ func threadSwitches(pid int) float64 {
 }
 
 // footprints measures, against one lab chronyd followed over UDP as on a
-// node: the collector with the DaemonSet's pipeline at 1 s with and without a
-// pull per scrape, the baseline exporter pulled at 1 s, the floor build, and
-// the collector idle (for the cost at the shipped 30 s interval).
-func footprints(r *chronylab.Runner, otelcol, floor, baseline, config, floorConfig string, podEnv []string, windows int, window time.Duration) []footprint {
+// node: the DaemonSet's collector (otelcol-chrony-node) at 1 s with and
+// without a pull per scrape, the baseline exporter pulled at 1 s, the
+// DaemonSet's previous pipeline on the full build and the floor build of
+// that pipeline (the contrib Prometheus exporter), and the node collector
+// idle (for the cost at the shipped 30 s interval).
+func footprints(r *chronylab.Runner, bins builds, podEnv []string, windows int, window time.Duration) []footprint {
 	lab := chronylab.Start(r, chronylab.Options{Refclock: true, NoUpstream: true})
 	lab.WaitSynced()
 	// The collectors run with the DaemonSet's environment (GOMAXPROCS,
 	// GOMEMLIMIT), as on a node.
 	env := append(append(os.Environ(), "MY_POD_IP=127.0.0.1", "CHRONY_ENDPOINT="+lab.UDPEndpoint(),
 		"K8S_NODE_NAME=bench", "K8S_CLUSTER_NAME=bench", "COMPLIANCE_PROFILE=mifid_ii_hft"), podEnv...)
-	collector := func(bin, cfg, interval string) func(string) *exec.Cmd {
+	free := func() string { return "127.0.0.1:" + strconv.Itoa(chronylab.FreeTCPPort(r)) }
+	collector := func(bin, cfg, interval string, endpoints func(metrics string) []string) func(string) *exec.Cmd {
 		return func(addr string) *exec.Cmd {
-			cmd := exec.Command(bin, "--config="+cfg,
-				"--set=exporters::prometheus::endpoint="+addr,
-				"--set=receivers::chrony::collection_interval="+interval,
+			cmd := exec.Command(bin, append([]string{"--config=" + cfg,
+				"--set=receivers::chrony::collection_interval=" + interval,
 				"--set=receivers::chrony::timeout=1s",
-				"--set=receivers::chrony::initial_delay=0s")
-			if bin == otelcol {
-				// The DaemonSet's flag and health checks, on free loopback ports.
-				cmd.Args = append(cmd.Args, testbin.DaemonSetFeatureGates,
-					"--set=extensions::health_check::http::endpoint=127.0.0.1:"+strconv.Itoa(chronylab.FreeTCPPort(r)),
-					"--set=extensions::health_check/live::http::endpoint=127.0.0.1:"+strconv.Itoa(chronylab.FreeTCPPort(r)),
-					"--set=service::telemetry::metrics::level=none")
-			}
+				"--set=receivers::chrony::initial_delay=0s"}, endpoints(addr)...)...)
 			cmd.Env = env
 			return cmd
 		}
 	}
+	// Each configuration's listeners moved to free loopback ports.
+	node := func(metrics string) []string {
+		return []string{"--set=exporters::prometheustext::endpoint=" + metrics, "--set=extensions::readiness::endpoint=" + free()}
+	}
+	full := func(metrics string) []string {
+		return []string{"--set=exporters::prometheus::endpoint=" + metrics, testbin.HealthCheckFeatureGate,
+			"--set=extensions::health_check::http::endpoint=" + free(),
+			"--set=extensions::health_check/live::http::endpoint=" + free(),
+			// As measured before: its internal metrics off.
+			"--set=service::telemetry::metrics::level=none"}
+	}
+	floor := func(metrics string) []string {
+		return []string{"--set=exporters::prometheus::endpoint=" + metrics, "--set=service::telemetry::metrics::level=none"}
+	}
 	port := strings.TrimPrefix(lab.UDPEndpoint(), "udp://")
 	subjects := []subject{
-		{name: "otelcol-chrony, DaemonSet pipeline, scrape + pull", cmd: collector(otelcol, config, "1s"), pull: true},
-		{name: "otelcol-chrony, DaemonSet pipeline, scrape only", cmd: collector(otelcol, config, "1s")},
+		{name: "otelcol-chrony-node, DaemonSet pipeline, scrape + pull", cmd: collector(bins.node, bins.nodeConfig, "1s", node), pull: true},
+		{name: "otelcol-chrony-node, DaemonSet pipeline, scrape only", cmd: collector(bins.node, bins.nodeConfig, "1s", node)},
 		{name: "baseline exporter (Prometheus Go client), exchange + pull, same environment", cmd: func(addr string) *exec.Cmd {
-			cmd := exec.Command(baseline, "-chronyd", port, "-listen", addr)
+			cmd := exec.Command(bins.baseline, "-chronyd", port, "-listen", addr)
 			cmd.Env = append(os.Environ(), podEnv...)
 			return cmd
 		}, pull: true},
 		{name: "baseline exporter, Go's defaults", cmd: func(addr string) *exec.Cmd {
-			return exec.Command(baseline, "-chronyd", port, "-listen", addr)
+			return exec.Command(bins.baseline, "-chronyd", port, "-listen", addr)
 		}, pull: true},
-		{name: "floor build (chrony receiver + Prometheus exporter), scrape + pull", cmd: collector(floor, floorConfig, "1s"), pull: true},
-		{name: "otelcol-chrony, DaemonSet pipeline, idle", cmd: collector(otelcol, config, "1h")},
+		{name: "otelcol-chrony (full build), the previous DaemonSet pipeline, scrape + pull", cmd: collector(bins.full, bins.fullConfig, "1s", full), pull: true},
+		{name: "floor build of the previous pipeline (chrony receiver + contrib Prometheus exporter), scrape + pull", cmd: collector(bins.floor, bins.floorConfig, "1s", floor), pull: true},
+		{name: "otelcol-chrony-node, DaemonSet pipeline, idle", cmd: collector(bins.node, bins.nodeConfig, "1h", node)},
 	}
 	var out []footprint
 	for _, s := range subjects {
@@ -170,12 +180,17 @@ func footprints(r *chronylab.Runner, otelcol, floor, baseline, config, floorConf
 	return out
 }
 
+// builds are the programs and configurations footprints measures.
+type builds struct {
+	node, nodeConfig, full, fullConfig, floor, floorConfig, baseline string
+}
+
 func renderFootprints(f []footprint, podEnv []string, windows int, window time.Duration) string {
 	var s strings.Builder
-	col, scrapeOnly, base, floor, idle := f[0], f[1], f[2], f[4], f[5]
+	col, scrapeOnly, base, previous, floor, idle := f[0], f[1], f[2], f[4], f[5], f[6]
 	fmt.Fprintf(&s, "\nThe processes, against a lab chronyd over UDP with one refclock (an AKS node), at a 1 s interval with one `/metrics` pull per scrape, medians of %d windows of %s after a 5 s warm-up, the collectors with the DaemonSet's environment (%s). CPU is the sum of every thread's run time (schedstat), context switches the sum of every thread's:\n\n", windows, window, strings.Join(podEnv, " "))
 	s.WriteString("| Process | CPU per scrape | Context switches per scrape | RSS (anonymous + file-backed) | Series |\n| --- | --- | --- | --- | --- |\n")
-	for _, p := range f[:5] {
+	for _, p := range f[:6] {
 		fmt.Fprintf(&s, "| %s | %.3f ms | %.1f | %.1f MiB (%.1f + %.1f) | %d |\n", p.name, float64(p.cpuPerScrape)/1e6, p.ctxPerScrape, p.rss, p.anon, p.file, p.series)
 	}
 	idlePerSec := float64(idle.cpuPerScrape) // per second: perSec is 1
@@ -185,7 +200,9 @@ func renderFootprints(f []footprint, podEnv []string, windows int, window time.D
 	fmt.Fprintf(&s, "| CPU per scrape + pull ÷ the baseline's (same environment) | %.2f | ≤ 1.5 | %s |\n", ratio, verdict(ratio <= 1.5))
 	fmt.Fprintf(&s, "| context switches per scrape + pull | %.1f | ≤ 8 | %s |\n", col.ctxPerScrape, verdict(col.ctxPerScrape <= 8))
 	fmt.Fprintf(&s, "| RSS of the DaemonSet's collector | %.1f MiB | ≤ 25 MiB | %s |\n", col.rss, verdict(col.rss <= 25))
-	fmt.Fprintf(&s, "| RSS of the floor build | %.1f MiB | | |\n", floor.rss)
+	fmt.Fprintf(&s, "| CPU per scrape + pull, previous pipeline ÷ the baseline's | %.2f | | |\n", float64(previous.cpuPerScrape)/float64(base.cpuPerScrape))
+	fmt.Fprintf(&s, "| RSS of the previous pipeline (full build) | %.1f MiB | | |\n", previous.rss)
+	fmt.Fprintf(&s, "| RSS of the previous pipeline's floor build | %.1f MiB | | |\n", floor.rss)
 	fmt.Fprintf(&s, "| CPU per scrape without pulls | %.3f ms | | |\n", float64(scrapeOnly.cpuPerScrape)/1e6)
 	fmt.Fprintf(&s, "| idle collector | %.3f ms of CPU per second | | |\n", idlePerSec/1e6)
 	fmt.Fprintf(&s, "| at the shipped 30 s interval, one pull per scrape | %.3f millicores | | |\n", milli)

@@ -33,11 +33,14 @@ import (
 
 func main() {
 	benchFile := flag.String("bench", "", "output of go test -bench -benchmem -count N (required)")
-	otelcol := flag.String("otelcol", "_build/otelcol-chrony", "the built collector")
-	config := flag.String("config", "deploy/kubernetes/base/otelcol-chrony.yaml", "the pipeline to measure (the DaemonSet's)")
-	floor := flag.String("floor", "_build/floor/otelcol-chrony-floor", "the floor build (scripts/bench/builder-floor.yaml)")
-	floorConfig := flag.String("floor-config", "scripts/bench/floor.yaml", "the floor build's pipeline")
-	baseline := flag.String("baseline", "_build/baselineexporter", "the baseline exporter (cmd/baselineexporter)")
+	var bins builds
+	flag.StringVar(&bins.node, "node", "_build/node/otelcol-chrony-node", "the DaemonSet's build (builder-node.yaml)")
+	flag.StringVar(&bins.nodeConfig, "config", "deploy/kubernetes/base/otelcol-chrony.yaml", "the pipeline to measure (the DaemonSet's)")
+	flag.StringVar(&bins.full, "otelcol", "_build/otelcol-chrony", "the full build (builder-config.yaml)")
+	flag.StringVar(&bins.fullConfig, "full-config", "scripts/bench/full.yaml", "the DaemonSet's previous pipeline, on the full build")
+	flag.StringVar(&bins.floor, "floor", "_build/floor/otelcol-chrony-floor", "the previous pipeline's floor build (scripts/bench/builder-floor.yaml)")
+	flag.StringVar(&bins.floorConfig, "floor-config", "scripts/bench/floor.yaml", "the floor build's pipeline")
+	flag.StringVar(&bins.baseline, "baseline", "_build/baselineexporter", "the baseline exporter (cmd/baselineexporter)")
 	windows := flag.Int("windows", 6, "measurement windows per process")
 	window := flag.Duration("window", 10*time.Second, "length of a window")
 	podEnv := flag.String("pod-env", "GOMAXPROCS=1,GOMEMLIMIT=80MiB", "the DaemonSet's runtime environment (deploy/kubernetes/base/daemonset.yaml)")
@@ -61,7 +64,7 @@ func main() {
 	r := &chronylab.Runner{}
 	defer r.Close()
 	env := strings.Split(*podEnv, ",")
-	fp := footprints(r, *otelcol, *floor, *baseline, *config, *floorConfig, env, *windows, *window)
+	fp := footprints(r, bins, env, *windows, *window)
 
 	report := render(benches) + renderFootprints(fp, env, *windows, *window)
 	fmt.Print(report)

@@ -3,7 +3,8 @@
 // OCI layout directory that `crane push --index` uploads), plus a docker
 // tarball of the host's platform for `docker load`. Each image is one layer
 // on an empty base: the static collector at /otelcol-chrony (where the
-// OpenTelemetry Collector chart runs it from), chrony-evidence beside it (the
+// OpenTelemetry Collector chart runs it from), the DaemonSet's lean build at
+// /otelcol-chrony-node, chrony-evidence beside them (the
 // evidence CronJob runs /chrony-evidence), the CA bundle for TLS to
 // remote-write and OTLP backends, a non-root user, and a CycloneDX SBOM of
 // each program under /sbom, made from the module graph the Go linker
@@ -39,10 +40,10 @@ const (
 )
 
 // programs are the binaries in the image, by path.
-var programs = []string{"otelcol-chrony", "chrony-evidence"}
+var programs = []string{"otelcol-chrony", "otelcol-chrony-node", "chrony-evidence"}
 
 func main() {
-	binDir := flag.String("bin-dir", "_build/image", "holds <arch>/otelcol-chrony and <arch>/chrony-evidence, static, for each platform")
+	binDir := flag.String("bin-dir", "_build/image", "holds <arch>/otelcol-chrony, <arch>/otelcol-chrony-node and <arch>/chrony-evidence, static, for each platform")
 	platforms := flag.String("platforms", "amd64,arm64", "linux architectures, comma-separated")
 	caBundle := flag.String("ca-bundle", "/etc/ssl/certs/ca-certificates.crt", "CA certificates to include")
 	tag := flag.String("tag", "ghcr.io/chronyotel/otelcol-chrony:0.1.0", "the image reference")

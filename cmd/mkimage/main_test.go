@@ -167,7 +167,7 @@ func TestBuiltImage(t *testing.T) {
 			if err := os.WriteFile(bin, fs[prog], 0o755); err != nil {
 				t.Fatal(err)
 			}
-			args := map[string][]string{"otelcol-chrony": {"--version"}, "chrony-evidence": {"verify", tmp}}[prog]
+			args := map[string][]string{"otelcol-chrony": {"--version"}, "otelcol-chrony-node": {"--version"}, "chrony-evidence": {"verify", tmp}}[prog]
 			var cmd *exec.Cmd
 			switch {
 			case arch == runtime.GOARCH:
@@ -178,7 +178,7 @@ func TestBuiltImage(t *testing.T) {
 				t.Fatalf("no way to run linux/%s here", arch)
 			}
 			out, _ := cmd.CombinedOutput()
-			want := map[string]string{"otelcol-chrony": "otelcol-chrony version 0.1.0", "chrony-evidence": "reading the manifest"}[prog]
+			want := map[string]string{"otelcol-chrony": "otelcol-chrony version 0.1.0", "otelcol-chrony-node": "otelcol-chrony-node version 0.1.0", "chrony-evidence": "reading the manifest"}[prog]
 			if !strings.Contains(string(out), want) {
 				t.Errorf("linux/%s %s %v: %q, want %q", arch, prog, args, out, want)
 			}
@@ -199,5 +199,27 @@ func TestBuiltImage(t *testing.T) {
 	}
 	if v := names["go.opentelemetry.io/collector/otelcol"]; v != "v0.165.0" {
 		t.Errorf("SBOM: go.opentelemetry.io/collector/otelcol %q, want v0.165.0", v)
+	}
+	// The node build is lean by what it leaves out: none of the modules
+	// that made the DaemonSet's collector heavy may creep back in.
+	var node cdxDocument
+	if err := json.Unmarshal(files["amd64"]["sbom/otelcol-chrony-node.cdx.json"], &node); err != nil {
+		t.Fatal(err)
+	}
+	nodeModules := map[string]bool{}
+	for _, c := range node.Components {
+		nodeModules[c.Name] = true
+	}
+	for _, mod := range []string{"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver", "github.com/chronyotel/otelcol-chrony/node"} {
+		if !nodeModules[mod] {
+			t.Errorf("the node build's SBOM does not name %s", mod)
+		}
+	}
+	for _, mod := range []string{"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusexporter",
+		"github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension",
+		"github.com/aws/aws-sdk-go-v2", "k8s.io/client-go"} {
+		if nodeModules[mod] {
+			t.Errorf("the node build links %s", mod)
+		}
 	}
 }

@@ -1,5 +1,5 @@
-// Package testbin finds the built otelcol-chrony for tests and runs its
-// validate command.
+// Package testbin finds the built distributions (otelcol-chrony and
+// otelcol-chrony-node) for tests and runs their validate command.
 package testbin
 
 import (
@@ -24,6 +24,23 @@ func Otelcol(t testing.TB) string {
 	return built(t, "otelcol-chrony")
 }
 
+// Node returns the DaemonSet's lean build, otelcol-chrony-node, with the
+// same rules as Otelcol.
+func Node(t testing.TB) string {
+	t.Helper()
+	return built(t, filepath.Join("node", "otelcol-chrony-node"))
+}
+
+// ForCommand returns the built distribution a container runs: the image's
+// entrypoint /otelcol-chrony unless the command names /otelcol-chrony-node.
+func ForCommand(t testing.TB, command []string) string {
+	t.Helper()
+	if len(command) > 0 && filepath.Base(command[0]) == "otelcol-chrony-node" {
+		return Node(t)
+	}
+	return Otelcol(t)
+}
+
 func built(t testing.TB, name string) string {
 	t.Helper()
 	path := filepath.Join(RepoRoot(), "_build", name)
@@ -36,9 +53,10 @@ func built(t testing.TB, name string) string {
 	return path
 }
 
-// DaemonSetFeatureGates is the flag the DaemonSet and the chart pass: the
-// health check follows the receiver's component status (readiness).
-const DaemonSetFeatureGates = "--feature-gates=+extension.healthcheck.useComponentStatus"
+// HealthCheckFeatureGate is the flag the full build's DaemonSets (remote
+// write) pass: the contrib health check follows the components' status.
+// otelcol-chrony-node has its own readiness extension and no such gate.
+const HealthCheckFeatureGate = "--feature-gates=+extension.healthcheck.useComponentStatus"
 
 // ValidateEnv is what shipped configurations read from the environment,
 // with placeholder values that make them complete.
@@ -55,7 +73,17 @@ var ValidateEnv = []string{
 // added to ValidateEnv, and returns its combined output and error.
 func Validate(t testing.TB, config string, env ...string) ([]byte, error) {
 	t.Helper()
-	cmd := exec.Command(Otelcol(t), "validate", "--config="+config, DaemonSetFeatureGates)
+	return ValidateWith(t, Otelcol(t), config, env...)
+}
+
+// ValidateWith is Validate with the given distribution.
+func ValidateWith(t testing.TB, bin, config string, env ...string) ([]byte, error) {
+	t.Helper()
+	args := []string{"validate", "--config=" + config}
+	if filepath.Base(bin) == "otelcol-chrony" {
+		args = append(args, HealthCheckFeatureGate)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(append(os.Environ(), ValidateEnv...), env...)
 	return cmd.CombinedOutput()
 }
