@@ -21,6 +21,7 @@ type footprint struct {
 	cpuPerScrape    time.Duration // all threads' CPU time ÷ scrapes
 	ctxPerScrape    float64       // context switches of all threads ÷ scrapes
 	rss, anon, file float64       // MiB, median over windows (anon and file at the end)
+	binary          float64       // MiB, the program's file
 	series          int
 }
 
@@ -76,8 +77,12 @@ func measure(r *chronylab.Runner, s subject) footprint {
 			series++
 		}
 	}
+	var binary float64
+	if st, err := os.Stat(cmd.Path); err == nil {
+		binary = float64(st.Size()) / (1 << 20)
+	}
 	return footprint{name: s.name, cpuPerScrape: time.Duration(median(cpu)), ctxPerScrape: median(ctx),
-		rss: median(rss), anon: anon / 1024, file: file / 1024, series: series}
+		rss: median(rss), anon: anon / 1024, file: file / 1024, binary: binary, series: series}
 }
 
 // threadCPU is the CPU time of all of pid's threads, in nanoseconds.
@@ -189,9 +194,9 @@ func renderFootprints(f []footprint, podEnv []string, windows int, window time.D
 	var s strings.Builder
 	col, scrapeOnly, base, previous, floor, idle := f[0], f[1], f[2], f[4], f[5], f[6]
 	fmt.Fprintf(&s, "\nThe processes, against a lab chronyd over UDP with one refclock (an AKS node), at a 1 s interval with one `/metrics` pull per scrape, medians of %d windows of %s after a 5 s warm-up, the collectors with the DaemonSet's environment (%s). CPU is the sum of every thread's run time (schedstat), context switches the sum of every thread's:\n\n", windows, window, strings.Join(podEnv, " "))
-	s.WriteString("| Process | CPU per scrape | Context switches per scrape | RSS (anonymous + file-backed) | Series |\n| --- | --- | --- | --- | --- |\n")
+	s.WriteString("| Process | CPU per scrape | Context switches per scrape | RSS (anonymous + file-backed) | Binary | Series |\n| --- | --- | --- | --- | --- | --- |\n")
 	for _, p := range f[:6] {
-		fmt.Fprintf(&s, "| %s | %.3f ms | %.1f | %.1f MiB (%.1f + %.1f) | %d |\n", p.name, float64(p.cpuPerScrape)/1e6, p.ctxPerScrape, p.rss, p.anon, p.file, p.series)
+		fmt.Fprintf(&s, "| %s | %.3f ms | %.1f | %.1f MiB (%.1f + %.1f) | %.1f MiB | %d |\n", p.name, float64(p.cpuPerScrape)/1e6, p.ctxPerScrape, p.rss, p.anon, p.file, p.binary, p.series)
 	}
 	idlePerSec := float64(idle.cpuPerScrape) // per second: perSec is 1
 	milli := (idlePerSec + float64(col.cpuPerScrape)/30) / 1e6
