@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/zap"
 
@@ -26,8 +28,8 @@ type promExporter struct {
 	store *store
 	// page is the rendered exposition. It is replaced, never modified, so a
 	// handler can write it after releasing mu. It is served uncompressed:
-	// a node's page is a few kilobytes, and gzip on every pull cost more
-	// CPU than the rest of the pull (docs/benchmarks.md).
+	// a node's page is a few kilobytes, and gzip made a batch and pull half
+	// again as expensive (BenchmarkBatchAndPull, docs/benchmarks.md).
 	page []byte
 	// expiresAt is when the oldest series in page expires: a pull after it
 	// renders again, so series vanish even when no batch arrives.
@@ -35,6 +37,15 @@ type promExporter struct {
 	warned    map[string]bool
 
 	server *httpserver.Server
+}
+
+// The exporter is its own consumer: a batch is folded into the series
+// store under one lock and rendered once, so no queue or retry helper is
+// wanted (nothing can fail downstream).
+var _ exporter.Metrics = (*promExporter)(nil)
+
+func (e *promExporter) Capabilities() consumer.Capabilities {
+	return consumer.Capabilities{MutatesData: false}
 }
 
 func newExporter(cfg *Config, logger *zap.Logger) *promExporter {

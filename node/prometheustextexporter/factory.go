@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 )
 
@@ -18,13 +17,4 @@ func NewFactory() exporter.Factory {
 
 func createMetrics(_ context.Context, set exporter.Settings, cfg component.Config) (exporter.Metrics, error) {
 	return newExporter(cfg.(*Config), set.Logger), nil
-}
-
-// The exporter is its own consumer: a batch is folded into the series
-// store under one lock and rendered once, so no queue or retry helper is
-// wanted (nothing can fail downstream).
-var _ exporter.Metrics = (*promExporter)(nil)
-
-func (e *promExporter) Capabilities() consumer.Capabilities {
-	return consumer.Capabilities{MutatesData: false}
 }
