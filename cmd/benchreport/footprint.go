@@ -23,6 +23,11 @@ type footprint struct {
 	rss, anon, file float64       // MiB, median over windows (anon and file at the end)
 	binary          float64       // MiB, the program's file
 	series          int
+	// The thread that switched most over all windows: its switches per
+	// scrape and its CPU per switch (docs/benchmarks.md: the runtime's
+	// monitor, in a Go process).
+	topThreadCtx      float64
+	topThreadCPUPerSw time.Duration
 }
 
 // subject is a process to measure: how to start it, and where it serves.
@@ -53,6 +58,7 @@ func measure(r *chronylab.Runner, s subject) footprint {
 	time.Sleep(5 * time.Second) // warm-up: caches, heap
 	url := "http://" + addr + "/metrics"
 	var cpu, ctx, rss []float64
+	threads0, begin := perThread(pid), time.Now()
 	for range s.windows {
 		c0, x0 := threadCPU(r, pid), threadSwitches(pid)
 		start := time.Now()
@@ -70,6 +76,17 @@ func measure(r *chronylab.Runner, s subject) footprint {
 	if err := cmd.Process.Signal(syscall.Signal(0)); err != nil {
 		r.Fatalf("%s exited:\n%s", s.name, logs.String())
 	}
+	var topCtx, topCPU float64
+	for tid, end := range perThread(pid) {
+		if start, ok := threads0[tid]; ok && end.switches-start.switches > topCtx {
+			topCtx, topCPU = end.switches-start.switches, end.cpu-start.cpu
+		}
+	}
+	var topCPUPerSw time.Duration
+	if topCtx > 0 {
+		topCPUPerSw = time.Duration(topCPU / topCtx)
+	}
+	allScrapes := time.Since(begin).Seconds() * s.perSec
 	anon, file := smapsRollup(r, pid)
 	series := 0
 	for _, line := range strings.Split(fetch(url), "\n") {
@@ -82,7 +99,8 @@ func measure(r *chronylab.Runner, s subject) footprint {
 		binary = float64(st.Size()) / (1 << 20)
 	}
 	return footprint{name: s.name, cpuPerScrape: time.Duration(median(cpu)), ctxPerScrape: median(ctx),
-		rss: median(rss), anon: anon / 1024, file: file / 1024, binary: binary, series: series}
+		rss: median(rss), anon: anon / 1024, file: file / 1024, binary: binary, series: series,
+		topThreadCtx: topCtx / allScrapes, topThreadCPUPerSw: topCPUPerSw}
 }
 
 // threadCPU is the CPU time of all of pid's threads, in nanoseconds.
@@ -101,6 +119,32 @@ func threadCPU(r *chronylab.Runner, pid int) int64 {
 		r.Fatalf("no threads of %d", pid)
 	}
 	return total
+}
+
+type threadUse struct{ switches, cpu float64 }
+
+// perThread is each of pid's threads' context switches and CPU time
+// (nanoseconds), by thread id.
+func perThread(pid int) map[string]threadUse {
+	out := map[string]threadUse{}
+	dirs, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", pid))
+	for _, dir := range dirs {
+		status, err1 := os.ReadFile(dir + "/status")
+		sched, err2 := os.ReadFile(dir + "/schedstat")
+		if err1 != nil || err2 != nil {
+			continue // a thread that just exited
+		}
+		var u threadUse
+		for _, line := range strings.Split(string(status), "\n") {
+			if strings.HasPrefix(line, "voluntary_ctxt_switches:") || strings.HasPrefix(line, "nonvoluntary_ctxt_switches:") {
+				v, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
+				u.switches += v
+			}
+		}
+		u.cpu, _ = strconv.ParseFloat(strings.Fields(string(sched))[0], 64)
+		out[filepath.Base(dir)] = u
+	}
+	return out
 }
 
 // threadSwitches is the voluntary and involuntary context switches of all of
@@ -204,6 +248,8 @@ func renderFootprints(f []footprint, podEnv []string, windows int, window time.D
 	s.WriteString("\n| Target | Value | Target | |\n| --- | --- | --- | --- |\n")
 	fmt.Fprintf(&s, "| CPU per scrape + pull ÷ the baseline's (same environment) | %.2f | ≤ 1.5 | %s |\n", ratio, verdict(ratio <= 1.5))
 	fmt.Fprintf(&s, "| context switches per scrape + pull | %.1f | ≤ 8 | %s |\n", col.ctxPerScrape, verdict(col.ctxPerScrape <= 8))
+	fmt.Fprintf(&s, "| of which the thread that switches most (%.0f µs of CPU a switch) | %.1f | | |\n", float64(col.topThreadCPUPerSw)/1e3, col.topThreadCtx)
+	fmt.Fprintf(&s, "| the same for the baseline (%.0f µs of CPU a switch) | %.1f of %.1f | | |\n", float64(base.topThreadCPUPerSw)/1e3, base.topThreadCtx, base.ctxPerScrape)
 	fmt.Fprintf(&s, "| RSS of the DaemonSet's collector | %.1f MiB | ≤ 25 MiB | %s |\n", col.rss, verdict(col.rss <= 25))
 	fmt.Fprintf(&s, "| CPU per scrape + pull, previous pipeline ÷ the baseline's | %.2f | | |\n", float64(previous.cpuPerScrape)/float64(base.cpuPerScrape))
 	fmt.Fprintf(&s, "| RSS of the previous pipeline (full build) | %.1f MiB | | |\n", previous.rss)
