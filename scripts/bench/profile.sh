@@ -42,7 +42,9 @@ profile() {
 	curl -s -o "$out/${prefix}allocs.pprof" "http://$pprof/debug/pprof/allocs"
 	kill "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
-	go tool pprof -top -nodecount=30 "$out/${prefix}cpu.pprof" >"docs/benchmarks/${prefix}profile-cpu.txt" 2>/dev/null
+	# By cumulative time: what each part of the work (serving a pull, a
+	# scrape, the exchange) costs, system calls included.
+	go tool pprof -top -cum -nodecount=40 "$out/${prefix}cpu.pprof" >"docs/benchmarks/${prefix}profile-cpu.txt" 2>/dev/null
 	go tool pprof -top -nodecount=30 -sample_index=alloc_space "$out/${prefix}allocs.pprof" >"docs/benchmarks/${prefix}profile-allocs.txt" 2>/dev/null
 }
 
