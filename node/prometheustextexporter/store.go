@@ -41,6 +41,11 @@ type store struct {
 	// which is most of the work of a batch and never changes.
 	names  map[[3]string]string
 	labels map[string]string
+	// pointLabels and pointKey are reused for every data point: in the
+	// steady state every series exists already, and looking it up then
+	// allocates nothing.
+	pointLabels []labelPair
+	pointKey    bytes.Buffer
 }
 
 func newStore(resourceLabels []string) *store {
@@ -105,7 +110,7 @@ func (s *store) addMetric(m pmetric.Metric, resLabels []labelPair, now time.Time
 	}
 	for i := 0; i < points.Len(); i++ {
 		p := points.At(i)
-		labels := make([]labelPair, 0, p.Attributes().Len()+len(resLabels))
+		labels := s.pointLabels[:0]
 		for k, v := range p.Attributes().All() {
 			labels = append(labels, labelPair{s.labelName(k), v.AsString()})
 		}
@@ -117,19 +122,21 @@ func (s *store) addMetric(m pmetric.Metric, resLabels []labelPair, now time.Time
 			}
 		}
 		slices.SortFunc(labels, func(a, b labelPair) int { return strings.Compare(a.name, b.name) })
-		key := renderLabels(labels)
+		s.pointLabels = labels
+		s.pointKey.Reset()
+		writeLabels(&s.pointKey, labels)
 		if p.Flags().NoRecordedValue() {
-			delete(f.series, key)
+			delete(f.series, s.pointKey.String())
 			continue
 		}
 		v := p.DoubleValue()
 		if p.ValueType() == pmetric.NumberDataPointValueTypeInt {
 			v = float64(p.IntValue())
 		}
-		if sr := f.series[key]; sr != nil {
+		if sr := f.series[string(s.pointKey.Bytes())]; sr != nil {
 			sr.value, sr.updated = v, now
 		} else {
-			f.series[key] = &series{labels: labels, value: v, updated: now}
+			f.series[s.pointKey.String()] = &series{labels: slices.Clone(labels), value: v, updated: now}
 		}
 	}
 	return ""
@@ -252,12 +259,6 @@ func writeLabels(buf *bytes.Buffer, labels []labelPair) {
 		buf.WriteByte('"')
 	}
 	buf.WriteByte('}')
-}
-
-func renderLabels(labels []labelPair) string {
-	var buf bytes.Buffer
-	writeLabels(&buf, labels)
-	return buf.String()
 }
 
 func appendFloat(b []byte, f float64) []byte {
