@@ -149,19 +149,13 @@ func startCollector(t *testing.T, config string, env ...string) *collector {
 	return runCollector(t, config, env, nil, prom, health)
 }
 
-// daemonSetHealthArgs move the DaemonSet's readiness extension (/ready and
-// /live) to the given loopback address.
-func daemonSetHealthArgs(addr string) []string {
-	return []string{"--set=extensions::readiness::endpoint=" + addr}
-}
-
 // startDaemonSetCollector runs the DaemonSet's own configuration, with its
 // node-IP ports moved to free loopback ports and a 1s interval.
 func startDaemonSetCollector(t *testing.T, extra []string, env ...string) *collector {
 	t.Helper()
 	prom := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
 	health := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
-	set := append(daemonSetHealthArgs(health),
+	set := append(testbin.NodeHealthArgs(health),
 		promEndpointArg(daemonSetConfig, prom),
 		"--set=receivers::chrony::collection_interval=1s",
 		"--set=service::telemetry::metrics::level=none")

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chronyotel/otelcol-chrony/internal/testbin"
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
 )
 
@@ -16,7 +17,7 @@ import (
 func startDaemonSetProcess(t *testing.T, env ...string) (ready, live string, p *process) {
 	t.Helper()
 	health := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
-	args := append([]string{"--config=" + repoPath(t, daemonSetConfig)}, daemonSetHealthArgs(health)...)
+	args := append([]string{"--config=" + repoPath(t, daemonSetConfig)}, testbin.NodeHealthArgs(health)...)
 	args = append(args,
 		promEndpointArg(daemonSetConfig, fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))),
 		"--set=receivers::chrony::collection_interval=2s",

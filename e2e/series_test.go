@@ -177,11 +177,9 @@ func healthArgs(t *testing.T, config, health string) []string {
 	}
 	switch {
 	case config == daemonSetConfig:
-		return daemonSetHealthArgs(health)
+		return testbin.NodeHealthArgs(health)
 	case strings.Contains(string(raw), "health_check/live"):
-		return []string{testbin.HealthCheckFeatureGate,
-			"--set=extensions::health_check::http::endpoint=" + health,
-			fmt.Sprintf("--set=extensions::health_check/live::http::endpoint=127.0.0.1:%d", freeTCPPort(t))}
+		return testbin.FullHealthArgs(health, fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)))
 	}
 	return []string{"--set=extensions::health_check::endpoint=" + health}
 }

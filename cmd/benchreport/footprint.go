@@ -193,14 +193,12 @@ func footprints(r *chronylab.Runner, bins builds, podEnv []string, windows int, 
 	}
 	// Each configuration's listeners moved to free loopback ports.
 	node := func(metrics string) []string {
-		return []string{"--set=exporters::prometheustext::endpoint=" + metrics, "--set=extensions::readiness::endpoint=" + free()}
+		return append(testbin.NodeHealthArgs(free()), "--set=exporters::prometheustext::endpoint="+metrics)
 	}
 	full := func(metrics string) []string {
-		return []string{"--set=exporters::prometheus::endpoint=" + metrics, testbin.HealthCheckFeatureGate,
-			"--set=extensions::health_check::http::endpoint=" + free(),
-			"--set=extensions::health_check/live::http::endpoint=" + free(),
+		return append(testbin.FullHealthArgs(free(), free()), "--set=exporters::prometheus::endpoint="+metrics,
 			// As measured before: its internal metrics off.
-			"--set=service::telemetry::metrics::level=none"}
+			"--set=service::telemetry::metrics::level=none")
 	}
 	floor := func(metrics string) []string {
 		return []string{"--set=exporters::prometheus::endpoint=" + metrics, "--set=service::telemetry::metrics::level=none"}

@@ -58,6 +58,20 @@ func built(t testing.TB, name string) string {
 // otelcol-chrony-node has its own readiness extension and no such gate.
 const HealthCheckFeatureGate = "--feature-gates=+extension.healthcheck.useComponentStatus"
 
+// NodeHealthArgs move the DaemonSet's readiness extension (/ready and /live,
+// otelcol-chrony-node) to addr.
+func NodeHealthArgs(addr string) []string {
+	return []string{"--set=extensions::readiness::endpoint=" + addr}
+}
+
+// FullHealthArgs are the remote-write DaemonSet's flag and its two contrib
+// health checks (otelcol-chrony) moved to the ready and live addresses.
+func FullHealthArgs(ready, live string) []string {
+	return []string{HealthCheckFeatureGate,
+		"--set=extensions::health_check::http::endpoint=" + ready,
+		"--set=extensions::health_check/live::http::endpoint=" + live}
+}
+
 // ValidateEnv is what shipped configurations read from the environment,
 // with placeholder values that make them complete.
 var ValidateEnv = []string{
