@@ -90,7 +90,9 @@ func Validate(t testing.TB, config string, env ...string) ([]byte, error) {
 	return ValidateWith(t, Otelcol(t), config, env...)
 }
 
-// ValidateWith is Validate with the given distribution.
+// ValidateWith is Validate with the given distribution. The full build is
+// run with the flag its DaemonSets pass: without it the contrib health
+// check refuses their component-status configuration.
 func ValidateWith(t testing.TB, bin, config string, env ...string) ([]byte, error) {
 	t.Helper()
 	args := []string{"validate", "--config=" + config}
