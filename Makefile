@@ -16,6 +16,13 @@ NODE        := _build/node/otelcol-chrony-node
 NODE_MODULE := node
 EVIDENCE    := _build/chrony-evidence
 RECEIVER    := receiver/chronyreceiver
+TESTKIT     := internal/testkit
+# Every Go module of this repository: the product modules (chrony-evidence at
+# the root, the receiver, the node components) and those that only tests and
+# development tools need, kept apart so their dependencies stay out of the
+# products' module graphs.
+MODULES     := . $(RECEIVER) $(NODE_MODULE) $(TESTKIT) tools e2e deploy
+DEV_TOOLS   := _build/tools
 FUZZTIME    ?= 2m
 TEST_FUZZTIME ?= 10s
 
@@ -32,7 +39,7 @@ $(STATICCHECK): internal/tools/go.mod internal/tools/go.sum
 $(BUILDER):
 	GOBIN=$(TOOLS_DIR) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(BUILDER_VERSION)
 
-# Rebuilt only when the manifest or the receiver changed; a cold build takes
+# Rebuilt only when the manifest, the receiver or the node components changed; a cold build takes
 # about 5 minutes and 2.6 GB of module cache.
 $(OTELCOL): $(BUILDER) builder-config.yaml $(RECEIVER)/go.mod $(RECEIVER)/go.sum $(NODE_MODULE)/go.mod $(NODE_MODULE)/go.sum $(shell find receiver $(NODE_MODULE) -name '*.go' -not -name '*_test.go')
 	$(BUILDER) --config builder-config.yaml
@@ -66,19 +73,24 @@ _build/image/%/chrony-evidence: $(EVIDENCE)
 	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build -trimpath -ldflags='-s -w' -o $@ ./cmd/chrony-evidence
 
 .PHONY: image
-image: $(IMAGE_BINS) ## build the linux/amd64 + linux/arm64 image index without a daemon into _build/otelcol-chrony-oci (and SBOMs into _build/sbom)
-	$(GO) run ./cmd/mkimage -bin-dir _build/image -platforms $(subst $(eval) ,$(comma),$(IMAGE_ARCHS)) -out _build/otelcol-chrony-oci
+image: $(IMAGE_BINS) $(DEV_TOOLS)/mkimage ## build the linux/amd64 + linux/arm64 image index without a daemon into _build/otelcol-chrony-oci (and SBOMs into _build/sbom)
+	$(DEV_TOOLS)/mkimage -bin-dir _build/image -platforms $(subst $(eval) ,$(comma),$(IMAGE_ARCHS)) -out _build/otelcol-chrony-oci
+
+# Development tools (tools/, a module of their own), built on demand.
+$(DEV_TOOLS)/%: FORCE
+	$(GO) build -C tools -o $(CURDIR)/$@ ./$*
+
+.PHONY: FORCE
+FORCE:
 
 .PHONY: run
-run: build ## run otelcol-chrony against this machine's chronyd, or a lab chronyd when none answers
-	./scripts/run.sh
+run: $(OTELCOL) $(DEV_TOOLS)/devrun ## run otelcol-chrony against this machine's chronyd, or a lab chronyd when none answers
+	$(DEV_TOOLS)/devrun
 
 .PHONY: deps
 deps: ## install what the tests need (Debian's chrony and prometheus, Go modules)
 	@./scripts/install-deps.sh
-	$(GO) mod download
-	cd $(RECEIVER) && $(GO) mod download
-	cd $(NODE_MODULE) && $(GO) mod download
+	for m in $(MODULES); do (cd $$m && $(GO) mod download) || exit 1; done
 
 .PHONY: generate
 generate: $(MDATAGEN) ## regenerate internal/metadata and documentation.md from metadata.yaml
@@ -92,18 +104,19 @@ check-generated: $(MDATAGEN) ## fail when generated code or docs differ from met
 .PHONY: lint
 lint: $(STATICCHECK) ## gofmt, go vet, staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
-	$(GO) vet ./...
-	$(STATICCHECK) ./...
-	cd $(RECEIVER) && $(GO) vet ./... && $(STATICCHECK) ./...
-	cd $(NODE_MODULE) && $(GO) vet ./... && $(STATICCHECK) ./...
+	for m in $(MODULES); do (cd $$m && $(GO) vet ./... && $(STATICCHECK) ./...) || exit 1; done
 
 .PHONY: test
-test: deps lint check-generated build image ## run every test: unit, real chronyd, and the built collector end to end into Prometheus
+test: deps lint check-generated build image $(DEV_TOOLS)/devrun ## run every test: unit, real chronyd, and the built collector end to end into Prometheus
 	cd $(RECEIVER) && $(GO) test -race -count=1 ./internal/...
 	cd $(RECEIVER) && $(GO) test -count=1 ./...
 	cd $(NODE_MODULE) && $(GO) test -race -count=1 ./...
+	$(GO) test -count=1 ./...
+	cd $(TESTKIT) && $(GO) test -count=1 ./...
+	cd tools && $(GO) test -count=1 ./...
+	cd deploy && $(GO) test -count=1 ./...
 	# -parallel: the series count runs 16 collectors at once, mostly waiting.
-	$(GO) test -count=1 -parallel 16 ./...
+	cd e2e && $(GO) test -count=1 -parallel 16 ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
 
 .PHONY: fuzz
@@ -116,9 +129,9 @@ bench: build ## measure round trips, scrapes, chronyc and the collector process;
 	./scripts/bench.sh
 
 .PHONY: bench-evidence
-bench-evidence: $(EVIDENCE) ## chrony-evidence over a month of 25, 50 and 100 nodes backfilled into Prometheus: time and peak RSS (about 10 minutes)
+bench-evidence: $(EVIDENCE) $(DEV_TOOLS)/evidencebench ## chrony-evidence over a month of 25, 50 and 100 nodes backfilled into Prometheus: time and peak RSS (about 10 minutes)
 	@./scripts/install-deps.sh prometheus
-	$(GO) run ./cmd/evidencebench -nodes 25,50,100 -days 30 -evidence $(EVIDENCE) -doc docs/evidence.md
+	$(DEV_TOOLS)/evidencebench -nodes 25,50,100 -days 30 -evidence $(EVIDENCE) -doc docs/evidence.md
 
 # Not part of make test: building kube-apiserver takes about 7 minutes on 2
 # cores, which would put make test past its 15-minute budget on a fresh CI
@@ -129,7 +142,7 @@ APISERVER_BIN := $(TOOLS_DIR)/apiserver
 test-apiserver: ## build kube-apiserver (k8s.io/kubernetes v1.37.2) and etcd from Go modules and dry-run every rendered object against them, Pod Security enforced
 	cd internal/tools/kube-apiserver && $(GO) build -o $(APISERVER_BIN)/kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
 	cd internal/tools/etcd && $(GO) build -o $(APISERVER_BIN)/etcd .
-	CHRONYOTEL_APISERVER_BIN=$(APISERVER_BIN) $(GO) test -count=1 -run '^TestServerSideDryRun$$' -v ./deploy
+	cd deploy && CHRONYOTEL_APISERVER_BIN=$(APISERVER_BIN) $(GO) test -count=1 -run '^TestServerSideDryRun$$$$' -v .
 
 .PHONY: soak
 soak: ## 100,000 scrapes against a lab chronyd restarted along the way (not part of make test)

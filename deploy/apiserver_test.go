@@ -23,7 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit"
 )
 
 // apiServerBinDir names the directory where `make test-apiserver` builds
@@ -67,7 +67,7 @@ func startAPIServer(t *testing.T) *apiServer {
 			}
 		})
 	}
-	client, peer, secure := chronylab.FreeTCPPort(t), chronylab.FreeTCPPort(t), chronylab.FreeTCPPort(t)
+	client, peer, secure := testkit.FreeTCPPort(t), testkit.FreeTCPPort(t), testkit.FreeTCPPort(t)
 	run("etcd", "--data-dir="+filepath.Join(dir, "etcd"), "--name=default",
 		fmt.Sprintf("--listen-client-urls=http://127.0.0.1:%d", client), fmt.Sprintf("--advertise-client-urls=http://127.0.0.1:%d", client),
 		fmt.Sprintf("--listen-peer-urls=http://127.0.0.1:%d", peer), fmt.Sprintf("--initial-advertise-peer-urls=http://127.0.0.1:%d", peer),

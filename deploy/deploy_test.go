@@ -20,7 +20,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/chronyotel/otelcol-chrony/internal/testbin"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit/testbin"
 )
 
 // strictDecode decodes YAML into out and fails on any field the type does
@@ -64,10 +65,7 @@ func kustomize(t *testing.T, dir string) []byte {
 	t.Helper()
 	kubectl, err := exec.LookPath("kubectl")
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("kubectl not found: it renders the kustomizations")
-		}
-		t.Skip("kubectl not found: cannot render the kustomizations")
+		testkit.Unavailable(t, "kubectl not found", "kubectl kustomize renders the kustomizations; install kubectl")
 	}
 	out, err := exec.Command(kubectl, "kustomize", dir).CombinedOutput()
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/chronyotel/otelcol-chrony/internal/testbin"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit/testbin"
 )
 
 // The evidence CronJobs decode strictly, hold the hardening contract in a

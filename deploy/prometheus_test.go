@@ -13,13 +13,13 @@ import (
 
 	"github.com/chronyotel/otelcol-chrony/internal/evidence"
 
-	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit"
 )
 
 // The rules load, and their unit tests (boundaries included) pass in
 // Debian's promtool.
 func TestPrometheusRules(t *testing.T) {
-	promtool := chronylab.Require(t, "promtool")
+	promtool := testkit.Program(t, "promtool")
 	for _, args := range [][]string{
 		{"check", "rules", "prometheus/chrony-rules.yaml"},
 		{"test", "rules", "prometheus/chrony-rules.test.yaml"},
@@ -51,7 +51,7 @@ func TestAzureAmaMetricsConfigMap(t *testing.T) {
 	if err := os.WriteFile(path, []byte(scrape), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(chronylab.Require(t, "promtool"), "check", "config", path).CombinedOutput(); err != nil {
+	if out, err := exec.Command(testkit.Program(t, "promtool"), "check", "config", path).CombinedOutput(); err != nil {
 		t.Errorf("promtool check config: %v\n%s", err, out)
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit/chronylab"
 )
 
 type dashboard struct {

@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronyotel/otelcol-chrony/internal/evidence/fleetgen"
-	"github.com/chronyotel/otelcol-chrony/internal/testbin"
-	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit/fleetgen"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit/testbin"
 )
 
 // The fleet of the evidence tests: two days, one node per story an auditor
@@ -70,8 +70,8 @@ func evidenceFleet() fleetgen.Fleet {
 // promtool and serves them with Debian's prometheus.
 func backfilledPrometheus(t *testing.T, fleet fleetgen.Fleet) string {
 	t.Helper()
-	promtool := chronylab.Require(t, "promtool")
-	bin := chronylab.Require(t, "prometheus")
+	promtool := testkit.Program(t, "promtool")
+	bin := testkit.Program(t, "prometheus")
 	dir := t.TempDir()
 	om := filepath.Join(dir, "fleet.om")
 	f, err := os.Create(om)
@@ -408,7 +408,7 @@ func checkManifest(t *testing.T, dir string) {
 // might make sent to a proxy that counts them, and reads the rendered page.
 func checkHTML(t *testing.T, dir string, s summaryJSON) {
 	t.Helper()
-	chromium := chronylab.Require(t, "chromium")
+	chromium := testkit.Program(t, "chromium")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -489,7 +489,7 @@ func checkHTML(t *testing.T, dir string, s summaryJSON) {
 // checks that none is blank.
 func checkPDF(t *testing.T, dir string) {
 	t.Helper()
-	pdftoppm := chronylab.Require(t, "pdftoppm")
+	pdftoppm := testkit.Program(t, "pdftoppm")
 	out := t.TempDir()
 	if b, err := exec.Command(pdftoppm, "-r", "40", "-png", filepath.Join(dir, "report.pdf"), filepath.Join(out, "page")).CombinedOutput(); err != nil {
 		t.Fatalf("pdftoppm: %v\n%s", err, b)

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronyotel/otelcol-chrony/internal/testbin"
-	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit/testbin"
 )
 
 func otelcolBinary(t *testing.T) string { return testbin.Otelcol(t) }
@@ -62,7 +62,7 @@ func repoPath(t *testing.T, rel string) string {
 	return p
 }
 
-func freeTCPPort(t *testing.T) int { return chronylab.FreeTCPPort(t) }
+func freeTCPPort(t *testing.T) int { return testkit.FreeTCPPort(t) }
 
 // process is a daemon started by a test, stopped when the test ends; its
 // output goes to a file that is shown when the test fails.
@@ -199,7 +199,7 @@ func startPrometheus(t *testing.T, targets ...string) *prometheusServer {
 // their groups evaluated every second instead of every minute.
 func startPrometheusWithRules(t *testing.T, ruleFiles []string, targets ...string) *prometheusServer {
 	t.Helper()
-	bin := chronylab.Require(t, "prometheus")
+	bin := testkit.Program(t, "prometheus")
 	dir := t.TempDir()
 	var conf strings.Builder
 	conf.WriteString("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n")

@@ -14,7 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit/testbin"
 )
 
 // `make run`, the README's first command: it reads a chronyd (this machine's,
@@ -22,7 +23,7 @@ import (
 // in, and on Ctrl-C stops everything it started and removes its files.
 func TestMakeRun(t *testing.T) {
 	otelcolBinary(t)
-	chronylab.Require(t, "chronyd")
+	testkit.Program(t, "chronyd")
 	// make run's lab chronyd drops to its own user, which must reach TMPDIR.
 	tmp, err := os.MkdirTemp("", "makerun-")
 	if err != nil {
@@ -33,7 +34,7 @@ func TestMakeRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	prom := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
-	cmd := exec.Command("bash", repoPath(t, "scripts/run.sh"))
+	cmd := exec.Command(testbin.DevRun(t))
 	cmd.Dir = repoPath(t, ".")
 	cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "PROMETHEUS_ENDPOINT="+prom,
 		"HEALTH_CHECK_ENDPOINT=127.0.0.1:"+strconv.Itoa(freeTCPPort(t)),

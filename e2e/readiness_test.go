@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronyotel/otelcol-chrony/internal/testbin"
-	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit/chronylab"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit/testbin"
 )
 
 // startDaemonSetProcess runs the DaemonSet's configuration on its build,

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronyotel/otelcol-chrony/internal/testbin"
-	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit/chronylab"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit/testbin"
 )
 
 // shippedConfigs are the collector configurations this repository ships; the

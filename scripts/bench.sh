@@ -13,16 +13,17 @@ trap 'rm -rf "$out"' EXIT
 
 .tools/builder --config scripts/bench/builder-floor.yaml >"$out/floor-build.log" 2>&1 || { cat "$out/floor-build.log"; exit 1; }
 .tools/builder --config scripts/bench/builder-node-profile.yaml >"$out/node-profile-build.log" 2>&1 || { cat "$out/node-profile-build.log"; exit 1; }
-go build -o _build/baselineexporter ./cmd/baselineexporter
+go build -C tools -o "$PWD/_build/baselineexporter" ./baselineexporter
 (cd receiver/chronyreceiver && go test -run '^$' -bench '^Benchmark(TrackingRoundTrip|Scrape|ChronycTracking)$' -benchmem \
 	-count "${BENCH_COUNT:-5}" -benchtime "${BENCH_TIME:-2s}" .) | tee "$out/bench.txt"
-go run ./cmd/benchreport -bench "$out/bench.txt" -otelcol _build/otelcol-chrony -node _build/node/otelcol-chrony-node \
+go build -C tools -o "$PWD/_build/tools/benchreport" ./benchreport
+_build/tools/benchreport -bench "$out/bench.txt" -otelcol _build/otelcol-chrony -node _build/node/otelcol-chrony-node \
 	-floor _build/floor/otelcol-chrony-floor -baseline _build/baselineexporter \
 	-windows "${BENCH_WINDOWS:-6}" -window "${BENCH_WINDOW:-10s}" \
 	-out docs/benchmarks -doc docs/benchmarks.md
 # Profiles of the same load, against a lab chronyd of their own.
-go build -o "$out/chronylab" ./cmd/chronylab
-"$out/chronylab" -endpoint-file "$out/endpoint" >"$out/lab.log" 2>&1 &
+go build -C tools -o "$out/devrun" ./devrun
+"$out/devrun" -lab -endpoint-file "$out/endpoint" >"$out/lab.log" 2>&1 &
 lab=$!
 for _ in $(seq 1 300); do [ -s "$out/endpoint" ] && break; sleep 0.1; done
 ./scripts/bench/profile.sh "$(cat "$out/endpoint")" "$out" "${BENCH_PROFILE_SECONDS:-30}"

@@ -14,7 +14,8 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
-	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit/chronylab"
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/metadata"
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/transport"
 )
@@ -94,7 +95,7 @@ func benchSettings() receiver.Settings { return receivertest.NewNopSettings(meta
 // tracking` as a subprocess for every sample and parse its output.
 func BenchmarkChronycTracking(b *testing.B) {
 	lab := benchLab(b)
-	chronyc := chronylab.Require(b, "chronyc")
+	chronyc := testkit.Program(b, "chronyc")
 	args := []string{"-c", "-n", "-h", "127.0.0.1", "-p", strconv.Itoa(lab.CmdPort), "tracking"}
 	b.ReportAllocs()
 	b.ResetTimer()

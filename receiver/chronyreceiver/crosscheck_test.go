@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit/chronylab"
 )
 
 // crossCheckScrape scrapes s until every server has a cross-check result.

@@ -61,3 +61,9 @@ require (
 	google.golang.org/grpc v1.85.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+require github.com/chronyotel/otelcol-chrony/internal/testkit v0.0.0
+
+// The chronyd lab and test helpers the tests use: a standard-library module
+// of this repository, so nothing of it reaches the receiver's API.
+replace github.com/chronyotel/otelcol-chrony/internal/testkit => ../../internal/testkit

@@ -14,7 +14,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit/chronylab"
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/metadata"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit/chronylab"
 )
 
 // These tests run the receiver against a real chronyd (Debian's chrony) that

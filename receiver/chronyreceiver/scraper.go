@@ -168,8 +168,8 @@ func (s *chronyScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	bound := s.recordTracking(ts, tracking)
 	s.recordCrossCheck(ts, &bound)
 	if ce := s.settings.Logger.Check(zap.DebugLevel, "chronyd read"); ce != nil {
-		// One line per scrape for a person at a terminal (make run logs at
-		// debug level); free when debug logging is off.
+		// One line per scrape for a person debugging at a terminal, with the
+		// collector's logs at debug level; free when debug logging is off.
 		ce.Write(zap.String("endpoint", s.reader.Endpoint()), zap.String("reference", tracking.ReferenceName),
 			zap.Uint16("stratum", tracking.Stratum), zap.String("state", syncStates[bound.State].String()),
 			zap.String("max_error", formatSeconds(bound.MaxError)), zap.String("system_time", formatSeconds(tracking.CurrentCorrection)))

@@ -12,9 +12,10 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit/chronylab"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit/testuser"
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/chronyclient"
-	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/testuser"
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/transport"
 )
 
@@ -47,7 +48,7 @@ func TestUnixHelperProcess(t *testing.T) {
 // can neither create the reply socket in chronyd's 0750 directory nor send to
 // its 0755 socket. Checked here with chronyd running as _chrony.
 func TestIntegrationUnixSocketNeedsChronydsUser(t *testing.T) {
-	testuser.RequireRoot(t)
+	testkit.RequireRoot(t)
 	lab := chronylab.Start(t, chronylab.Options{})
 	if lab.User == "" {
 		t.Fatal("no _chrony user: install Debian's chrony")

@@ -100,8 +100,8 @@ func (c *Client) Close() error {
 	return err
 }
 
-// exchange sends reqs and returns each one's reply, or in errs its refusal
-// by chronyd. A failure of a kept-open connection closes it and tries once
+// exchange sends reqs and returns each one's reply, or in its Pending.Err
+// chronyd's refusal of it. A failure of a kept-open connection closes it and tries once
 // more on a fresh one (chronyd may have restarted); without a connection it
 // tries each candidate endpoint and keeps the first that answers.
 func (c *Client) exchange(ctx context.Context, reqs ...[]byte) ([]transport.Pending, error) {

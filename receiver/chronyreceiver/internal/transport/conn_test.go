@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/testuser"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit"
 )
 
 // fakeUnixChronyd listens where chronyd's socket would be and answers each
@@ -317,7 +317,7 @@ func TestUnixStaleReplySocketsRemoved(t *testing.T) {
 // exchange. The injector runs as nobody in a world-writable reply directory,
 // and forges replies with every sequence number from 1 to 64.
 func TestUnixNoInjectionFromOtherUsers(t *testing.T) {
-	testuser.RequireRoot(t)
+	testkit.RequireRoot(t)
 	replyDir, err := os.MkdirTemp("", "chrony-reply-")
 	if err != nil {
 		t.Fatal(err)
@@ -359,7 +359,7 @@ func TestUnixNoInjectionFromOtherUsers(t *testing.T) {
 
 // A reply directory we may not write into is refused at Dial, naming it.
 func TestUnixReplyDirNotWritable(t *testing.T) {
-	testuser.RequireRoot(t)
+	testkit.RequireRoot(t)
 	sockDir, err := os.MkdirTemp("", "chrony-sock-")
 	if err != nil {
 		t.Fatal(err)

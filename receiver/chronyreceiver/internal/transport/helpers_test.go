@@ -12,7 +12,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/testuser"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit/testuser"
 )
 
 // Tests that need another user re-run this test binary as nobody, in one of

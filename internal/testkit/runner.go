@@ -1,4 +1,4 @@
-package chronylab
+package testkit
 
 import (
 	"fmt"
@@ -51,7 +51,7 @@ func (r *Runner) fail(msg string) {
 	r.mu.Lock()
 	r.failed = true
 	r.mu.Unlock()
-	fmt.Fprintln(os.Stderr, "chronylab:", msg)
+	fmt.Fprintln(os.Stderr, "lab:", msg)
 	r.Close()
 	os.Exit(1)
 }

@@ -11,8 +11,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/chronyotel/otelcol-chrony/internal/testbin"
-	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit/chronylab"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit/testbin"
 )
 
 // footprint is what one process costs per scrape, as medians over windows.
@@ -44,8 +45,8 @@ type subject struct {
 // second when s.pull, and returns the medians. The CPU time is read from
 // every thread's schedstat (nanoseconds), the switches from every thread's
 // status.
-func measure(r *chronylab.Runner, s subject) footprint {
-	addr := "127.0.0.1:" + strconv.Itoa(chronylab.FreeTCPPort(r))
+func measure(r *testkit.Runner, s subject) footprint {
+	addr := "127.0.0.1:" + strconv.Itoa(testkit.FreeTCPPort(r))
 	cmd := s.cmd(addr)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
@@ -104,7 +105,7 @@ func measure(r *chronylab.Runner, s subject) footprint {
 }
 
 // threadCPU is the CPU time of all of pid's threads, in nanoseconds.
-func threadCPU(r *chronylab.Runner, pid int) int64 {
+func threadCPU(r *testkit.Runner, pid int) int64 {
 	paths, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
 	var total int64
 	for _, p := range paths {
@@ -173,14 +174,14 @@ func threadSwitches(pid int) float64 {
 // DaemonSet's previous pipeline on the full build and the floor build of
 // that pipeline (the contrib Prometheus exporter), and the node collector
 // idle (for the cost at the shipped 30 s interval).
-func footprints(r *chronylab.Runner, bins builds, podEnv []string, windows int, window time.Duration) []footprint {
+func footprints(r *testkit.Runner, bins builds, podEnv []string, windows int, window time.Duration) []footprint {
 	lab := chronylab.Start(r, chronylab.Options{Refclock: true, NoUpstream: true})
 	lab.WaitSynced()
 	// The collectors run with the DaemonSet's environment (GOMAXPROCS,
 	// GOMEMLIMIT), as on a node.
 	env := append(append(os.Environ(), "MY_POD_IP=127.0.0.1", "CHRONY_ENDPOINT="+lab.UDPEndpoint(),
 		"K8S_NODE_NAME=bench", "K8S_CLUSTER_NAME=bench", "COMPLIANCE_PROFILE=mifid_ii_hft"), podEnv...)
-	free := func() string { return "127.0.0.1:" + strconv.Itoa(chronylab.FreeTCPPort(r)) }
+	free := func() string { return "127.0.0.1:" + strconv.Itoa(testkit.FreeTCPPort(r)) }
 	collector := func(bin, cfg, interval string, endpoints func(metrics string) []string) func(string) *exec.Cmd {
 		return func(addr string) *exec.Cmd {
 			cmd := exec.Command(bin, append([]string{"--config=" + cfg,

@@ -8,12 +8,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+
+	"github.com/chronyotel/otelcol-chrony/internal/testkit"
 )
 
 // RepoRoot is the repository's root directory.
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
+	return filepath.Join(filepath.Dir(file), "..", "..", "..")
 }
 
 // Otelcol returns the distribution `make build` leaves in _build/. Missing,
@@ -45,10 +47,7 @@ func built(t testing.TB, name string) string {
 	t.Helper()
 	path := filepath.Join(RepoRoot(), "_build", name)
 	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s missing: make test builds it before the tests (make build)", path)
-		}
-		t.Skipf("%s missing: run make build (make test does)", path)
+		testkit.Unavailable(t, path+" missing", "run make build; make test does")
 	}
 	return path
 }
@@ -102,6 +101,13 @@ func ValidateWith(t testing.TB, bin, config string, env ...string) ([]byte, erro
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(append(os.Environ(), ValidateEnv...), env...)
 	return cmd.CombinedOutput()
+}
+
+// DevRun returns tools/devrun, the program behind `make run`, which make
+// builds into _build/tools, with the same rules as Otelcol.
+func DevRun(t testing.TB) string {
+	t.Helper()
+	return built(t, filepath.Join("tools", "devrun"))
 }
 
 // Evidence returns the chrony-evidence command `make build` leaves in

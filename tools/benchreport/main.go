@@ -28,7 +28,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
-	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit"
 )
 
 func main() {
@@ -40,7 +40,7 @@ func main() {
 	flag.StringVar(&bins.fullConfig, "full-config", "scripts/bench/full.yaml", "the DaemonSet's previous pipeline, on the full build")
 	flag.StringVar(&bins.floor, "floor", "_build/floor/otelcol-chrony-floor", "the previous pipeline's floor build (scripts/bench/builder-floor.yaml)")
 	flag.StringVar(&bins.floorConfig, "floor-config", "scripts/bench/floor.yaml", "the floor build's pipeline")
-	flag.StringVar(&bins.baseline, "baseline", "_build/baselineexporter", "the baseline exporter (cmd/baselineexporter)")
+	flag.StringVar(&bins.baseline, "baseline", "_build/baselineexporter", "the baseline exporter (tools/baselineexporter)")
 	windows := flag.Int("windows", 6, "measurement windows per process")
 	window := flag.Duration("window", 10*time.Second, "length of a window")
 	podEnv := flag.String("pod-env", "GOMAXPROCS=1,GOMEMLIMIT=80MiB", "the DaemonSet's runtime environment (deploy/kubernetes/base/daemonset.yaml)")
@@ -61,7 +61,7 @@ func main() {
 		}
 	}
 
-	r := &chronylab.Runner{}
+	r := &testkit.Runner{}
 	defer r.Close()
 	env := strings.Split(*podEnv, ",")
 	fp := footprints(r, bins, env, *windows, *window)
@@ -137,7 +137,7 @@ func fetch(url string) string {
 	return b.String()
 }
 
-func statusKiB(r *chronylab.Runner, pid int, field string) float64 {
+func statusKiB(r *testkit.Runner, pid int, field string) float64 {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		r.Fatal(err)
@@ -154,7 +154,7 @@ func statusKiB(r *chronylab.Runner, pid int, field string) float64 {
 
 // smapsRollup splits RSS into anonymous memory (heap, stacks) and file-backed
 // pages (mostly the binary's code and read-only data).
-func smapsRollup(r *chronylab.Runner, pid int) (anonKiB, fileKiB float64) {
+func smapsRollup(r *testkit.Runner, pid int) (anonKiB, fileKiB float64) {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
 	if err != nil {
 		r.Fatal(err)

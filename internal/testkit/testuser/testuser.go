@@ -14,19 +14,6 @@ import (
 // Nobody is the unprivileged user tests act as.
 const Nobody = 65534
 
-// RequireRoot fails the test when CI=true (CI runs as root) and skips it
-// elsewhere when it cannot switch users.
-func RequireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("this test switches users and needs root, which CI has")
-	}
-	t.Skip("needs root to act as another user")
-}
-
 // Command runs this test binary with args as uid:gid and no supplementary
 // groups. The binary is copied first to a directory every user can reach, as
 // go test builds it in one that only its owner can.

@@ -1,9 +1,7 @@
 // Package chronylab runs real chronyd daemons on loopback for tests: an
 // upstream server (local stratum 1) and a chronyd under test that syncs to it,
-// both with -x so neither ever touches the system clock. It is test tooling,
-// not part of the receiver: the receiver's tests, the end-to-end tests and
-// `make run` share it, and it uses the standard library only, so it adds
-// nothing to the module graph of a collector that builds the receiver.
+// both with -x so neither ever touches the system clock. The receiver's
+// tests, the end-to-end tests, the benchmarks and `make run` share it.
 package chronylab
 
 import (
@@ -11,9 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -21,25 +17,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
-	"testing"
 	"time"
+
+	"github.com/chronyotel/otelcol-chrony/internal/testkit"
 )
-
-// T is what the lab needs of its caller: a *testing.T, *testing.B, or the
-// command-line Runner of cmd/chronylab.
-type T interface {
-	Helper()
-	Fatal(args ...any)
-	Fatalf(format string, args ...any)
-	Logf(format string, args ...any)
-	Skipf(format string, args ...any)
-	Cleanup(func())
-	Failed() bool
-}
-
-var _ T = testing.TB(nil)
 
 // Options shape the lab.
 type Options struct {
@@ -62,7 +44,7 @@ type Options struct {
 
 // Lab is a running chronyd under test and its upstream.
 type Lab struct {
-	t       T
+	t       testkit.T
 	dir     string
 	opts    Options
 	User    string // the user chronyd drops to, empty when it stays root
@@ -76,38 +58,22 @@ type Lab struct {
 	feederDone     chan struct{}
 }
 
-// Require returns the path of a program the test needs. Where it is missing
-// the test fails when CI=true, as CI installs it, and is skipped elsewhere.
-func Require(t T, prog string) string {
-	t.Helper()
-	for _, dir := range []string{"", "/usr/sbin/", "/usr/bin/", "/sbin/"} {
-		if p, err := exec.LookPath(dir + prog); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not found: CI must install it (.ci/run installs Debian's package)", prog)
-	}
-	t.Skipf("%s not found; install Debian's package to run this test (make test does)", prog)
-	return ""
-}
-
 // ChronydEnv names another chronyd binary for the lab, to record replies from
 // other chrony releases (see the receiver's TestCaptureReplies).
 const ChronydEnv = "CHRONYLAB_CHRONYD"
 
-func chronyd(t T) string {
+func chronyd(t testkit.T) string {
 	if p := os.Getenv(ChronydEnv); p != "" {
 		return p
 	}
-	return Require(t, "chronyd")
+	return testkit.Program(t, "chronyd")
 }
 
 // Start starts the lab and stops it when the test ends.
-func Start(t T, opts Options) *Lab {
+func Start(t testkit.T, opts Options) *Lab {
 	t.Helper()
 	chronyd(t)
-	Require(t, "chronyc")
+	testkit.Program(t, "chronyc")
 	base, err := os.MkdirTemp("", "chronylab-")
 	if err != nil {
 		t.Fatal(err)
@@ -116,9 +82,9 @@ func Start(t T, opts Options) *Lab {
 	if err := os.Chmod(base, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	l := &Lab{t: t, dir: base, opts: opts, CmdPort: FreeUDPPort(t), ntpPort: FreeUDPPort(t)}
+	l := &Lab{t: t, dir: base, opts: opts, CmdPort: testkit.FreeUDPPort(t), ntpPort: testkit.FreeUDPPort(t)}
 	if opts.ServeNTP {
-		l.ClientNTPPort = FreeUDPPort(t)
+		l.ClientNTPPort = testkit.FreeUDPPort(t)
 	}
 	t.Cleanup(func() {
 		l.Stop()
@@ -347,7 +313,7 @@ func (l *Lab) ChronycUnix(args ...string) ([][]string, error) {
 }
 
 func (l *Lab) chronyc(args ...string) ([][]string, error) {
-	cmd := exec.Command(Require(l.t, "chronyc"), append([]string{"-c", "-n"}, args...)...)
+	cmd := exec.Command(testkit.Program(l.t, "chronyc"), append([]string{"-c", "-n"}, args...)...)
 	out, err := cmd.Output()
 	if err != nil {
 		var ee *exec.ExitError
@@ -412,48 +378,4 @@ func sockSample(now time.Time, offset float64) []byte {
 	// pulse, leap and padding stay 0.
 	ne.PutUint32(b[36:], sockMagic)
 	return b
-}
-
-// FreeTCPPort returns a loopback TCP port that was free a moment ago. It is
-// taken below the kernel's ephemeral range (net.ipv4.ip_local_port_range,
-// 32768 and up by default), where no outgoing connection of a parallel test
-// can take it before the test binds it, and never handed out twice by one
-// test binary.
-func FreeTCPPort(t T) int {
-	t.Helper()
-	return freePort(t, "tcp", func(addr string) (io.Closer, error) { return net.Listen("tcp", addr) })
-}
-
-// FreeUDPPort returns a loopback UDP port that was free a moment ago, chosen
-// as FreeTCPPort chooses.
-func FreeUDPPort(t T) int {
-	t.Helper()
-	return freePort(t, "udp", func(addr string) (io.Closer, error) { return net.ListenPacket("udp", addr) })
-}
-
-var (
-	portsMu    sync.Mutex
-	portsGiven = map[string]bool{}
-)
-
-func freePort(t T, network string, bind func(string) (io.Closer, error)) int {
-	t.Helper()
-	portsMu.Lock()
-	defer portsMu.Unlock()
-	for range 2000 {
-		p := 20000 + rand.IntN(12000)
-		key := fmt.Sprintf("%s/%d", network, p)
-		if portsGiven[key] {
-			continue
-		}
-		c, err := bind(fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			continue
-		}
-		c.Close()
-		portsGiven[key] = true
-		return p
-	}
-	t.Fatalf("no free %s port found between 20000 and 32000", network)
-	return 0
 }

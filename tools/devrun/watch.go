@@ -1,36 +1,19 @@
-// Command chronywatch prints one line per scrape of otelcol-chrony's
-// Prometheus endpoint for a person at a terminal: `make run` starts it beside
-// the collector, whose own logs it keeps at WARN.
 package main
 
 import (
 	"bufio"
-	"flag"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 )
 
-func main() {
-	url := flag.String("url", "http://127.0.0.1:9464/metrics", "the collector's Prometheus endpoint")
-	every := flag.Duration("every", 10*time.Second, "how often to look (the collection interval)")
-	flag.Parse()
-	for ; ; time.Sleep(*every) {
-		page, err := fetch(*url)
-		line := "waiting for the collector"
-		if err == nil {
-			line = summarise(page)
-		}
-		fmt.Printf("%s  %s\n", time.Now().Format("15:04:05"), line)
-	}
-}
-
+// fetch reads the collector's Prometheus page: the same numbers a Prometheus
+// server would get.
 func fetch(url string) (string, error) {
 	resp, err := http.Get(url)
 	if err != nil {
@@ -112,11 +95,4 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-func init() {
-	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: chronywatch [-url URL] [-every DURATION]")
-		flag.PrintDefaults()
-	}
 }

@@ -16,8 +16,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 
-	"github.com/chronyotel/otelcol-chrony/internal/testbin"
-	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/chronylab"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit/testbin"
 )
 
 // imageFiles returns the regular files of an image's only layer.
@@ -153,13 +153,10 @@ func TestIndexFromCrossBuiltPrograms(t *testing.T) {
 func TestBuiltImage(t *testing.T) {
 	dir := filepath.Join(testbin.RepoRoot(), "_build", "otelcol-chrony-oci")
 	if _, err := os.Stat(filepath.Join(dir, "index.json")); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s missing: make test builds it (make image)", dir)
-		}
-		t.Skipf("%s missing: run make image", dir)
+		testkit.Unavailable(t, dir+" missing", "run make image; make test does")
 	}
 	files := checkIndex(t, dir, []string{"amd64", "arm64"})
-	qemu := chronylab.Require(t, "qemu-aarch64")
+	qemu := testkit.Program(t, "qemu-aarch64")
 	tmp := t.TempDir()
 	for arch, fs := range files {
 		for _, prog := range programs {

@@ -23,7 +23,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/chronyotel/otelcol-chrony/internal/evidence/fleetgen"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit/fleetgen"
 )
 
 func main() {
