@@ -2,6 +2,8 @@ package chronyreceiver
 
 import (
 	"context"
+	"encoding/binary"
+	"net"
 	"strings"
 	"syscall"
 	"testing"
@@ -183,3 +185,177 @@ func TestScrapeFailuresLoggedOncePerChange(t *testing.T) {
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+// observedScraper is a started scraper with a real chrony client whose log
+// is recorded, debug lines included.
+func observedScraper(t *testing.T, cfg *Config) (*chronyScraper, *observer.ObservedLogs) {
+	t.Helper()
+	core, logs := observer.New(zap.DebugLevel)
+	set := receivertest.NewNopSettings(metadata.Type)
+	set.Logger = zap.New(core)
+	s := newScraper(cfg, set, newChronyReader)
+	if err := s.start(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.shutdown(context.Background()) })
+	return s, logs
+}
+
+// scrapeUp is one scrape the way the collector makes it, with the
+// scraper's timeout; it returns chrony.up.
+func scrapeUp(t *testing.T, s *chronyScraper) float64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+	defer cancel()
+	md, err := s.scrapeAndLog(ctx)
+	if err != nil {
+		t.Fatalf("scrapeAndLog returned %v", err)
+	}
+	return value(t, md, "chrony.up")
+}
+
+// debugErrors are the errors of the failed scrapes that were not worth a WARN.
+func debugErrors(logs *observer.ObservedLogs) []string {
+	var out []string
+	for _, e := range logs.FilterLevelExact(zap.DebugLevel).FilterMessageSnippet("scrape failed").All() {
+		if err, ok := e.ContextMap()["error"].(string); ok {
+			out = append(out, err)
+		}
+	}
+	return out
+}
+
+// A wedged chronyd is one cause for as long as it lasts: one WARN, though
+// every scrape binds a reply socket with a new random name and the queue
+// fills part way through (first no reply, then no room for the request),
+// and one INFO once chronyd reads again.
+func TestIntegrationWedgedChronydLoggedOnce(t *testing.T) {
+	lab := chronylab.Start(t, chronylab.Options{})
+	lab.WaitSynced()
+	cfg := labConfig(lab.UnixEndpoint())
+	cfg.Timeout = 300 * time.Millisecond
+	s, logs := observedScraper(t, cfg)
+	if up := scrapeUp(t, s); up != 1 {
+		t.Fatalf("chrony.up = %v before the wedge", up)
+	}
+
+	lab.SignalChronyd(syscall.SIGSTOP)
+	stopped := true
+	defer func() {
+		if stopped {
+			lab.SignalChronyd(syscall.SIGCONT)
+		}
+	}()
+	// One tracking request per scrape: more scrapes than the 11 datagrams
+	// the socket queues, so the reason's wording changes on the way.
+	const wedgedScrapes = 16
+	for i := range wedgedScrapes {
+		if up := scrapeUp(t, s); up != 0 {
+			t.Fatalf("wedged scrape %d: chrony.up = %v", i, up)
+		}
+	}
+	lab.SignalChronyd(syscall.SIGCONT)
+	stopped = false
+	cfg.Timeout = 2 * time.Second
+	recovered := false
+	for range 20 {
+		if recovered = scrapeUp(t, s) == 1; recovered {
+			break
+		}
+	}
+	if !recovered {
+		t.Fatal("chrony.up not back to 1 after SIGCONT")
+	}
+
+	warns := logs.FilterLevelExact(zap.WarnLevel).All()
+	if len(warns) != 1 {
+		for _, w := range warns {
+			t.Logf("WARN %v", w.ContextMap()["error"])
+		}
+		t.Fatalf("%d WARN lines over %d scrapes of a wedged chronyd, want 1", len(warns), wedgedScrapes)
+	}
+	// The one WARN keeps the detail of its occurrence, socket name included.
+	if first, _ := warns[0].ContextMap()["error"].(string); !strings.Contains(first, "otelcol-chrony.") {
+		t.Errorf("the WARN lost the detail: %q", first)
+	}
+	sawFull := false
+	for _, e := range append(debugErrors(logs), warns[0].ContextMap()["error"].(string)) {
+		sawFull = sawFull || strings.Contains(e, "not reading its socket")
+	}
+	if !sawFull {
+		t.Error("no scrape found chronyd's queue full: the test did not wedge chronyd")
+	}
+	if n := logs.FilterMessage("chronyd scrapes succeed again").FilterLevelExact(zap.InfoLevel).Len(); n != 1 {
+		t.Errorf("%d recovery lines, want 1", n)
+	}
+	if n := logs.FilterLevelExact(zap.ErrorLevel).Len(); n != 0 {
+		t.Errorf("%d ERROR lines", n)
+	}
+}
+
+// rogueChronyd holds a UDP port on loopback and answers every request with
+// a header-only datagram that answers nothing: request n gets packet type
+// types[n % len(types)], and the request's sequence number plus one, so a
+// reply-typed one is a reply to no request in flight.
+func rogueChronyd(t *testing.T, types []byte) string {
+	t.Helper()
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	go func() {
+		buf := make([]byte, 1024)
+		for n := 0; ; n++ {
+			size, from, err := conn.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			if size < 12 {
+				continue
+			}
+			reply := make([]byte, 28)
+			reply[0], reply[1] = 6, types[n%len(types)]
+			copy(reply[4:6], buf[4:6])
+			binary.BigEndian.PutUint32(reply[16:20], binary.BigEndian.Uint32(buf[8:12])+1)
+			_, _ = conn.WriteToUDP(reply, from)
+		}
+	}()
+	return "udp://" + conn.LocalAddr().String()
+}
+
+// Whatever a stranger on chronyd's port sends, it is one cause: datagrams
+// that answer nothing. Its packet types vary, and with them what the
+// exchange makes of each (not a reply, or a reply to no request in flight);
+// that is one WARN, not one per change of packet type.
+func TestRoguePeerVaryingPacketTypeLoggedOnce(t *testing.T) {
+	cfg := createDefaultConfig()
+	cfg.Endpoint = rogueChronyd(t, []byte{1, 2, 7, 2, 0, 255, 2, 3})
+	cfg.Timeout = 200 * time.Millisecond
+	s, logs := observedScraper(t, cfg)
+	const scrapes = 8
+	for i := range scrapes {
+		if up := scrapeUp(t, s); up != 0 {
+			t.Fatalf("scrape %d: chrony.up = %v from a rogue peer", i, up)
+		}
+	}
+	warns := logs.FilterLevelExact(zap.WarnLevel).All()
+	if len(warns) != 1 {
+		for _, w := range warns {
+			t.Logf("WARN %v", w.ContextMap()["error"])
+		}
+		t.Fatalf("%d WARN lines over %d scrapes of a rogue peer, want 1", len(warns), scrapes)
+	}
+	all := append([]string{warns[0].ContextMap()["error"].(string)}, debugErrors(logs)...)
+	if len(all) != scrapes {
+		t.Fatalf("%d failed scrapes logged, want %d", len(all), scrapes)
+	}
+	var notReply, stale bool
+	for _, e := range all {
+		notReply = notReply || strings.Contains(e, "is not a reply")
+		stale = stale || strings.Contains(e, "replies to earlier requests")
+	}
+	if !notReply || !stale {
+		t.Errorf("the rogue's datagrams did not vary as meant (not a reply seen: %v, stale reply seen: %v): %q", notReply, stale, all)
+	}
+}

@@ -196,7 +196,7 @@ func (c *Conn) Exchange(ctx context.Context, items []Pending) error {
 	for remaining > 0 {
 		for inFlight < maxInFlight && next < len(items) {
 			if err := c.send(items[next].Req); err != nil {
-				return c.sendError(ctx, items[next].Req, err)
+				return c.sendError(ctx, items, items[next].Req, err)
 			}
 			c.items[next].sent = true
 			next++
@@ -226,7 +226,7 @@ func (c *Conn) Exchange(ctx context.Context, items []Pending) error {
 						continue
 					}
 					if err := c.send(items[i].Req); err != nil {
-						return c.sendError(ctx, items[i].Req, err)
+						return c.sendError(ctx, items, items[i].Req, err)
 					}
 				}
 				continue
@@ -279,8 +279,14 @@ func isTimeout(err error) bool {
 // what names the requests of an exchange for an error message.
 func what(items []Pending) string {
 	if len(items) == 1 {
-		return CommandName(RequestCommand(items[0].Req))
+		return commands(items)
 	}
+	return fmt.Sprintf("%d %s", len(items), commands(items))
+}
+
+// commands names the commands of an exchange without counting them, for a
+// reason that must not change with the number of sources.
+func commands(items []Pending) string {
 	seen := map[uint16]bool{}
 	var names []string
 	for _, it := range items {
@@ -289,24 +295,34 @@ func what(items []Pending) string {
 			names = append(names, CommandName(cmd))
 		}
 	}
-	return fmt.Sprintf("%d %s", len(items), strings.Join(names, " and "))
+	return strings.Join(names, " and ")
 }
 
 func (c *Conn) stopped(items []Pending, err error) error {
 	return fmt.Errorf("exchange of %s requests with chronyd at %s stopped: %w", what(items), c.ep, err)
 }
 
-func (c *Conn) sendError(ctx context.Context, req []byte, err error) error {
+func (c *Conn) sendError(ctx context.Context, items []Pending, req []byte, err error) error {
 	cmd := CommandName(RequestCommand(req))
 	switch {
 	case ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return fmt.Errorf("send %s request to chronyd at %s: stopped: %w", cmd, c.ep, ctx.Err())
 	case isTimeout(err) && c.isUnix:
-		return fmt.Errorf("send %s request to chronyd at %s: chronyd is not reading its socket (queue full; is it stopped or hung?): %w", cmd, c.ep, err)
+		// The same cause as silence: a wedged chronyd first leaves requests
+		// unanswered, then, its queue full, unread.
+		return withReason(c.noAnswer(items),
+			fmt.Errorf("send %s request to chronyd at %s: chronyd is not reading its socket (queue full; is it stopped or hung?): %w", cmd, c.ep, err))
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return fmt.Errorf("send %s request to chronyd at %s: nothing listens there any more (chronyd stopped or restarted): %w", cmd, c.ep, err)
+		return withReason(fmt.Sprintf("send %s requests to chronyd at %s: nothing listens there any more", commands(items), c.ep),
+			fmt.Errorf("send %s request to chronyd at %s: nothing listens there any more (chronyd stopped or restarted): %w", cmd, c.ep, err))
 	}
-	return fmt.Errorf("send %s request to chronyd at %s: %w", cmd, c.ep, err)
+	return withReason(fmt.Sprintf("send %s requests to chronyd at %s: %s", commands(items), c.ep, withoutAddresses(err)),
+		fmt.Errorf("send %s request to chronyd at %s: %w", cmd, c.ep, err))
+}
+
+// noAnswer is the reason for an exchange that chronyd did not answer at all.
+func (c *Conn) noAnswer(items []Pending) string {
+	return fmt.Sprintf("chronyd at %s does not answer %s requests", c.ep, commands(items))
 }
 
 // waitError says why replies did not come, with what the exchange threw away:
@@ -327,7 +343,16 @@ func (c *Conn) waitError(items []Pending, remaining, tries int, st exchangeStats
 	if st.received == 0 && c.isUnix {
 		fmt.Fprintf(&b, "; nothing came back: chronyd may be stopped, or unable to write into the reply directory %s (it needs search permission on the directory)", c.replyDir)
 	}
-	return fmt.Errorf("%s: %w", b.String(), err)
+	detail := fmt.Errorf("%s: %w", b.String(), err)
+	switch {
+	case !isTimeout(err):
+		return withReason(fmt.Sprintf("read %s replies from chronyd at %s: %s", commands(items), c.ep, withoutAddresses(err)), detail)
+	case st.received == 0:
+		return withReason(c.noAnswer(items), detail)
+	}
+	// Which datagrams came, and what was wrong with the last, is up to
+	// whoever sends them.
+	return withReason(fmt.Sprintf("no %s reply from chronyd at %s: what came back answered no request", commands(items), c.ep), detail)
 }
 
 // Stat of a path, told in words a person can act on.

@@ -378,4 +378,17 @@ func TestUnixReplyDirNotWritable(t *testing.T) {
 			t.Errorf("error %q does not say %q", out, w)
 		}
 	}
+	// Every attempt binds a new name; the reason names none of them, so the
+	// next attempt's failure is the same reason.
+	reason := func(out string) string {
+		_, r, _ := strings.Cut(out, reasonLine)
+		return strings.TrimSpace(r)
+	}
+	again := runHelper(t, helperDial, sock, sockDir)
+	want := "bind reply socket " + filepath.Join(sockDir, "otelcol-chrony.*.sock") + " for chronyd at unix://" + sock + ": permission denied"
+	for _, o := range []string{out, again} {
+		if r := reason(o); r != want {
+			t.Errorf("reason %q, want %q", r, want)
+		}
+	}
 }

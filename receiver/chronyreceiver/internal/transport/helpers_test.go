@@ -2,6 +2,7 @@ package transport
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,6 +24,10 @@ const (
 	helperDial   = "dial"
 )
 
+// reasonLine starts the line on which the dial helper prints a failure's
+// reason.
+const reasonLine = "reason: "
+
 func TestMain(m *testing.M) {
 	switch os.Getenv(helperEnv) {
 	case helperInject:
@@ -32,6 +37,10 @@ func TestMain(m *testing.M) {
 		ep, _ := ParseEndpoint("unix://" + sock)
 		if _, err := Dial(ep, Options{ReplyDir: dir}); err != nil {
 			fmt.Println(err)
+			var te *Error
+			if errors.As(err, &te) {
+				fmt.Println(reasonLine + te.Reason())
+			}
 			os.Exit(3)
 		}
 		fmt.Println("dial succeeded")

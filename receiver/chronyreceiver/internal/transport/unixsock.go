@@ -74,7 +74,10 @@ func replyName() string {
 	return replyPrefix + strconv.Itoa(os.Getpid()) + "." + hex.EncodeToString(suffix[:]) + replySuffix
 }
 
-func bindConnected(ep Endpoint, path string) (*replySocket, *net.UnixConn, error) {
+// Errors name the reply socket's file, which is new for every attempt: their
+// reason names the pattern instead.
+func bindConnected(ep Endpoint, path string) (_ *replySocket, _ *net.UnixConn, err error) {
+	defer func() { err = maskReplySocket(err, path) }()
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reply socket for chronyd at %s: %w", ep, err)
