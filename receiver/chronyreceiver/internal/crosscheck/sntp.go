@@ -159,14 +159,17 @@ func check(b []byte, txSec, txFrac uint32, t1, t4 time.Time) (Measurement, error
 	case p.RxTimeSec == 0 && p.RxTimeFrac == 0:
 		return Measurement{}, errors.New("zero receive timestamp")
 	}
-	t2 := protocol.Unix(p.RxTimeSec, p.RxTimeFrac)
-	t3 := protocol.Unix(p.TxTimeSec, p.TxTimeFrac)
-	// t4 − t1 by the monotonic clock: a step of the system clock during the
+	// Differences of on-wire timestamps are taken modulo 2³² s, as RFC 5905
+	// does: right whenever the clocks are within 68 years of each other,
+	// whichever NTP era (136 years, the first ending in 2036) each is in.
+	t1wall := t1.Round(0)
+	// T4 by the monotonic clock: a step of the system clock during the
 	// exchange must not count as delay. The offset compares wall clocks.
-	roundTrip := t4.Sub(t1).Seconds()
-	t4wall := t1.Round(0).Add(t4.Sub(t1))
-	offset := (t2.Sub(t1.Round(0)).Seconds() + t3.Sub(t4wall).Seconds()) / 2
-	delay := roundTrip - t3.Sub(t2).Seconds()
+	t4wall := t1wall.Add(t4.Sub(t1))
+	t2 := fromWire(p.RxTimeSec, p.RxTimeFrac)
+	t3 := fromWire(p.TxTimeSec, p.TxTimeFrac)
+	offset := (t2.sub(fromTime(t1wall)) + t3.sub(fromTime(t4wall))) / 2
+	delay := t4.Sub(t1).Seconds() - t3.sub(t2)
 	if delay < 0 {
 		// The server's own time exceeds the round trip: its timestamps are
 		// wrong, or its clock ran fast for a moment; no bound can be drawn.
@@ -180,6 +183,27 @@ func check(b []byte, txSec, txFrac uint32, t1, t4 time.Time) (Measurement, error
 		RootDispersion: shortFormat(p.RootDispersion),
 		Stratum:        p.Stratum,
 	}, nil
+}
+
+// ntpTimestamp is NTP's 64-bit timestamp: seconds of the era in the high 32
+// bits, the fraction of a second in the low 32.
+type ntpTimestamp uint64
+
+func fromWire(sec, frac uint32) ntpTimestamp { return ntpTimestamp(uint64(sec)<<32 | uint64(frac)) }
+
+// unixToNTP is the time from NTP's epoch (1900) to Unix's, in seconds.
+const unixToNTP = 2_208_988_800
+
+// fromTime is t as NTP carries it: the era goes with the bits shifted out.
+func fromTime(t time.Time) ntpTimestamp {
+	frac := (uint64(t.Nanosecond())<<32 + 5e8) / 1e9
+	return ntpTimestamp(uint64(t.Unix()+unixToNTP)<<32 + frac)
+}
+
+// sub is a − b in seconds, modulo 2³² s: the wrapped difference read as
+// signed.
+func (a ntpTimestamp) sub(b ntpTimestamp) float64 {
+	return float64(int64(a-b)) / (1 << 32)
 }
 
 // shortFormat reads NTP's 16.16 fixed-point seconds.

@@ -255,3 +255,51 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+// NTP timestamps carry seconds modulo 2³² (an era is 136 years, the first
+// ending 2036-02-07T06:28:16Z). An honest server whose clock agrees with ours
+// must measure an offset of 0 and the true delay on both sides of a rollover,
+// and across it: RFC 5905 takes on-wire differences modulo 2³² s.
+func TestCheckAcrossEraRollover(t *testing.T) {
+	rollover := time.Date(2036, 2, 7, 6, 28, 16, 0, time.UTC)
+	const txSec, txFrac = 0x01020304, 0x05060708
+	tests := []struct {
+		name        string
+		t1          time.Time
+		serverAhead time.Duration
+	}{
+		{"era 0, year 2026", time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC), 0},
+		{"one second before the rollover", rollover.Add(-time.Second), 0},
+		{"T1 and T2 before, T3 and T4 after", rollover.Add(-1500 * time.Microsecond), 0},
+		{"T1 before, T2 to T4 after", rollover.Add(-500 * time.Microsecond), 0},
+		{"one second after the rollover", rollover.Add(time.Second), 0},
+		{"server 5 ms ahead, across the rollover", rollover.Add(-4 * time.Millisecond), 5 * time.Millisecond},
+		// Not 3 ms: T3 would fall on the rollover itself and be all zeros,
+		// which NTP reserves for "no time".
+		{"server 5 ms behind, across the rollover", rollover.Add(3500 * time.Microsecond), -5 * time.Millisecond},
+		{"era 1, year 2100", time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC), 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// 1 ms out, 1 ms in the server, 1 ms back.
+			t2 := tt.t1.Add(time.Millisecond + tt.serverAhead)
+			t3 := t2.Add(time.Millisecond)
+			t4 := tt.t1.Add(3 * time.Millisecond)
+			rxSec, rxFrac := protocol.Time(t2)
+			txS, txF := protocol.Time(t3)
+			p := protocol.Packet{Settings: 4<<3 | 4, Stratum: 1, OrigTimeSec: txSec, OrigTimeFrac: txFrac,
+				RxTimeSec: rxSec, RxTimeFrac: rxFrac, TxTimeSec: txS, TxTimeFrac: txF}
+			b, _ := p.Bytes()
+			m, err := check(b, txSec, txFrac, tt.t1, t4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := tt.serverAhead.Seconds(); math.Abs(m.Offset-want) > 2e-9 {
+				t.Errorf("offset %.10g s, want %g s", m.Offset, want)
+			}
+			if math.Abs(m.Delay-0.002) > 2e-9 {
+				t.Errorf("delay %.10g s, want 0.002 s", m.Delay)
+			}
+		})
+	}
+}
