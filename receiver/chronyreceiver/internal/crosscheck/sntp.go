@@ -16,7 +16,8 @@ import (
 	"github.com/facebook/time/ntp/protocol"
 )
 
-// Measurement is one good exchange with a server.
+// Measurement is one exchange with a server that passed the checks of a
+// reply; Unfit says whether a bound may be drawn from it.
 type Measurement struct {
 	// At is the local time the reply arrived.
 	At time.Time
@@ -25,6 +26,8 @@ type Measurement struct {
 	Offset float64
 	// Delay is δ, the round trip less the server's own time, in seconds.
 	Delay float64
+	// Processing is the server's own time, T3 − T2, in seconds.
+	Processing float64
 	// RootDelay and RootDispersion are the server's, in seconds: how far the
 	// server itself may be from its UTC reference.
 	RootDelay, RootDispersion float64
@@ -33,10 +36,41 @@ type Measurement struct {
 	Address string
 }
 
+// DefaultMaxDistance is chrony's default maxdistance.
+const DefaultMaxDistance = 3 * time.Second
+
+// RootDistance is how far the server's time, as read here, may be from the
+// server's UTC: (δ + root delay)/2 + root dispersion. RFC 5905's root
+// distance adds the peer's jitter and the dispersion grown since the
+// exchange, which a single fresh exchange does not have.
+func (m Measurement) RootDistance() float64 {
+	return (m.Delay+m.RootDelay)/2 + m.RootDispersion
+}
+
+// Unfit says why no bound may be drawn from the exchange, nil when one may:
+// the server's processing time is negative (then δ exceeds the round trip
+// T4 − T1) or exceeds the round trip (δ negative), or the root distance is
+// above maxDistance (as chrony's maxdistance test, and RFC 5905's fit test).
+// The numbers are printed in one format, so that the reason reads the same
+// from one exchange to the next.
+func (m Measurement) Unfit(maxDistance time.Duration) error {
+	roundTrip := m.Delay + m.Processing
+	switch {
+	case m.Processing < 0:
+		return fmt.Errorf("the server's transmit time is %.6f s before its receive time, so the delay (%.6f s) would exceed the round trip (%.6f s)",
+			-m.Processing, m.Delay, roundTrip)
+	case m.Delay < 0:
+		return fmt.Errorf("the server's processing time (%.6f s) exceeds the round trip (%.6f s)", m.Processing, roundTrip)
+	case m.RootDistance() > maxDistance.Seconds():
+		return fmt.Errorf("root distance (delay + root delay)/2 + root dispersion = %.6f s is above the maximum of %s", m.RootDistance(), maxDistance)
+	}
+	return nil
+}
+
 // ErrorBound bounds the local clock's error against the server's UTC:
 // |θ| + δ/2 + the server's root delay/2 + root dispersion.
 func (m Measurement) ErrorBound() float64 {
-	return math.Abs(m.Offset) + m.Delay/2 + m.RootDelay/2 + m.RootDispersion
+	return math.Abs(m.Offset) + m.RootDistance()
 }
 
 // Consistent tells whether chronyd's claim, |error| ≤ maxError, and this
@@ -45,7 +79,7 @@ func (m Measurement) ErrorBound() float64 {
 // root dispersion. An unsynchronised chronyd (+Inf) claims nothing, so it is
 // consistent with anything.
 func (m Measurement) Consistent(maxError float64) bool {
-	return math.Abs(m.Offset) <= maxError+m.Delay/2+m.RootDelay/2+m.RootDispersion
+	return math.Abs(m.Offset) <= maxError+m.RootDistance()
 }
 
 // KissError is a Kiss-o'-Death reply (stratum 0 with a kiss code).
@@ -72,7 +106,8 @@ const (
 // address; a reply must also echo our random transmit timestamp as its origin,
 // be a version 3 or 4 server-mode packet from a synchronised stratum 1–15
 // server, and carry a transmit time. A datagram that fails the checks is
-// dropped and the wait goes on, up to ctx's deadline.
+// dropped and the wait goes on, up to ctx's deadline. A reply that passes
+// may still be unfit to bound the clock: that is Measurement.Unfit's to say.
 func Query(ctx context.Context, server string) (Measurement, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "udp", server)
@@ -168,17 +203,12 @@ func check(b []byte, txSec, txFrac uint32, t1, t4 time.Time) (Measurement, error
 	t4wall := t1wall.Add(t4.Sub(t1))
 	t2 := fromWire(p.RxTimeSec, p.RxTimeFrac)
 	t3 := fromWire(p.TxTimeSec, p.TxTimeFrac)
-	offset := (t2.sub(fromTime(t1wall)) + t3.sub(fromTime(t4wall))) / 2
-	delay := t4.Sub(t1).Seconds() - t3.sub(t2)
-	if delay < 0 {
-		// The server's own time exceeds the round trip: its timestamps are
-		// wrong, or its clock ran fast for a moment; no bound can be drawn.
-		return Measurement{}, fmt.Errorf("negative delay %.6fs", delay)
-	}
+	processing := t3.sub(t2)
 	return Measurement{
 		At:             t4,
-		Offset:         offset,
-		Delay:          delay,
+		Offset:         (t2.sub(fromTime(t1wall)) + t3.sub(fromTime(t4wall))) / 2,
+		Delay:          t4.Sub(t1).Seconds() - processing,
+		Processing:     processing,
 		RootDelay:      shortFormat(p.RootDelay),
 		RootDispersion: shortFormat(p.RootDispersion),
 		Stratum:        p.Stratum,

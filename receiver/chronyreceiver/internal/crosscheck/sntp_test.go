@@ -229,8 +229,49 @@ func TestConsistent(t *testing.T) {
 	}
 }
 
-// FuzzCheck feeds arbitrary replies to the checks: nothing panics, and what
-// passes is a measurement a bound can be drawn from.
+// The fit tests: the server's processing time within [0, round trip], and
+// the root distance (δ + root delay)/2 + root dispersion at most the maximum.
+// Binary fractions keep the boundaries exact.
+func TestUnfit(t *testing.T) {
+	tests := []struct {
+		name        string
+		m           Measurement
+		maxDistance time.Duration
+		want        string // "" for fit
+	}{
+		{"a good exchange", Measurement{Delay: 0.002, Processing: 0.001, RootDelay: 0.01, RootDispersion: 0.001}, DefaultMaxDistance, ""},
+		{"transmit 2000 s before receive", Measurement{Delay: 2000.001, Processing: -2000},
+			DefaultMaxDistance, "the server's transmit time is 2000.000000 s before its receive time, so the delay (2000.001000 s) would exceed the round trip (0.001000 s)"},
+		{"transmit a microsecond before receive", Measurement{Delay: 0.001001, Processing: -0.000001},
+			DefaultMaxDistance, "the server's transmit time is 0.000001 s before its receive time"},
+		{"processing beyond the round trip", Measurement{Delay: -0.375, Processing: 0.5},
+			DefaultMaxDistance, "the server's processing time (0.500000 s) exceeds the round trip (0.125000 s)"},
+		{"root distance at the maximum", Measurement{Delay: 0.5, RootDelay: 1.5, RootDispersion: 2}, DefaultMaxDistance, ""},
+		{"root distance 2⁻¹⁶ s above", Measurement{Delay: 0.5, RootDelay: 1.5, RootDispersion: 2 + 1.0/65536}, DefaultMaxDistance,
+			"root distance (delay + root delay)/2 + root dispersion = 3.000015 s is above the maximum of 3s"},
+		{"root dispersion 10000 s", Measurement{Offset: 5000, RootDispersion: 10000}, DefaultMaxDistance,
+			"root distance (delay + root delay)/2 + root dispersion = 10000.000000 s is above the maximum of 3s"},
+		{"root delay 7000 s", Measurement{Offset: 3000, RootDelay: 7000}, DefaultMaxDistance,
+			"root distance (delay + root delay)/2 + root dispersion = 3500.000000 s is above the maximum of 3s"},
+		{"root distance 2 s, maximum 1 s", Measurement{RootDispersion: 2}, time.Second, "= 2.000000 s is above the maximum of 1s"},
+		{"root delay 7000 s, maximum 4000 s", Measurement{Offset: 3000, RootDelay: 7000}, 4000 * time.Second, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.m.Unfit(tt.maxDistance)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("unfit: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("unfit %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// FuzzCheck feeds arbitrary replies to the checks: nothing panics, what
+// passes is finite, and what is also fit is a measurement a bound can be
+// drawn from: its delay within the 1 ms round trip.
 func FuzzCheck(f *testing.F) {
 	const txSec, txFrac = 0xdeadbeef, 0x01020304
 	good := protocol.Packet{Settings: 4<<3 | 4, Stratum: 2, OrigTimeSec: txSec, OrigTimeFrac: txFrac,
@@ -250,8 +291,14 @@ func FuzzCheck(f *testing.F) {
 				t.Fatalf("accepted a reply with a non-finite value: %+v", m)
 			}
 		}
-		if m.Delay < 0 || m.Stratum < 1 || m.Stratum > 15 || m.ErrorBound() < math.Abs(m.Offset) {
-			t.Fatalf("accepted an impossible measurement: %+v", m)
+		if m.Stratum < 1 || m.Stratum > 15 {
+			t.Fatalf("accepted an impossible stratum: %+v", m)
+		}
+		if m.Unfit(DefaultMaxDistance) != nil {
+			return
+		}
+		if m.Delay < 0 || m.Processing < 0 || m.Delay > 0.001 || m.RootDistance() > DefaultMaxDistance.Seconds() || m.ErrorBound() < math.Abs(m.Offset) {
+			t.Fatalf("a fit measurement no bound can be drawn from: %+v", m)
 		}
 	})
 }
