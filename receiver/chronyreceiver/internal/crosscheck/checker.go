@@ -141,6 +141,9 @@ func (c *Checker) record(server string, m Measurement, err error) bool {
 	if err == nil {
 		o.unfit = m.Unfit(c.set.MaxDistance)
 		o.unfitLog.Observe(o.unfit, zap.String("server", server))
+		// The server answers: whatever rate it asked for before, it takes
+		// ours now. A RATE kiss that comes back doubles the interval again.
+		o.backoff = 1
 	}
 	return true
 }

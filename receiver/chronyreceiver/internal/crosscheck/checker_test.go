@@ -78,6 +78,36 @@ func TestCheckerKissOfDeath(t *testing.T) {
 	}
 }
 
+// A RATE kiss stretches the server's interval only until it answers again:
+// one good reply brings the configured interval back.
+func TestCheckerRateBackoffEndsWithAnAnswer(t *testing.T) {
+	srv := startServer(t, 0, 0, 0)
+	const kisses = 2
+	srv.set(func() {
+		srv.spoil = func(p *protocol.Packet) []byte {
+			if srv.requests.Load() <= kisses {
+				return kiss("RATE")(p)
+			}
+			b, _ := p.Bytes()
+			return b
+		}
+	})
+	c, _ := startChecker(t, srv.addr())
+	backoff := func() int {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.latest[srv.addr()].backoff
+	}
+	waitUntil(t, "the kisses", func() bool { return srv.requests.Load() >= kisses })
+	waitUntil(t, "an answer after the kisses", func() bool {
+		r := c.Results()
+		return len(r) == 1 && r[0].Up
+	})
+	if got := backoff(); got != 1 {
+		t.Errorf("after %d RATE kisses and an answer the interval is still %d times the configured one", kisses, got)
+	}
+}
+
 // A server whose replies are unfit is up, with the reason its replies cannot
 // bound the clock; the reason is logged once however many replies repeat it,
 // and its end once.
