@@ -11,6 +11,7 @@ import (
 
 	"go.opentelemetry.io/collector/scraper/scraperhelper"
 
+	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/crosscheck"
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/metadata"
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/transport"
 )
@@ -53,6 +54,11 @@ type CrossCheckConfig struct {
 	Interval time.Duration `mapstructure:"interval"`
 	// Timeout bounds one query.
 	Timeout time.Duration `mapstructure:"timeout"`
+	// MaxDistance is the largest root distance, (delay + root delay)/2 +
+	// root dispersion, of a reply a bound is drawn from, as chrony's
+	// maxdistance: a server farther from its UTC than that cannot bound the
+	// clock usefully, and one that claims it may be lying.
+	MaxDistance time.Duration `mapstructure:"max_distance"`
 
 	_ struct{}
 }
@@ -77,7 +83,8 @@ func createDefaultConfig() *Config {
 	return &Config{
 		ControllerConfig:     cc,
 		MetricsBuilderConfig: metadata.NewDefaultMetricsBuilderConfig(),
-		CrossCheck:           CrossCheckConfig{Interval: defaultCrossCheckInterval, Timeout: defaultCrossCheckTimeout},
+		CrossCheck: CrossCheckConfig{Interval: defaultCrossCheckInterval, Timeout: defaultCrossCheckTimeout,
+			MaxDistance: crosscheck.DefaultMaxDistance},
 	}
 }
 
@@ -156,6 +163,9 @@ func (c *CrossCheckConfig) validate() []error {
 	}
 	if c.Timeout <= 0 || c.Timeout >= c.Interval {
 		errs = append(errs, fmt.Errorf("cross_check::timeout: %s must be positive and shorter than the interval %s", c.Timeout, c.Interval))
+	}
+	if c.MaxDistance <= 0 {
+		errs = append(errs, fmt.Errorf("cross_check::max_distance: %s must be positive: no reply would be fit to bound the clock", c.MaxDistance))
 	}
 	return errs
 }

@@ -39,6 +39,9 @@ func TestLoadConfig(t *testing.T) {
 		if !cfg.Metrics.NtpTimeMaxError.Enabled || cfg.Metrics.ChronyServerNtpPackets.Enabled {
 			t.Error("max_error must be on and serverstats off by default")
 		}
+		if cc := cfg.CrossCheck; len(cc.Servers) != 0 || cc.Interval != 64*time.Second || cc.Timeout != 2*time.Second || cc.MaxDistance != 3*time.Second {
+			t.Errorf("cross_check defaults %+v, want off, 64s, 2s and chrony's maxdistance of 3s", cc)
+		}
 		if cfg.wantsSources() || cfg.wantsSourceStats() || cfg.wantsServerStats() || cfg.PerSourceMetrics {
 			t.Error("default reports: tracking only; per-source detail and serverstats are opt-in")
 		}
@@ -77,7 +80,8 @@ func TestLoadConfig(t *testing.T) {
 			t.Error("per_source_metrics not applied")
 		}
 		cc := cfg.CrossCheck
-		if len(cc.Servers) != 3 || cc.Servers[1] != "[2001:db8::123]:123" || cc.Interval != 128*time.Second || cc.Timeout != 3*time.Second {
+		if len(cc.Servers) != 3 || cc.Servers[1] != "[2001:db8::123]:123" || cc.Interval != 128*time.Second || cc.Timeout != 3*time.Second ||
+			cc.MaxDistance != 1500*time.Millisecond {
 			t.Errorf("cross_check %+v", cc)
 		}
 	})
@@ -119,6 +123,10 @@ func TestValidate(t *testing.T) {
 			`cross_check::interval: 15s is below the minimum of 16s`},
 		{"cross-check timeout zero", func(c *Config) { c.CrossCheck.Servers = []string{"a:123"}; c.CrossCheck.Timeout = 0 },
 			`cross_check::timeout: 0s must be positive`},
+		{"cross-check max distance zero", func(c *Config) { c.CrossCheck.Servers = []string{"a:123"}; c.CrossCheck.MaxDistance = 0 },
+			`cross_check::max_distance: 0s must be positive`},
+		{"cross-check max distance negative", func(c *Config) { c.CrossCheck.Servers = []string{"a:123"}; c.CrossCheck.MaxDistance = -time.Second },
+			`cross_check::max_distance: -1s must be positive`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

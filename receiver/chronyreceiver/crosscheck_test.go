@@ -1,10 +1,16 @@
 package chronyreceiver
 
 import (
+	"context"
+	"maps"
 	"math"
 	"net"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/facebook/time/ntp/protocol"
 
 	"github.com/chronyotel/otelcol-chrony/internal/testkit/chronylab"
 )
@@ -118,5 +124,158 @@ func TestCrossCheckDeadServerDoesNotHoldUpScrapes(t *testing.T) {
 			t.Fatal("the silent server was never reported down")
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// startNTPServer answers every NTP query on loopback with reply(request,
+// arrival time) and returns its address.
+func startNTPServer(t *testing.T, reply func(req protocol.Packet, now time.Time) protocol.Packet) string {
+	t.Helper()
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := conn.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			var req protocol.Packet
+			if req.UnmarshalBinary(buf[:n]) != nil {
+				continue
+			}
+			p := reply(req, time.Now())
+			b, _ := p.Bytes()
+			_, _ = conn.WriteToUDP(b, from)
+		}
+	}()
+	return conn.LocalAddr().String()
+}
+
+// ntpReply is a stratum 1 server's reply to req, stamped received at t2 and
+// sent at t3, with the root delay and dispersion given.
+func ntpReply(req protocol.Packet, t2, t3 time.Time, rootDelay, rootDispersion time.Duration) protocol.Packet {
+	rxSec, rxFrac := protocol.Time(t2)
+	txSec, txFrac := protocol.Time(t3)
+	return protocol.Packet{
+		Settings: 4<<3 | 4, Stratum: 1, ReferenceID: 0x47505300,
+		RootDelay: uint32(rootDelay.Seconds() * 65536), RootDispersion: uint32(rootDispersion.Seconds() * 65536),
+		OrigTimeSec: req.TxTimeSec, OrigTimeFrac: req.TxTimeFrac,
+		RxTimeSec: rxSec, RxTimeFrac: rxFrac, TxTimeSec: txSec, TxTimeFrac: txFrac,
+	}
+}
+
+// A reply a careful NTP client would not draw a bound from is unfit: its
+// server answers, so it is up, but no offset, delay, error bound or
+// consistency is sent for it. Each of these was "consistent 1" once.
+func TestCrossCheckUnfitReplies(t *testing.T) {
+	honest := startNTPServer(t, func(req protocol.Packet, now time.Time) protocol.Packet {
+		return ntpReply(req, now, time.Now(), 0, time.Millisecond)
+	})
+	unfit := map[string]string{
+		"transmit 2000 s before receive": startNTPServer(t, func(req protocol.Packet, now time.Time) protocol.Packet {
+			return ntpReply(req, now.Add(1000*time.Second), now.Add(-1000*time.Second), 0, time.Millisecond)
+		}),
+		"5000 s ahead, root dispersion 10000 s": startNTPServer(t, func(req protocol.Packet, now time.Time) protocol.Packet {
+			at := now.Add(5000 * time.Second)
+			return ntpReply(req, at, at, 0, 10000*time.Second)
+		}),
+		"3000 s ahead, root delay 7000 s": startNTPServer(t, func(req protocol.Packet, now time.Time) protocol.Packet {
+			at := now.Add(3000 * time.Second)
+			return ntpReply(req, at, at, 7000*time.Second, time.Millisecond)
+		}),
+	}
+	cfg := createDefaultConfig()
+	cfg.CrossCheck.Servers = []string{honest}
+	for _, server := range unfit {
+		cfg.CrossCheck.Servers = append(cfg.CrossCheck.Servers, server)
+	}
+	cfg.CrossCheck.Interval = 100 * time.Millisecond
+	cfg.CrossCheck.Timeout = 50 * time.Millisecond
+	s := newFakeScraper(t, cfg, aksNode())
+	t.Cleanup(func() { _ = s.shutdown(context.Background()) })
+
+	names := []string{"ntp.cross_check.up", "ntp.cross_check.offset", "ntp.cross_check.delay", "ntp.cross_check.error_bound", "ntp.cross_check.consistent"}
+	var got map[string]map[string]float64
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		md, err := s.scrape(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = map[string]map[string]float64{}
+		allUp := true
+		for _, server := range cfg.CrossCheck.Servers {
+			got[server] = map[string]float64{}
+			for _, name := range names {
+				if p, ok := find(md, name, "server.address", server); ok {
+					got[server][name] = p.value
+				}
+			}
+			allUp = allUp && got[server]["ntp.cross_check.up"] == 1
+		}
+		if allUp {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not every server up after 10 s:\n%s", dump(md))
+		}
+	}
+	if h := got[honest]; len(h) != len(names) || h["ntp.cross_check.consistent"] != 1 || math.Abs(h["ntp.cross_check.offset"]) > 0.01 {
+		t.Errorf("honest server: %v, want every value, consistent and an offset near 0", h)
+	}
+	for why, server := range unfit {
+		if want := map[string]float64{"ntp.cross_check.up": 1}; !maps.Equal(got[server], want) {
+			t.Errorf("%s: %v, want only %v", why, got[server], want)
+		}
+	}
+}
+
+// cross_check::max_distance reaches the checker: an honest server 10 ms from
+// its UTC is fit under the default 3 s, and unfit under 5 ms.
+func TestCrossCheckMaxDistanceSetting(t *testing.T) {
+	server := startNTPServer(t, func(req protocol.Packet, now time.Time) protocol.Packet {
+		return ntpReply(req, now, time.Now(), 0, 10*time.Millisecond)
+	})
+	for _, tt := range []struct {
+		maxDistance time.Duration
+		want        []string
+	}{
+		{3 * time.Second, []string{"ntp.cross_check.consistent", "ntp.cross_check.delay", "ntp.cross_check.error_bound", "ntp.cross_check.offset", "ntp.cross_check.up"}},
+		{5 * time.Millisecond, []string{"ntp.cross_check.up"}},
+	} {
+		t.Run(tt.maxDistance.String(), func(t *testing.T) {
+			cfg := createDefaultConfig()
+			cfg.CrossCheck.Servers = []string{server}
+			cfg.CrossCheck.Interval = 100 * time.Millisecond
+			cfg.CrossCheck.Timeout = 50 * time.Millisecond
+			cfg.CrossCheck.MaxDistance = tt.maxDistance
+			s := newFakeScraper(t, cfg, aksNode())
+			t.Cleanup(func() { _ = s.shutdown(context.Background()) })
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+				md, err := s.scrape(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, ok := find(md, "ntp.cross_check.up", "server.address", server); !ok {
+					if time.Now().After(deadline) {
+						t.Fatal("no cross-check after 10 s")
+					}
+					continue
+				}
+				var got []string
+				for _, name := range metricNames(md) {
+					if strings.HasPrefix(name, "ntp.cross_check.") {
+						got = append(got, name)
+					}
+				}
+				if !slices.Equal(got, tt.want) {
+					t.Errorf("sent %v, want %v\n%s", got, tt.want, dump(md))
+				}
+				return
+			}
+		})
 	}
 }

@@ -96,7 +96,7 @@ func (s *chronyScraper) start(_ context.Context, host component.Host) error {
 	}
 	s.reader = r
 	if cc := s.cfg.CrossCheck; len(cc.Servers) > 0 {
-		s.crossCheck = crosscheck.New(crosscheck.Settings{Servers: cc.Servers, Interval: cc.Interval, Timeout: cc.Timeout}, s.settings.Logger)
+		s.crossCheck = crosscheck.New(crosscheck.Settings{Servers: cc.Servers, Interval: cc.Interval, Timeout: cc.Timeout, MaxDistance: cc.MaxDistance}, s.settings.Logger)
 		s.crossCheck.Start()
 	}
 	return nil
@@ -316,14 +316,15 @@ func (s *chronyScraper) recordSources(ts pcommon.Timestamp, sources []chronyclie
 // recordCrossCheck records the latest cross-check of every server; the
 // check runs on its own schedule, so a slow or dead server never holds up a
 // scrape. Values carry the time they were measured. Consistency needs
-// chronyd's current bound, so without one (chronyd down) it is left out.
+// chronyd's current bound, so without one (chronyd down) it is left out. An
+// unfit reply (the checker has logged why) gives no values but up.
 func (s *chronyScraper) recordCrossCheck(ts pcommon.Timestamp, bound *clockbound.Bound) {
 	if s.crossCheck == nil {
 		return
 	}
 	for _, r := range s.crossCheck.Results() {
 		s.mb.RecordNtpCrossCheckUpDataPoint(ts, oneIf(r.Up), r.Server)
-		if !r.Up {
+		if !r.Up || r.Unfit != nil {
 			continue
 		}
 		at := pcommon.NewTimestampFromTime(r.M.At)

@@ -94,7 +94,8 @@ func (r *wireReader) ip() ipAddr {
 	return ip
 }
 
-// timespec is chrony's Timespec: seconds split high and low, nanoseconds.
+// timespec is chrony's Timespec: Unix seconds split high and low (no NTP era,
+// no wrap in 2036, 2038 or 2106), nanoseconds. chronyc reads it the same way.
 func (r *wireReader) timespec() time.Time {
 	high, low, nsec := r.u32(), r.u32(), r.u32()
 	if high == 0x7fffffff { // a 32-bit chronyd's "no high part"

@@ -17,6 +17,9 @@ type Settings struct {
 	Servers  []string
 	Interval time.Duration
 	Timeout  time.Duration
+	// MaxDistance is the largest root distance a reply may have to be fit
+	// (DefaultMaxDistance is chrony's).
+	MaxDistance time.Duration
 }
 
 // maxBackoff bounds how far RATE kisses stretch a server's interval.
@@ -43,24 +46,34 @@ type outcome struct {
 	tried   bool
 	m       Measurement
 	err     error
+	unfit   error
 	backoff int // interval multiplier after RATE kisses
 	log     reasonlog.Log
+	// unfitLog follows the replies' fitness; failures to get a reply at all
+	// go to log.
+	unfitLog reasonlog.Log
 }
 
 // Result is a server's latest outcome.
 type Result struct {
 	Server string
-	// Up is true when the latest query gave a good measurement.
+	// Up is true when the latest query got a reply that passed the checks.
 	Up bool
 	M  Measurement
+	// Unfit, when Up, says why no bound may be drawn from M; nil when fit.
+	Unfit error
 }
 
 // New makes a Checker; Start runs it.
 func New(set Settings, logger *zap.Logger) *Checker {
 	c := &Checker{set: set, logger: logger, query: Query, firstWithin: 2 * time.Second, latest: map[string]*outcome{}}
 	for _, s := range set.Servers {
-		c.latest[s] = &outcome{backoff: 1, log: reasonlog.Log{Logger: logger,
-			Failed: "cross-check failed; ntp.cross_check.up is 0 until it succeeds", Recovered: "cross-check succeeds again"}}
+		c.latest[s] = &outcome{backoff: 1,
+			log: reasonlog.Log{Logger: logger,
+				Failed: "cross-check failed; ntp.cross_check.up is 0 until it succeeds", Recovered: "cross-check succeeds again"},
+			unfitLog: reasonlog.Log{Logger: logger,
+				Failed:    "cross-check reply unfit to bound the clock; the server's offset, delay, error bound and consistency are not sent until a reply is fit",
+				Recovered: "cross-check replies are fit again"}}
 	}
 	return c
 }
@@ -113,7 +126,7 @@ func (c *Checker) record(server string, m Measurement, err error) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	o := c.latest[server]
-	o.tried, o.m, o.err = true, m, err
+	o.tried, o.m, o.err, o.unfit = true, m, err, nil
 	var kiss *KissError
 	if errors.As(err, &kiss) && kiss.Stop() {
 		c.logger.Warn("cross-check server sent a Kiss-o'-Death: no more queries to it", zap.String("server", server), zap.String("kiss_code", kiss.Code))
@@ -125,6 +138,13 @@ func (c *Checker) record(server string, m Measurement, err error) bool {
 			zap.String("server", server), zap.Duration("interval", c.set.Interval*time.Duration(o.backoff)))
 	}
 	o.log.Observe(err, zap.String("server", server))
+	if err == nil {
+		o.unfit = m.Unfit(c.set.MaxDistance)
+		o.unfitLog.Observe(o.unfit, zap.String("server", server))
+		// The server answers: whatever rate it asked for before, it takes
+		// ours now. A RATE kiss that comes back doubles the interval again.
+		o.backoff = 1
+	}
 	return true
 }
 
@@ -139,7 +159,7 @@ func (c *Checker) Results() []Result {
 		if !o.tried {
 			continue
 		}
-		out = append(out, Result{Server: s, Up: o.err == nil, M: o.m})
+		out = append(out, Result{Server: s, Up: o.err == nil, M: o.m, Unfit: o.unfit})
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package crosscheck
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -12,7 +13,7 @@ import (
 func startChecker(t *testing.T, servers ...string) (*Checker, *observer.ObservedLogs) {
 	t.Helper()
 	core, logs := observer.New(zap.InfoLevel)
-	c := New(Settings{Servers: servers, Interval: 50 * time.Millisecond, Timeout: 100 * time.Millisecond}, zap.New(core))
+	c := New(Settings{Servers: servers, Interval: 50 * time.Millisecond, Timeout: 100 * time.Millisecond, MaxDistance: DefaultMaxDistance}, zap.New(core))
 	c.firstWithin = 0
 	c.Start()
 	t.Cleanup(c.Shutdown)
@@ -74,5 +75,104 @@ func TestCheckerKissOfDeath(t *testing.T) {
 		if r.Up {
 			t.Errorf("%s up after a Kiss-o'-Death", r.Server)
 		}
+	}
+}
+
+// A RATE kiss stretches the server's interval only until it answers again:
+// one good reply brings the configured interval back.
+func TestCheckerRateBackoffEndsWithAnAnswer(t *testing.T) {
+	srv := startServer(t, 0, 0, 0)
+	const kisses = 2
+	srv.set(func() {
+		srv.spoil = func(p *protocol.Packet) []byte {
+			if srv.requests.Load() <= kisses {
+				return kiss("RATE")(p)
+			}
+			b, _ := p.Bytes()
+			return b
+		}
+	})
+	c, _ := startChecker(t, srv.addr())
+	backoff := func() int {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.latest[srv.addr()].backoff
+	}
+	waitUntil(t, "the kisses", func() bool { return srv.requests.Load() >= kisses })
+	waitUntil(t, "an answer after the kisses", func() bool {
+		r := c.Results()
+		return len(r) == 1 && r[0].Up
+	})
+	if got := backoff(); got != 1 {
+		t.Errorf("after %d RATE kisses and an answer the interval is still %d times the configured one", kisses, got)
+	}
+}
+
+// A server whose replies are unfit is up, with the reason its replies cannot
+// bound the clock; the reason is logged once however many replies repeat it,
+// and its end once.
+func TestCheckerUnfitReplies(t *testing.T) {
+	encode := func(p *protocol.Packet) []byte { b, _ := p.Bytes(); return b }
+	reversed := startServer(t, 0, 0, 0)
+	reversed.set(func() {
+		reversed.spoil = func(p *protocol.Packet) []byte {
+			now := time.Now()
+			p.RxTimeSec, p.RxTimeFrac = protocol.Time(now.Add(1000 * time.Second))
+			p.TxTimeSec, p.TxTimeFrac = protocol.Time(now.Add(-1000 * time.Second))
+			return encode(p)
+		}
+	})
+	dispersed := startServer(t, 5000*time.Second, 0, 0)
+	dispersed.set(func() {
+		dispersed.spoil = func(p *protocol.Packet) []byte { p.RootDispersion = 10000 << 16; return encode(p) }
+	})
+	delayed := startServer(t, 3000*time.Second, 0, 0)
+	delayed.set(func() {
+		delayed.spoil = func(p *protocol.Packet) []byte { p.RootDelay = 7000 << 16; return encode(p) }
+	})
+	fit := startServer(t, 0, 0, 0)
+	servers := []*fakeServer{reversed, dispersed, delayed, fit}
+	wantUnfit := []string{
+		"transmit time is 2000.",
+		"root distance (delay + root delay)/2 + root dispersion = 10000.",
+		"root distance (delay + root delay)/2 + root dispersion = 3500.",
+		"",
+	}
+	c, logs := startChecker(t, reversed.addr(), dispersed.addr(), delayed.addr(), fit.addr())
+	waitUntil(t, "three replies from every server", func() bool {
+		for _, s := range servers {
+			if s.requests.Load() < 4 {
+				return false
+			}
+		}
+		return true
+	})
+	for i, r := range c.Results() {
+		if !r.Up {
+			t.Errorf("%s: down; it answers", r.Server)
+		}
+		switch {
+		case wantUnfit[i] == "" && r.Unfit != nil:
+			t.Errorf("%s: unfit (%v), want fit", r.Server, r.Unfit)
+		case wantUnfit[i] != "" && (r.Unfit == nil || !strings.Contains(r.Unfit.Error(), wantUnfit[i])):
+			t.Errorf("%s: unfit %v, want a reason with %q", r.Server, r.Unfit, wantUnfit[i])
+		}
+	}
+	const unfitMsg = "cross-check reply unfit to bound the clock; the server's offset, delay, error bound and consistency are not sent until a reply is fit"
+	if n := logs.FilterMessage(unfitMsg).Len(); n != 3 {
+		t.Errorf("%d unfit warnings for 3 unfit servers over at least 3 replies each, want one each: %v", n, logs.FilterMessage(unfitMsg).All())
+	}
+
+	// Its dispersion back to 1 ms, the server 5000 s ahead is fit again: its
+	// offset is then measured, and found inconsistent with any sane bound.
+	dispersed.set(func() { dispersed.spoil = nil })
+	waitUntil(t, "a fit reply from the dispersed server", func() bool { return c.Results()[1].Unfit == nil })
+	asked := dispersed.requests.Load()
+	waitUntil(t, "two more replies", func() bool { return dispersed.requests.Load() >= asked+2 })
+	if n := logs.FilterMessage("cross-check replies are fit again").Len(); n != 1 {
+		t.Errorf("fit again logged %d times, want once", n)
+	}
+	if n := logs.FilterMessage(unfitMsg).Len(); n != 3 {
+		t.Errorf("%d unfit warnings after one server became fit, want still 3", n)
 	}
 }

@@ -16,7 +16,8 @@ import (
 	"github.com/facebook/time/ntp/protocol"
 )
 
-// Measurement is one good exchange with a server.
+// Measurement is one exchange with a server that passed the checks of a
+// reply; Unfit says whether a bound may be drawn from it.
 type Measurement struct {
 	// At is the local time the reply arrived.
 	At time.Time
@@ -25,6 +26,8 @@ type Measurement struct {
 	Offset float64
 	// Delay is δ, the round trip less the server's own time, in seconds.
 	Delay float64
+	// Processing is the server's own time, T3 − T2, in seconds.
+	Processing float64
 	// RootDelay and RootDispersion are the server's, in seconds: how far the
 	// server itself may be from its UTC reference.
 	RootDelay, RootDispersion float64
@@ -33,10 +36,41 @@ type Measurement struct {
 	Address string
 }
 
+// DefaultMaxDistance is chrony's default maxdistance.
+const DefaultMaxDistance = 3 * time.Second
+
+// RootDistance is how far the server's time, as read here, may be from the
+// server's UTC: (δ + root delay)/2 + root dispersion. RFC 5905's root
+// distance adds the peer's jitter and the dispersion grown since the
+// exchange, which a single fresh exchange does not have.
+func (m Measurement) RootDistance() float64 {
+	return (m.Delay+m.RootDelay)/2 + m.RootDispersion
+}
+
+// Unfit says why no bound may be drawn from the exchange, nil when one may:
+// the server's processing time is negative (then δ exceeds the round trip
+// T4 − T1) or exceeds the round trip (δ negative), or the root distance is
+// above maxDistance (as chrony's maxdistance test, and RFC 5905's fit test).
+// The numbers are printed in one format, so that the reason reads the same
+// from one exchange to the next.
+func (m Measurement) Unfit(maxDistance time.Duration) error {
+	roundTrip := m.Delay + m.Processing
+	switch {
+	case m.Processing < 0:
+		return fmt.Errorf("the server's transmit time is %.6f s before its receive time, so the delay (%.6f s) would exceed the round trip (%.6f s)",
+			-m.Processing, m.Delay, roundTrip)
+	case m.Delay < 0:
+		return fmt.Errorf("the server's processing time (%.6f s) exceeds the round trip (%.6f s)", m.Processing, roundTrip)
+	case m.RootDistance() > maxDistance.Seconds():
+		return fmt.Errorf("root distance (delay + root delay)/2 + root dispersion = %.6f s is above the maximum of %s", m.RootDistance(), maxDistance)
+	}
+	return nil
+}
+
 // ErrorBound bounds the local clock's error against the server's UTC:
 // |θ| + δ/2 + the server's root delay/2 + root dispersion.
 func (m Measurement) ErrorBound() float64 {
-	return math.Abs(m.Offset) + m.Delay/2 + m.RootDelay/2 + m.RootDispersion
+	return math.Abs(m.Offset) + m.RootDistance()
 }
 
 // Consistent tells whether chronyd's claim, |error| ≤ maxError, and this
@@ -45,7 +79,7 @@ func (m Measurement) ErrorBound() float64 {
 // root dispersion. An unsynchronised chronyd (+Inf) claims nothing, so it is
 // consistent with anything.
 func (m Measurement) Consistent(maxError float64) bool {
-	return math.Abs(m.Offset) <= maxError+m.Delay/2+m.RootDelay/2+m.RootDispersion
+	return math.Abs(m.Offset) <= maxError+m.RootDistance()
 }
 
 // KissError is a Kiss-o'-Death reply (stratum 0 with a kiss code).
@@ -72,7 +106,8 @@ const (
 // address; a reply must also echo our random transmit timestamp as its origin,
 // be a version 3 or 4 server-mode packet from a synchronised stratum 1–15
 // server, and carry a transmit time. A datagram that fails the checks is
-// dropped and the wait goes on, up to ctx's deadline.
+// dropped and the wait goes on, up to ctx's deadline. A reply that passes
+// may still be unfit to bound the clock: that is Measurement.Unfit's to say.
 func Query(ctx context.Context, server string) (Measurement, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "udp", server)
@@ -159,27 +194,46 @@ func check(b []byte, txSec, txFrac uint32, t1, t4 time.Time) (Measurement, error
 	case p.RxTimeSec == 0 && p.RxTimeFrac == 0:
 		return Measurement{}, errors.New("zero receive timestamp")
 	}
-	t2 := protocol.Unix(p.RxTimeSec, p.RxTimeFrac)
-	t3 := protocol.Unix(p.TxTimeSec, p.TxTimeFrac)
-	// t4 − t1 by the monotonic clock: a step of the system clock during the
+	// Differences of on-wire timestamps are taken modulo 2³² s, as RFC 5905
+	// does: right whenever the clocks are within 68 years of each other,
+	// whichever NTP era (136 years, the first ending in 2036) each is in.
+	t1wall := t1.Round(0)
+	// T4 by the monotonic clock: a step of the system clock during the
 	// exchange must not count as delay. The offset compares wall clocks.
-	roundTrip := t4.Sub(t1).Seconds()
-	t4wall := t1.Round(0).Add(t4.Sub(t1))
-	offset := (t2.Sub(t1.Round(0)).Seconds() + t3.Sub(t4wall).Seconds()) / 2
-	delay := roundTrip - t3.Sub(t2).Seconds()
-	if delay < 0 {
-		// The server's own time exceeds the round trip: its timestamps are
-		// wrong, or its clock ran fast for a moment; no bound can be drawn.
-		return Measurement{}, fmt.Errorf("negative delay %.6fs", delay)
-	}
+	t4wall := t1wall.Add(t4.Sub(t1))
+	t2 := fromWire(p.RxTimeSec, p.RxTimeFrac)
+	t3 := fromWire(p.TxTimeSec, p.TxTimeFrac)
+	processing := t3.sub(t2)
 	return Measurement{
 		At:             t4,
-		Offset:         offset,
-		Delay:          delay,
+		Offset:         (t2.sub(fromTime(t1wall)) + t3.sub(fromTime(t4wall))) / 2,
+		Delay:          t4.Sub(t1).Seconds() - processing,
+		Processing:     processing,
 		RootDelay:      shortFormat(p.RootDelay),
 		RootDispersion: shortFormat(p.RootDispersion),
 		Stratum:        p.Stratum,
 	}, nil
+}
+
+// ntpTimestamp is NTP's 64-bit timestamp: seconds of the era in the high 32
+// bits, the fraction of a second in the low 32.
+type ntpTimestamp uint64
+
+func fromWire(sec, frac uint32) ntpTimestamp { return ntpTimestamp(uint64(sec)<<32 | uint64(frac)) }
+
+// unixToNTP is the time from NTP's epoch (1900) to Unix's, in seconds.
+const unixToNTP = 2_208_988_800
+
+// fromTime is t as NTP carries it: the era goes with the bits shifted out.
+func fromTime(t time.Time) ntpTimestamp {
+	frac := (uint64(t.Nanosecond())<<32 + 5e8) / 1e9
+	return ntpTimestamp(uint64(t.Unix()+unixToNTP)<<32 + frac)
+}
+
+// sub is a − b in seconds, modulo 2³² s: the wrapped difference read as
+// signed.
+func (a ntpTimestamp) sub(b ntpTimestamp) float64 {
+	return float64(int64(a-b)) / (1 << 32)
 }
 
 // shortFormat reads NTP's 16.16 fixed-point seconds.

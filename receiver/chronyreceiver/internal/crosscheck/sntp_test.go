@@ -229,8 +229,49 @@ func TestConsistent(t *testing.T) {
 	}
 }
 
-// FuzzCheck feeds arbitrary replies to the checks: nothing panics, and what
-// passes is a measurement a bound can be drawn from.
+// The fit tests: the server's processing time within [0, round trip], and
+// the root distance (δ + root delay)/2 + root dispersion at most the maximum.
+// Binary fractions keep the boundaries exact.
+func TestUnfit(t *testing.T) {
+	tests := []struct {
+		name        string
+		m           Measurement
+		maxDistance time.Duration
+		want        string // "" for fit
+	}{
+		{"a good exchange", Measurement{Delay: 0.002, Processing: 0.001, RootDelay: 0.01, RootDispersion: 0.001}, DefaultMaxDistance, ""},
+		{"transmit 2000 s before receive", Measurement{Delay: 2000.001, Processing: -2000},
+			DefaultMaxDistance, "the server's transmit time is 2000.000000 s before its receive time, so the delay (2000.001000 s) would exceed the round trip (0.001000 s)"},
+		{"transmit a microsecond before receive", Measurement{Delay: 0.001001, Processing: -0.000001},
+			DefaultMaxDistance, "the server's transmit time is 0.000001 s before its receive time"},
+		{"processing beyond the round trip", Measurement{Delay: -0.375, Processing: 0.5},
+			DefaultMaxDistance, "the server's processing time (0.500000 s) exceeds the round trip (0.125000 s)"},
+		{"root distance at the maximum", Measurement{Delay: 0.5, RootDelay: 1.5, RootDispersion: 2}, DefaultMaxDistance, ""},
+		{"root distance 2⁻¹⁶ s above", Measurement{Delay: 0.5, RootDelay: 1.5, RootDispersion: 2 + 1.0/65536}, DefaultMaxDistance,
+			"root distance (delay + root delay)/2 + root dispersion = 3.000015 s is above the maximum of 3s"},
+		{"root dispersion 10000 s", Measurement{Offset: 5000, RootDispersion: 10000}, DefaultMaxDistance,
+			"root distance (delay + root delay)/2 + root dispersion = 10000.000000 s is above the maximum of 3s"},
+		{"root delay 7000 s", Measurement{Offset: 3000, RootDelay: 7000}, DefaultMaxDistance,
+			"root distance (delay + root delay)/2 + root dispersion = 3500.000000 s is above the maximum of 3s"},
+		{"root distance 2 s, maximum 1 s", Measurement{RootDispersion: 2}, time.Second, "= 2.000000 s is above the maximum of 1s"},
+		{"root delay 7000 s, maximum 4000 s", Measurement{Offset: 3000, RootDelay: 7000}, 4000 * time.Second, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.m.Unfit(tt.maxDistance)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("unfit: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("unfit %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// FuzzCheck feeds arbitrary replies to the checks: nothing panics, what
+// passes is finite, and what is also fit is a measurement a bound can be
+// drawn from: its delay within the 1 ms round trip.
 func FuzzCheck(f *testing.F) {
 	const txSec, txFrac = 0xdeadbeef, 0x01020304
 	good := protocol.Packet{Settings: 4<<3 | 4, Stratum: 2, OrigTimeSec: txSec, OrigTimeFrac: txFrac,
@@ -250,8 +291,62 @@ func FuzzCheck(f *testing.F) {
 				t.Fatalf("accepted a reply with a non-finite value: %+v", m)
 			}
 		}
-		if m.Delay < 0 || m.Stratum < 1 || m.Stratum > 15 || m.ErrorBound() < math.Abs(m.Offset) {
-			t.Fatalf("accepted an impossible measurement: %+v", m)
+		if m.Stratum < 1 || m.Stratum > 15 {
+			t.Fatalf("accepted an impossible stratum: %+v", m)
+		}
+		if m.Unfit(DefaultMaxDistance) != nil {
+			return
+		}
+		if m.Delay < 0 || m.Processing < 0 || m.Delay > 0.001 || m.RootDistance() > DefaultMaxDistance.Seconds() || m.ErrorBound() < math.Abs(m.Offset) {
+			t.Fatalf("a fit measurement no bound can be drawn from: %+v", m)
 		}
 	})
+}
+
+// NTP timestamps carry seconds modulo 2³² (an era is 136 years, the first
+// ending 2036-02-07T06:28:16Z). An honest server whose clock agrees with ours
+// must measure an offset of 0 and the true delay on both sides of a rollover,
+// and across it: RFC 5905 takes on-wire differences modulo 2³² s.
+func TestCheckAcrossEraRollover(t *testing.T) {
+	rollover := time.Date(2036, 2, 7, 6, 28, 16, 0, time.UTC)
+	const txSec, txFrac = 0x01020304, 0x05060708
+	tests := []struct {
+		name        string
+		t1          time.Time
+		serverAhead time.Duration
+	}{
+		{"era 0, year 2026", time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC), 0},
+		{"one second before the rollover", rollover.Add(-time.Second), 0},
+		{"T1 and T2 before, T3 and T4 after", rollover.Add(-1500 * time.Microsecond), 0},
+		{"T1 before, T2 to T4 after", rollover.Add(-500 * time.Microsecond), 0},
+		{"one second after the rollover", rollover.Add(time.Second), 0},
+		{"server 5 ms ahead, across the rollover", rollover.Add(-4 * time.Millisecond), 5 * time.Millisecond},
+		// Not 3 ms: T3 would fall on the rollover itself and be all zeros,
+		// which NTP reserves for "no time".
+		{"server 5 ms behind, across the rollover", rollover.Add(3500 * time.Microsecond), -5 * time.Millisecond},
+		{"era 1, year 2100", time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC), 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// 1 ms out, 1 ms in the server, 1 ms back.
+			t2 := tt.t1.Add(time.Millisecond + tt.serverAhead)
+			t3 := t2.Add(time.Millisecond)
+			t4 := tt.t1.Add(3 * time.Millisecond)
+			rxSec, rxFrac := protocol.Time(t2)
+			txS, txF := protocol.Time(t3)
+			p := protocol.Packet{Settings: 4<<3 | 4, Stratum: 1, OrigTimeSec: txSec, OrigTimeFrac: txFrac,
+				RxTimeSec: rxSec, RxTimeFrac: rxFrac, TxTimeSec: txS, TxTimeFrac: txF}
+			b, _ := p.Bytes()
+			m, err := check(b, txSec, txFrac, tt.t1, t4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := tt.serverAhead.Seconds(); math.Abs(m.Offset-want) > 2e-9 {
+				t.Errorf("offset %.10g s, want %g s", m.Offset, want)
+			}
+			if math.Abs(m.Delay-0.002) > 2e-9 {
+				t.Errorf("delay %.10g s, want 0.002 s", m.Delay)
+			}
+		})
+	}
 }

@@ -948,7 +948,7 @@ type metricNtpCrossCheckConsistent struct {
 // init fills ntp.cross_check.consistent metric with initial data.
 func (m *metricNtpCrossCheckConsistent) init() {
 	m.data.SetName("ntp.cross_check.consistent")
-	m.data.SetDescription("1 when chronyd's claim and the cross-check can both be true: the intervals [-max_error, +max_error] and [offset - (delay/2 + λ), offset + (delay/2 + λ)], λ being the server's root delay/2 + root dispersion, overlap; 0 when they cannot, so either chronyd's reference or the server is wrong. Sent only while chronyd and the server both answer.")
+	m.data.SetDescription("1 when chronyd's claim and the cross-check can both be true: the intervals [-max_error, +max_error] and [offset - (delay/2 + λ), offset + (delay/2 + λ)], λ being the server's root delay/2 + root dispersion, overlap; 0 when they cannot, so either chronyd's reference or the server is wrong. Sent only while chronyd and the server both answer and the server's reply is fit (see ntp.cross_check.up).")
 	m.data.SetUnit("{bool}")
 	m.data.SetEmptyGauge()
 	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
@@ -1037,7 +1037,7 @@ type metricNtpCrossCheckDelay struct {
 // init fills ntp.cross_check.delay metric with initial data.
 func (m *metricNtpCrossCheckDelay) init() {
 	m.data.SetName("ntp.cross_check.delay")
-	m.data.SetDescription("The round-trip delay δ of the latest cross-check exchange with the server, less the server's own processing time (RFC 5905).")
+	m.data.SetDescription("The round-trip delay δ of the latest cross-check exchange with the server, less the server's own processing time (RFC 5905). Sent only for a fit reply (see ntp.cross_check.up).")
 	m.data.SetUnit("s")
 	m.data.SetEmptyGauge()
 	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
@@ -1126,7 +1126,7 @@ type metricNtpCrossCheckErrorBound struct {
 // init fills ntp.cross_check.error_bound metric with initial data.
 func (m *metricNtpCrossCheckErrorBound) init() {
 	m.data.SetName("ntp.cross_check.error_bound")
-	m.data.SetDescription("A bound on the local clock's error against the server's UTC from the latest cross-check: |offset| + delay/2 + the server's root delay/2 + root dispersion. It holds whatever chronyd's reference says.")
+	m.data.SetDescription("A bound on the local clock's error against the server's UTC from the latest cross-check: |offset| + delay/2 + the server's root delay/2 + root dispersion. It holds whatever chronyd's reference says. Sent only for a fit reply (see ntp.cross_check.up).")
 	m.data.SetUnit("s")
 	m.data.SetEmptyGauge()
 	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
@@ -1215,7 +1215,7 @@ type metricNtpCrossCheckOffset struct {
 // init fills ntp.cross_check.offset metric with initial data.
 func (m *metricNtpCrossCheckOffset) init() {
 	m.data.SetName("ntp.cross_check.offset")
-	m.data.SetDescription("The server's time minus the local system time, θ as RFC 5905 defines it, from the latest cross-check exchange.")
+	m.data.SetDescription("The server's time minus the local system time, θ as RFC 5905 defines it, from the latest cross-check exchange. Sent only for a fit reply (see ntp.cross_check.up).")
 	m.data.SetUnit("s")
 	m.data.SetEmptyGauge()
 	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
@@ -1304,7 +1304,7 @@ type metricNtpCrossCheckUp struct {
 // init fills ntp.cross_check.up metric with initial data.
 func (m *metricNtpCrossCheckUp) init() {
 	m.data.SetName("ntp.cross_check.up")
-	m.data.SetDescription("1 when the latest cross-check query to the server gave a valid reply, 0 when it did not (no reply, a reply that failed the checks, a Kiss-o'-Death). Sent for every configured server once it has been queried.")
+	m.data.SetDescription("1 when the latest cross-check query to the server got a valid reply, 0 when it did not (no reply, a reply that failed the checks, a Kiss-o'-Death). Sent for every configured server once it has been queried. A valid reply is fit when the server's processing time lies between 0 and the round trip and its root distance, (delay + root delay)/2 + root dispersion, is at most cross_check::max_distance; for an unfit reply up is 1 and the server's other cross-check metrics are not sent.")
 	m.data.SetUnit("{status}")
 	m.data.SetEmptyGauge()
 	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)

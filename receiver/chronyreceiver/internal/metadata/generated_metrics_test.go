@@ -615,7 +615,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["ntp.cross_check.consistent"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "1 when chronyd's claim and the cross-check can both be true: the intervals [-max_error, +max_error] and [offset - (delay/2 + λ), offset + (delay/2 + λ)], λ being the server's root delay/2 + root dispersion, overlap; 0 when they cannot, so either chronyd's reference or the server is wrong. Sent only while chronyd and the server both answer.", mi.Description())
+						assert.Equal(t, "1 when chronyd's claim and the cross-check can both be true: the intervals [-max_error, +max_error] and [offset - (delay/2 + λ), offset + (delay/2 + λ)], λ being the server's root delay/2 + root dispersion, overlap; 0 when they cannot, so either chronyd's reference or the server is wrong. Sent only while chronyd and the server both answer and the server's reply is fit (see ntp.cross_check.up).", mi.Description())
 						assert.Equal(t, "{bool}", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
@@ -630,7 +630,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["ntp.cross_check.consistent"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "1 when chronyd's claim and the cross-check can both be true: the intervals [-max_error, +max_error] and [offset - (delay/2 + λ), offset + (delay/2 + λ)], λ being the server's root delay/2 + root dispersion, overlap; 0 when they cannot, so either chronyd's reference or the server is wrong. Sent only while chronyd and the server both answer.", mi.Description())
+						assert.Equal(t, "1 when chronyd's claim and the cross-check can both be true: the intervals [-max_error, +max_error] and [offset - (delay/2 + λ), offset + (delay/2 + λ)], λ being the server's root delay/2 + root dispersion, overlap; 0 when they cannot, so either chronyd's reference or the server is wrong. Sent only while chronyd and the server both answer and the server's reply is fit (see ntp.cross_check.up).", mi.Description())
 						assert.Equal(t, "{bool}", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
@@ -655,7 +655,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["ntp.cross_check.delay"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "The round-trip delay δ of the latest cross-check exchange with the server, less the server's own processing time (RFC 5905).", mi.Description())
+						assert.Equal(t, "The round-trip delay δ of the latest cross-check exchange with the server, less the server's own processing time (RFC 5905). Sent only for a fit reply (see ntp.cross_check.up).", mi.Description())
 						assert.Equal(t, "s", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
@@ -670,7 +670,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["ntp.cross_check.delay"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "The round-trip delay δ of the latest cross-check exchange with the server, less the server's own processing time (RFC 5905).", mi.Description())
+						assert.Equal(t, "The round-trip delay δ of the latest cross-check exchange with the server, less the server's own processing time (RFC 5905). Sent only for a fit reply (see ntp.cross_check.up).", mi.Description())
 						assert.Equal(t, "s", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
@@ -695,7 +695,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["ntp.cross_check.error_bound"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "A bound on the local clock's error against the server's UTC from the latest cross-check: |offset| + delay/2 + the server's root delay/2 + root dispersion. It holds whatever chronyd's reference says.", mi.Description())
+						assert.Equal(t, "A bound on the local clock's error against the server's UTC from the latest cross-check: |offset| + delay/2 + the server's root delay/2 + root dispersion. It holds whatever chronyd's reference says. Sent only for a fit reply (see ntp.cross_check.up).", mi.Description())
 						assert.Equal(t, "s", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
@@ -710,7 +710,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["ntp.cross_check.error_bound"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "A bound on the local clock's error against the server's UTC from the latest cross-check: |offset| + delay/2 + the server's root delay/2 + root dispersion. It holds whatever chronyd's reference says.", mi.Description())
+						assert.Equal(t, "A bound on the local clock's error against the server's UTC from the latest cross-check: |offset| + delay/2 + the server's root delay/2 + root dispersion. It holds whatever chronyd's reference says. Sent only for a fit reply (see ntp.cross_check.up).", mi.Description())
 						assert.Equal(t, "s", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
@@ -735,7 +735,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["ntp.cross_check.offset"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "The server's time minus the local system time, θ as RFC 5905 defines it, from the latest cross-check exchange.", mi.Description())
+						assert.Equal(t, "The server's time minus the local system time, θ as RFC 5905 defines it, from the latest cross-check exchange. Sent only for a fit reply (see ntp.cross_check.up).", mi.Description())
 						assert.Equal(t, "s", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
@@ -750,7 +750,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["ntp.cross_check.offset"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "The server's time minus the local system time, θ as RFC 5905 defines it, from the latest cross-check exchange.", mi.Description())
+						assert.Equal(t, "The server's time minus the local system time, θ as RFC 5905 defines it, from the latest cross-check exchange. Sent only for a fit reply (see ntp.cross_check.up).", mi.Description())
 						assert.Equal(t, "s", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
@@ -775,7 +775,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["ntp.cross_check.up"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "1 when the latest cross-check query to the server gave a valid reply, 0 when it did not (no reply, a reply that failed the checks, a Kiss-o'-Death). Sent for every configured server once it has been queried.", mi.Description())
+						assert.Equal(t, "1 when the latest cross-check query to the server got a valid reply, 0 when it did not (no reply, a reply that failed the checks, a Kiss-o'-Death). Sent for every configured server once it has been queried. A valid reply is fit when the server's processing time lies between 0 and the round trip and its root distance, (delay + root delay)/2 + root dispersion, is at most cross_check::max_distance; for an unfit reply up is 1 and the server's other cross-check metrics are not sent.", mi.Description())
 						assert.Equal(t, "{status}", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
@@ -790,7 +790,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["ntp.cross_check.up"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "1 when the latest cross-check query to the server gave a valid reply, 0 when it did not (no reply, a reply that failed the checks, a Kiss-o'-Death). Sent for every configured server once it has been queried.", mi.Description())
+						assert.Equal(t, "1 when the latest cross-check query to the server got a valid reply, 0 when it did not (no reply, a reply that failed the checks, a Kiss-o'-Death). Sent for every configured server once it has been queried. A valid reply is fit when the server's processing time lies between 0 and the round trip and its root distance, (delay + root delay)/2 + root dispersion, is at most cross_check::max_distance; for an unfit reply up is 1 and the server's other cross-check metrics are not sent.", mi.Description())
 						assert.Equal(t, "{status}", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
