@@ -157,8 +157,11 @@ func writeNodesCSV(b *bytes.Buffer, s *Summary) error {
 	for _, st := range evidence.States() {
 		head = append(head, st.String()+"_seconds")
 	}
-	head = append(head, "worst_max_error_seconds", "worst_at", "p50_max_error_seconds", "p99_max_error_seconds", "outages", "references")
+	head = append(head, "worst_max_error_seconds", "worst_at", "p50_max_error_seconds", "p99_max_error_seconds", "outages", "references", "partial_data")
 	w.Write(head)
+	// Every row says whether the report was made from a partial answer, so
+	// that no row copied out of the file loses it.
+	partial := strconv.FormatBool(len(s.Partial) > 0)
 	for _, n := range s.Nodes {
 		refs := ""
 		for i, r := range n.References {
@@ -169,7 +172,7 @@ func writeNodesCSV(b *bytes.Buffer, s *Summary) error {
 		}
 		w.Write([]string{n.Node, n.Cluster, strconv.FormatBool(n.InInventory), num(n.InFleetSeconds), opt(n.WithinToleranceRatio), opt(n.NoDataRatio),
 			num(n.Seconds.Within), num(n.Seconds.AboveTolerance), num(n.Seconds.Unsynchronised), num(n.Seconds.Unreachable), num(n.Seconds.NoData),
-			opt(n.WorstMaxError), n.WorstAt, opt(n.P50MaxError), opt(n.P99MaxError), strconv.Itoa(len(n.Outages)), refs})
+			opt(n.WorstMaxError), n.WorstAt, opt(n.P50MaxError), opt(n.P99MaxError), strconv.Itoa(len(n.Outages)), refs, partial})
 	}
 	w.Flush()
 	return w.Error()
