@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/chronyotel/otelcol-chrony/internal/evidence"
@@ -170,9 +171,9 @@ func writeNodesCSV(b *bytes.Buffer, s *Summary) error {
 			}
 			refs += r.ID + "/" + r.Name
 		}
-		w.Write([]string{n.Node, n.Cluster, strconv.FormatBool(n.InInventory), num(n.InFleetSeconds), opt(n.WithinToleranceRatio), opt(n.NoDataRatio),
+		w.Write([]string{text(n.Node), text(n.Cluster), strconv.FormatBool(n.InInventory), num(n.InFleetSeconds), opt(n.WithinToleranceRatio), opt(n.NoDataRatio),
 			num(n.Seconds.Within), num(n.Seconds.AboveTolerance), num(n.Seconds.Unsynchronised), num(n.Seconds.Unreachable), num(n.Seconds.NoData),
-			opt(n.WorstMaxError), n.WorstAt, opt(n.P50MaxError), opt(n.P99MaxError), strconv.Itoa(len(n.Outages)), refs, partial})
+			opt(n.WorstMaxError), text(n.WorstAt), opt(n.P50MaxError), opt(n.P99MaxError), strconv.Itoa(len(n.Outages)), text(refs), partial})
 	}
 	w.Flush()
 	return w.Error()
@@ -185,11 +186,23 @@ func writeOutagesCSV(b *bytes.Buffer, s *Summary) error {
 		for _, o := range n.Outages {
 			start, _ := time.Parse(time.RFC3339, o.Start)
 			end, _ := time.Parse(time.RFC3339, o.End)
-			w.Write([]string{n.Node, n.Cluster, o.Start, o.End, num(end.Sub(start).Seconds()), o.Cause})
+			w.Write([]string{text(n.Node), text(n.Cluster), text(o.Start), text(o.End), num(end.Sub(start).Seconds()), text(o.Cause)})
 		}
 	}
 	w.Flush()
 	return w.Error()
+}
+
+// text is a CSV cell that holds text, not a number. A spreadsheet takes a
+// cell beginning with = + - @, a tab or a carriage return for a formula, and
+// node and cluster names are label values anyone who can label a node or set
+// the DaemonSet's settings controls: such a cell gets a leading single quote
+// (OWASP's rule for CSV injection), which a spreadsheet shows as text.
+func text(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }
 
 func num(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
