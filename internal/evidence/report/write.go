@@ -8,9 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -49,6 +49,10 @@ type FileHash struct {
 	SHA256 string `json:"sha256"`
 	Bytes  int    `json:"bytes"`
 }
+
+// reportFiles are the files of a report besides the manifest, in the order
+// the manifest lists them: the files chrony-evidence/manifest/v1 names.
+var reportFiles = []string{"nodes.csv", "outages.csv", "report.html", "report.pdf", "summary.json"}
 
 // Run is what the manifest records about the run besides the data.
 type Run struct {
@@ -98,11 +102,13 @@ func Write(dir string, res *evidence.Result, meta Meta, run Run) (*Summary, erro
 		ToleranceSeconds: res.Ledger.Tolerance, Profile: meta.Profile, Cluster: meta.Cluster,
 		GeneratedAt: rfc3339(run.Generated), Queries: res.Queries,
 	}
-	names := make([]string, 0, len(files))
-	for name := range files {
-		names = append(names, name)
+	// The manifest lists what the schema names, which verify requires.
+	names := append([]string{}, reportFiles...)
+	for _, name := range names {
+		if files[name] == nil || len(files) != len(names) {
+			return nil, fmt.Errorf("rendered %d files, not the %d files %s names", len(files), len(names), ManifestSchema)
+		}
 	}
-	sort.Strings(names)
 	for _, name := range names {
 		sum := sha256.Sum256(files[name].Bytes())
 		m.Files = append(m.Files, FileHash{Name: name, SHA256: hex.EncodeToString(sum[:]), Bytes: files[name].Len()})
@@ -214,10 +220,19 @@ func opt(v *float64) string {
 	return num(*v)
 }
 
-// Verify checks every file the manifest in dir lists against its SHA-256,
-// and that no file was added. It returns one line per problem.
+// Verify checks that the manifest in dir lists every file of the report,
+// each a regular file in dir, against its SHA-256, and that no file was
+// added. It returns one line per problem, naming the file.
 func Verify(dir string) ([]string, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, ManifestName))
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("opening the report directory: %w", err)
+	}
+	defer root.Close()
+	if problem := regularFile(root, ManifestName); problem != "" {
+		return nil, fmt.Errorf("%s: %s", ManifestName, problem)
+	}
+	raw, err := root.ReadFile(ManifestName)
 	if err != nil {
 		return nil, fmt.Errorf("reading the manifest: %w", err)
 	}
@@ -229,10 +244,32 @@ func Verify(dir string) ([]string, error) {
 		return nil, fmt.Errorf("%s has schema %q, this tool reads %q", ManifestName, m.Schema, ManifestSchema)
 	}
 	var problems []string
+	named := map[string]bool{}
+	for _, name := range reportFiles {
+		named[name] = true
+	}
 	listed := map[string]bool{ManifestName: true}
 	for _, f := range m.Files {
+		switch {
+		case listed[f.Name]:
+			problems = append(problems, fmt.Sprintf("%s: listed twice in the manifest", f.Name))
+			continue
+		case filepath.IsAbs(f.Name):
+			problems = append(problems, fmt.Sprintf("%s: an absolute path in the manifest; refused, not read", f.Name))
+			continue
+		case !filepath.IsLocal(f.Name):
+			problems = append(problems, fmt.Sprintf("%s: a name in the manifest that leaves the report directory; refused, not read", f.Name))
+			continue
+		case !named[f.Name]:
+			problems = append(problems, fmt.Sprintf("%s: not a file of a %s report; refused, not read", f.Name, ManifestSchema))
+			continue
+		}
 		listed[f.Name] = true
-		data, err := os.ReadFile(filepath.Join(dir, f.Name))
+		if problem := regularFile(root, f.Name); problem != "" {
+			problems = append(problems, fmt.Sprintf("%s: %s", f.Name, problem))
+			continue
+		}
+		data, err := root.ReadFile(f.Name)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", f.Name, err))
 			continue
@@ -242,9 +279,14 @@ func Verify(dir string) ([]string, error) {
 			problems = append(problems, fmt.Sprintf("%s: SHA-256 %s, the manifest says %s: the file was altered", f.Name, got, f.SHA256))
 		}
 	}
+	for _, name := range reportFiles {
+		if !listed[name] {
+			problems = append(problems, fmt.Sprintf("%s: a %s report has it, the manifest does not list it", name, ManifestSchema))
+		}
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("listing the report directory: %w", err)
 	}
 	for _, e := range entries {
 		if !listed[e.Name()] {
@@ -252,4 +294,23 @@ func Verify(dir string) ([]string, error) {
 		}
 	}
 	return problems, nil
+}
+
+// regularFile says what is wrong with name in root for a file of a report,
+// or "". A symbolic link is refused even when it points inside: the bytes
+// kept are then not the report's own. A FIFO or device is refused before it
+// is read, since reading one could block or never end.
+func regularFile(root *os.Root, name string) string {
+	fi, err := root.Lstat(name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "missing"
+	case err != nil:
+		return err.Error()
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return "a symbolic link; refused, not read"
+	case !fi.Mode().IsRegular():
+		return fmt.Sprintf("not a regular file (%s); refused, not read", fi.Mode().Type())
+	}
+	return ""
 }
