@@ -6,6 +6,7 @@
 //	chrony-evidence --prometheus URL --from RFC3339 --to RFC3339 --out DIR
 //	                [--cluster NAME] [--profile NAME | --tolerance DURATION] [--step DURATION]
 //	                [--inventory auto|none] [--bearer-token-file FILE] [--header NAME=VALUE]...
+//	                [--accept-partial] [--max-response-bytes N] [--request-timeout DURATION]
 //	chrony-evidence verify DIR
 package main
 
@@ -70,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	hdrs := headers{}
 	fs.Var(hdrs, "header", "NAME=VALUE, a header sent with every request (repeatable)")
 	timeout := fs.Duration("request-timeout", 2*time.Minute, "the longest one query may take")
+	acceptPartial := fs.Bool("accept-partial", false, "make the report even when the store's answer is not whole (the query API's warnings, such as a partial response from Thanos, Mimir or Azure Monitor; values no collector writes); every page then says so and lists why. Without it such a run fails with exit 1")
+	maxResponse := fs.Int64("max-response-bytes", promapi.DefaultMaxResponseBytes, fmt.Sprintf("the most bytes read of one answer of the query API; the default is the point budget (%d points) times %d bytes. A larger answer fails the run", evidence.DefaultPointBudget, promapi.BytesPerPoint))
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -115,7 +118,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *inventory != "auto" && *inventory != "none" {
 		return fail("--inventory %q: auto or none", *inventory)
 	}
-	opts := promapi.Options{BearerTokenFile: *tokenFile, Headers: http.Header(hdrs), Timeout: *timeout}
+	if *maxResponse <= 0 {
+		return fail("--max-response-bytes %d: must be positive", *maxResponse)
+	}
+	opts := promapi.Options{BearerTokenFile: *tokenFile, Headers: http.Header(hdrs), Timeout: *timeout, MaxResponseBytes: *maxResponse}
 	if *azureWI {
 		if *tokenFile != "" {
 			return fail("give --azure-workload-identity or --bearer-token-file, not both")
@@ -132,7 +138,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	period := evidence.Period{From: from.UTC(), Step: *step, Steps: int(to.Sub(from) / *step)}
 	res, err := evidence.Collect(ctx, client, evidence.Config{
-		Period: period, Tolerance: tol, Profile: *profile, Cluster: *cluster, Inventory: *inventory == "auto",
+		Period: period, Tolerance: tol, Profile: *profile, Cluster: *cluster, Inventory: *inventory == "auto", AcceptPartial: *acceptPartial,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "chrony-evidence: %v\n", err)
@@ -147,12 +153,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "chrony-evidence: %v\n", err)
 		return 1
 	}
+	for _, p := range res.Partial {
+		fmt.Fprintf(stderr, "chrony-evidence: partial data (--accept-partial): %s\n", p)
+	}
 	for _, w := range res.Warnings {
 		fmt.Fprintf(stderr, "chrony-evidence: warning: %s\n", w)
 	}
 	f := summary.Fleet
-	fmt.Fprintf(stdout, "chrony-evidence: %s: %d nodes, %d within tolerance for every step, fleet %s within, %d breaches, %d outages\n",
-		outDir, f.Nodes, f.NodesFullyWithin, ratio(f.WithinToleranceRatio), f.Breaches, f.Outages)
+	partial := ""
+	if len(res.Partial) > 0 {
+		partial = fmt.Sprintf(", PARTIAL DATA (%d reason(s), on every page)", len(res.Partial))
+	}
+	fmt.Fprintf(stdout, "chrony-evidence: %s: %d nodes, %d within tolerance for every step, fleet %s within, %d breaches, %d outages%s\n",
+		outDir, f.Nodes, f.NodesFullyWithin, ratio(f.WithinToleranceRatio), f.Breaches, f.Outages, partial)
 	return 0
 }
 

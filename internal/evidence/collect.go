@@ -25,12 +25,16 @@ const (
 	metricInventory = "kube_node_info"
 )
 
-// Querier is the part of the query API the evidence needs.
+// Querier is the part of the query API the evidence needs. The warnings are
+// what the API said beside the data.
 type Querier interface {
-	QueryRange(ctx context.Context, query string, start, end time.Time, step time.Duration) ([]promapi.Series, error)
-	Query(ctx context.Context, query string, at time.Time) ([]promapi.Sample, error)
+	QueryRange(ctx context.Context, query string, start, end time.Time, step time.Duration) ([]promapi.Series, []string, error)
+	Query(ctx context.Context, query string, at time.Time) ([]promapi.Sample, []string, error)
 	Version(ctx context.Context) string
 }
+
+// DefaultPointBudget is Config.PointBudget when it is not set.
+const DefaultPointBudget = 250_000
 
 // Config is what to report on.
 type Config struct {
@@ -46,6 +50,10 @@ type Config struct {
 	// PointBudget caps nodes × steps per range query, which caps the memory
 	// a chunk takes.
 	PointBudget int
+	// AcceptPartial makes a report from an answer that is not whole (the
+	// API's warnings, values no collector writes) instead of failing; the
+	// reasons go into Result.Partial.
+	AcceptPartial bool
 }
 
 // QueryRecord is one distinct query the report rests on, for the manifest.
@@ -62,7 +70,10 @@ type Result struct {
 	// InventoryNote says where the fleet came from.
 	Inventory string
 	Warnings  []string
-	Queries   []QueryRecord
+	// Partial says why the store's answer was not whole, when AcceptPartial
+	// let the run go on: the report must carry it on every page.
+	Partial []string
+	Queries []QueryRecord
 	// Excluded are the inventory's nodes no collector can cover (Windows),
 	// listed so that the report says what it does not speak for.
 	Excluded       []Excluded
@@ -78,16 +89,20 @@ type Excluded struct {
 // ErrNoData is returned when the period holds no chrony series at all.
 var ErrNoData = errors.New("no chrony data")
 
+// ErrPartial is returned when the store's answer is not whole and
+// Config.AcceptPartial is false.
+var ErrPartial = errors.New("the store's answer is not whole")
+
 // Collect reads the period from q into a ledger.
 func Collect(ctx context.Context, q Querier, cfg Config) (*Result, error) {
 	if cfg.PointBudget == 0 {
-		cfg.PointBudget = 250_000
+		cfg.PointBudget = DefaultPointBudget
 	}
 	if cfg.InventoryGap == 0 {
 		cfg.InventoryGap = 10 * time.Minute
 	}
 	res := &Result{ServerVersion: q.Version(ctx)}
-	c := &collector{q: q, cfg: cfg, res: res, queries: map[string]*QueryRecord{}}
+	c := &collector{q: q, cfg: cfg, res: res, queries: map[string]*QueryRecord{}, warned: map[string]int{}, bad: map[badKey]*badValues{}, seen: map[string]bool{}}
 	c.window = windowFor(res.ServerVersion, cfg.Period.Step)
 	res.WindowSemantic = c.window.note
 
@@ -106,14 +121,16 @@ func Collect(ctx context.Context, q Querier, cfg Config) (*Result, error) {
 		res.Inventory = "none (--inventory none): every node seen in the period counts for the whole period"
 	case len(inventory) == 0:
 		res.Inventory = "none (no kube_node_info series in the period): every node seen in the period counts for the whole period"
+		res.Warnings = append(res.Warnings, "--inventory auto found no kube_node_info in the period: the fleet is the nodes seen in chrony series, so a node whose collector never ran is not in this report")
 		inventory = nil
 	default:
 		res.Inventory = "kube_node_info (kube-state-metrics): each node counts from its first to its last inventory sample in the period"
 	}
+	haveInventory := inventory != nil
 	for name, spans := range inventory {
-		ledger.Add(name, cfg.Cluster, spans, false)
+		ledger.Add(name, cfg.Cluster, spans, true)
 	}
-	if err := c.readChrony(ctx, ledger, inventory != nil); err != nil {
+	if err := c.readChrony(ctx, ledger); err != nil {
 		return nil, err
 	}
 	if !c.sawChrony {
@@ -121,19 +138,28 @@ func Collect(ctx context.Context, q Querier, cfg Config) (*Result, error) {
 		if cfg.Cluster != "" {
 			where = fmt.Sprintf("with %s=%q", labelCluster, cfg.Cluster)
 		}
-		return nil, fmt.Errorf("%w: no %s samples %s between %s and %s at %s: check --from/--to, --cluster, and that this is the store the collectors write to",
-			ErrNoData, metricUp, where, cfg.Period.From.Format(time.RFC3339), cfg.Period.To().Format(time.RFC3339), describe(q))
+		outside := ""
+		if c.outside > 0 {
+			outside = fmt.Sprintf(" (the API answered %d points, none at the end of one of the period's %s steps: does it align queries to a grid of its own?)", c.outside, cfg.Period.Step)
+		}
+		return nil, fmt.Errorf("%w: no %s samples %s between %s and %s at %s%s: check --from/--to, --cluster, and that this is the store the collectors write to",
+			ErrNoData, metricUp, where, cfg.Period.From.Format(time.RFC3339), cfg.Period.To().Format(time.RFC3339), describe(q), outside)
 	}
 	if err := c.readReferences(ctx, ledger); err != nil {
 		return nil, err
 	}
 	ledger.Finish()
 	for _, n := range ledger.Nodes() {
-		if n.NotInInventory {
+		if haveInventory && !n.InInventory {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("node %s has chrony series but is not in the inventory: it counts for the whole period", n.Name))
 		}
-		if n.Steps[Within]+n.Steps[AboveTolerance]+n.Steps[Unsynchronised]+n.Steps[Unreachable] == 0 && !n.NotInInventory {
+		if n.Steps[Within]+n.Steps[AboveTolerance]+n.Steps[Unsynchronised]+n.Steps[Unreachable] > 0 {
+			continue
+		}
+		if n.InInventory && !c.seen[n.Name] {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("node %s is in the inventory but sent no chrony series in the period", n.Name))
+		} else {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("node %s gave no reading in the period: every step counts as no_data", n.Name))
 		}
 	}
 	if cfg.Inventory {
@@ -141,9 +167,15 @@ func Collect(ctx context.Context, q Querier, cfg Config) (*Result, error) {
 			return nil, err
 		}
 	}
+	requests := 0
 	for _, r := range c.order {
 		res.Queries = append(res.Queries, *c.queries[r])
+		requests += c.queries[r].Requests
 	}
+	for _, w := range c.warnedOrder {
+		res.Partial = append(res.Partial, fmt.Sprintf("the query API warned on %d of %d queries: %q", c.warned[w], requests, w))
+	}
+	res.Partial = append(res.Partial, c.badReasons()...)
 	return res, nil
 }
 
@@ -189,6 +221,84 @@ type collector struct {
 	queries   map[string]*QueryRecord
 	order     []string
 	sawChrony bool
+	// outside counts the points answered at no step's end of the period.
+	outside int
+	// seen holds the nodes with a chrony point in the period.
+	seen map[string]bool
+	// The API's warnings, with how many answers carried each.
+	warned      map[string]int
+	warnedOrder []string
+	// Values no collector writes, per node and metric.
+	bad      map[badKey]*badValues
+	badOrder []badKey
+}
+
+type badKey struct{ node, metric string }
+
+type badValues struct {
+	count int
+	first int64 // ms
+	value float64
+}
+
+// noteWarnings keeps what the API said beside an answer. Without
+// AcceptPartial the run ends at the first: a store that lost a part of its
+// data answers with what it has, and a report from it would count the
+// missing part as whatever the rest says.
+func (c *collector) noteWarnings(what string, warnings []string) error {
+	for _, w := range warnings {
+		if _, ok := c.warned[w]; !ok {
+			c.warnedOrder = append(c.warnedOrder, w)
+		}
+		c.warned[w]++
+	}
+	if len(warnings) > 0 && !c.cfg.AcceptPartial {
+		return fmt.Errorf("%w: the query API answered %s with warnings %q: no report was written; fix the data source, or pass --accept-partial to report anyway with every page saying so",
+			ErrPartial, what, warnings)
+	}
+	return nil
+}
+
+// noteBad keeps a value of metric that no collector writes.
+func (c *collector) noteBad(node, metric string, t int64, v float64) {
+	k := badKey{node, metric}
+	b := c.bad[k]
+	if b == nil {
+		b = &badValues{first: t, value: v}
+		c.bad[k] = b
+		c.badOrder = append(c.badOrder, k)
+	}
+	b.count++
+}
+
+func (c *collector) badReasons() []string {
+	var out []string
+	for _, k := range c.badOrder {
+		b := c.bad[k]
+		why := "chrony_up is 0 or 1"
+		if k.metric == metricMaxError {
+			why = "a bound is never below 0"
+		}
+		out = append(out, fmt.Sprintf("node %s: %d value(s) of %s that no collector writes, the first %s at %s (%s): those steps count as no_data",
+			k.node, b.count, k.metric, strconv.FormatFloat(b.value, 'g', -1, 64), time.UnixMilli(b.first).UTC().Format(time.RFC3339), why))
+	}
+	return out
+}
+
+// checkBad ends the run, without AcceptPartial, once a value no collector
+// writes was read: the store holds series other than the collectors'
+// (another writer, a unit or relabelling bug, corruption), and since only
+// the step's reduction is read, more of them may hide behind it.
+func (c *collector) checkBad() error {
+	if len(c.bad) == 0 || c.cfg.AcceptPartial {
+		return nil
+	}
+	reasons := c.badReasons()
+	if len(reasons) > 5 {
+		reasons = append(reasons[:5], fmt.Sprintf("and %d more", len(reasons)-5))
+	}
+	return fmt.Errorf("%w: %s: no report was written; fix the data source, or pass --accept-partial to report anyway with those steps as no_data and every page saying so",
+		ErrPartial, strings.Join(reasons, "; "))
 }
 
 func (c *collector) record(query, kind, step string) {
@@ -233,14 +343,22 @@ func (c *collector) chunks(nodes int) int {
 	return min(max(per, 60), 11_000, c.cfg.Period.Steps)
 }
 
-func (c *collector) rangeQuery(ctx context.Context, query string, from, to int) ([]promapi.Series, error) {
+// rangeQuery asks for steps [from, to). It may run concurrently with
+// another: the caller records the query and notes the warnings.
+func (c *collector) rangeQuery(ctx context.Context, query string, from, to int) ([]promapi.Series, []string, error) {
 	p := c.cfg.Period
-	c.record(query, "range", p.Step.String())
 	return c.q.QueryRange(ctx, query, p.At(from+1), p.At(to), p.Step)
 }
 
+func (c *collector) rangeWhat(query string, from, to int) string {
+	p := c.cfg.Period
+	return fmt.Sprintf("range query %s from %s to %s", query, p.At(from+1).Format(time.RFC3339), p.At(to).Format(time.RFC3339))
+}
+
 // readInventory returns, per node, the spans of steps from its first to its
-// last inventory sample, gaps up to InventoryGap bridged.
+// last inventory sample, gaps up to InventoryGap bridged. Any series naming
+// the node in a step puts it in the fleet for that step, so duplicate series
+// or points can only widen the fleet.
 func (c *collector) readInventory(ctx context.Context) (map[string][]Span, error) {
 	query := fmt.Sprintf("max by (node) (count_over_time(%s[%s]))", c.inventorySelector(), c.window.selector)
 	gapSteps := int(c.cfg.InventoryGap / c.cfg.Period.Step)
@@ -248,10 +366,15 @@ func (c *collector) readInventory(ctx context.Context) (map[string][]Span, error
 	per := c.chunks(1000)
 	for from, to := 0, 0; from < c.cfg.Period.Steps; from = to {
 		to = min(from+per, c.cfg.Period.Steps)
-		series, err := c.rangeQuery(ctx, query, from, to)
+		c.record(query, "range", c.cfg.Period.Step.String())
+		series, warnings, err := c.rangeQuery(ctx, query, from, to)
+		if err == nil {
+			err = c.noteWarnings(c.rangeWhat(query, from, to), warnings)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("reading the node inventory: %w", err)
 		}
+		present := map[string][]bool{}
 		for _, s := range series {
 			node := s.Metric["node"]
 			if node == "" {
@@ -259,17 +382,29 @@ func (c *collector) readInventory(ctx context.Context) (map[string][]Span, error
 			}
 			for _, pt := range s.Values {
 				k, ok := c.cfg.Period.Index(pt.T)
-				if !ok || pt.V < 1 {
+				if !ok || k < from || k >= to || pt.V < 1 {
 					continue
 				}
-				sp := spans[node]
+				if present[node] == nil {
+					present[node] = make([]bool, to-from)
+				}
+				present[node][k-from] = true
+			}
+		}
+		for node, steps := range present {
+			sp := spans[node]
+			for i, in := range steps {
+				if !in {
+					continue
+				}
+				k := from + i
 				if n := len(sp); n > 0 && k-sp[n-1].End <= gapSteps {
 					sp[n-1].End = k + 1
 				} else {
 					sp = append(sp, Span{Start: k, End: k + 1})
 				}
-				spans[node] = sp
 			}
+			spans[node] = sp
 		}
 		per = c.chunks(len(spans))
 	}
@@ -283,7 +418,7 @@ type nodeChunk struct {
 
 // readChrony reads the bound and the read status step by step, chunk by
 // chunk, and accounts every node's steps in order.
-func (c *collector) readChrony(ctx context.Context, ledger *Ledger, haveInventory bool) error {
+func (c *collector) readChrony(ctx context.Context, ledger *Ledger) error {
 	by := fmt.Sprintf("by (%s, %s)", labelCluster, labelNode)
 	upQuery := fmt.Sprintf("min %s (min_over_time(%s[%s]))", by, c.chronySelector(metricUp), c.window.selector)
 	errQuery := fmt.Sprintf("max %s (max_over_time(%s[%s]))", by, c.chronySelector(metricMaxError), c.window.selector)
@@ -292,15 +427,25 @@ func (c *collector) readChrony(ctx context.Context, ledger *Ledger, haveInventor
 	for from, to := 0, 0; from < c.cfg.Period.Steps; from = to {
 		to = min(from+per, c.cfg.Period.Steps)
 		var upSeries, errSeries []promapi.Series
+		var upWarnings, errWarnings []string
 		var upErr, errErr error
+		c.record(upQuery, "range", c.cfg.Period.Step.String())
+		c.record(errQuery, "range", c.cfg.Period.Step.String())
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			upSeries, upErr = c.rangeQuery(ctx, upQuery, from, to)
+			upSeries, upWarnings, upErr = c.rangeQuery(ctx, upQuery, from, to)
 		}()
-		errSeries, errErr = c.rangeQuery(ctx, errQuery, from, to)
+		errSeries, errWarnings, errErr = c.rangeQuery(ctx, errQuery, from, to)
 		<-done
 		if err := errors.Join(upErr, errErr); err != nil {
+			return fmt.Errorf("reading the clock bounds: %w", err)
+		}
+		err := c.noteWarnings(c.rangeWhat(upQuery, from, to), upWarnings)
+		if errNext := c.noteWarnings(c.rangeWhat(errQuery, from, to), errWarnings); err == nil {
+			err = errNext
+		}
+		if err != nil {
 			return fmt.Errorf("reading the clock bounds: %w", err)
 		}
 		chunk := map[string]*nodeChunk{}
@@ -315,24 +460,42 @@ func (c *collector) readChrony(ctx context.Context, ledger *Ledger, haveInventor
 			}
 			return nc, nil
 		}
-		fill := func(series []promapi.Series, set func(r *Reading, v float64)) error {
+		// Every point is merged into its step, the worst deciding: a store
+		// that answers two series for one node, or one timestamp twice, cannot
+		// have the last one overwrite a breach.
+		fill := func(series []promapi.Series, metric string, add func(r *Reading, v float64) bool) error {
 			for _, s := range series {
 				nc, err := get(s.Metric)
 				if err != nil {
 					return err
 				}
+				name := s.Metric[labelNode]
 				for _, pt := range s.Values {
-					if k, ok := c.cfg.Period.Index(pt.T); ok && k >= from && k < to {
-						set(&nc.readings[k-from], pt.V)
+					k, ok := c.cfg.Period.Index(pt.T)
+					if !ok || k < from || k >= to {
+						c.outside++
+						continue
+					}
+					if name != "" {
+						c.seen[name] = true
+						if metric == metricUp {
+							c.sawChrony = true
+						}
+					}
+					if !add(&nc.readings[k-from], pt.V) && name != "" {
+						c.noteBad(name, metric, pt.T, pt.V)
 					}
 				}
 			}
 			return nil
 		}
 		if err := errors.Join(
-			fill(upSeries, func(r *Reading, v float64) { r.HaveUp, r.MinUp = true, v }),
-			fill(errSeries, func(r *Reading, v float64) { r.HaveErr, r.MaxErr = true, v }),
+			fill(upSeries, metricUp, (*Reading).AddUp),
+			fill(errSeries, metricMaxError, (*Reading).AddMaxError),
 		); err != nil {
+			return err
+		}
+		if err := c.checkBad(); err != nil {
 			return err
 		}
 		names := make([]string, 0, len(chunk))
@@ -346,10 +509,9 @@ func (c *collector) readChrony(ctx context.Context, ledger *Ledger, haveInventor
 				c.res.Warnings = append(c.res.Warnings, fmt.Sprintf("series without a %s label were left out: the pipeline must set it", labelNode))
 				continue
 			}
-			c.sawChrony = true
 			n := ledger.Node(name)
 			if n == nil {
-				n = ledger.Add(name, nc.cluster, whole, haveInventory)
+				n = ledger.Add(name, nc.cluster, whole, false)
 			}
 			if n.Cluster == "" {
 				n.Cluster = nc.cluster
@@ -376,7 +538,10 @@ func (c *collector) perDay(ctx context.Context, what string, query func(window s
 		}
 		q := query(fmt.Sprintf("%dms", d.Milliseconds()))
 		c.record(q, "instant", "")
-		samples, err := c.q.Query(ctx, q, p.At(to))
+		samples, warnings, err := c.q.Query(ctx, q, p.At(to))
+		if err == nil {
+			err = c.noteWarnings(fmt.Sprintf("query %s at %s", q, p.At(to).Format(time.RFC3339)), warnings)
+		}
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", what, err)
 		}

@@ -42,27 +42,68 @@ var Profiles = map[string]float64{
 
 // Reading is what a step's samples say, reduced on the server: the lowest
 // chrony_up and the highest max_error in the step, each with whether any
-// sample was taken at all.
+// sample was taken at all. Invalid marks a value in the step that no
+// collector writes (see AddUp and AddMaxError): such a step is never within.
 type Reading struct {
 	HaveUp  bool
 	MinUp   float64
 	HaveErr bool
 	MaxErr  float64
+	Invalid bool
 }
+
+// AddUp merges one chrony_up value into the step: the lowest decides. NaN
+// is no value. Anything but 0 or 1 is not a value of chrony_up: it marks the
+// step invalid and AddUp returns false.
+func (r *Reading) AddUp(v float64) bool {
+	switch {
+	case math.IsNaN(v):
+		return true
+	case !validUp(v):
+		r.Invalid = true
+		return false
+	case !r.HaveUp || v < r.MinUp:
+		r.HaveUp, r.MinUp = true, v
+	}
+	return true
+}
+
+// AddMaxError merges one bound into the step: the highest decides, +Inf
+// (unsynchronised) above all. NaN is no value. A bound below zero, -Inf
+// included, is not a bound: it marks the step invalid and AddMaxError
+// returns false.
+func (r *Reading) AddMaxError(v float64) bool {
+	switch {
+	case math.IsNaN(v):
+		return true
+	case !validBound(v):
+		r.Invalid = true
+		return false
+	case !r.HaveErr || v > r.MaxErr:
+		r.HaveErr, r.MaxErr = true, v
+	}
+	return true
+}
+
+func validUp(v float64) bool    { return v == 0 || v == 1 }
+func validBound(v float64) bool { return v >= 0 } // false for NaN and -Inf
 
 // Classify decides a step from its worst readings. A breach seen in the step
 // outranks a failed read in it; a step counts as within only when a read
 // succeeded in it and gave a bound within tolerance, so neither a gap nor a
-// stale value can become evidence.
+// stale value can become evidence. A value that cannot be a reading (NaN,
+// chrony_up other than 0 or 1, a negative bound) is not one.
 func Classify(r Reading, tolerance float64) State {
+	haveUp := r.HaveUp && validUp(r.MinUp)
+	haveErr := r.HaveErr && validBound(r.MaxErr)
 	switch {
-	case r.HaveErr && math.IsInf(r.MaxErr, 1):
+	case haveErr && math.IsInf(r.MaxErr, 1):
 		return Unsynchronised
-	case r.HaveErr && r.MaxErr > tolerance:
+	case haveErr && r.MaxErr > tolerance:
 		return AboveTolerance
-	case r.HaveUp && r.MinUp < 1:
+	case haveUp && r.MinUp < 1:
 		return Unreachable
-	case !r.HaveUp || !r.HaveErr || math.IsNaN(r.MaxErr):
+	case !haveUp || !haveErr || r.Invalid:
 		return NoData
 	}
 	return Within
@@ -117,8 +158,10 @@ type Node struct {
 	// Fleet is when the node was in the fleet, ascending; steps outside it
 	// are not accounted.
 	Fleet []Span
-	// NotInInventory marks a node with chrony series but no inventory entry.
-	NotInInventory bool
+	// InInventory is true for a node of the inventory; false for a node
+	// seen only in chrony series, and for every node when no inventory was
+	// read.
+	InInventory bool
 
 	Steps     [numStates]int64
 	Worst     float64 // the highest finite bound; NaN while none
@@ -189,9 +232,9 @@ func NewLedger(p Period, tolerance float64) *Ledger {
 }
 
 // Add puts a node in the fleet for the given spans of steps.
-func (l *Ledger) Add(name, cluster string, fleet []Span, notInInventory bool) *Node {
+func (l *Ledger) Add(name, cluster string, fleet []Span, inInventory bool) *Node {
 	n := newNode(name, cluster, fleet, l.days, l.buckets)
-	n.NotInInventory = notInInventory
+	n.InInventory = inInventory
 	l.nodes[name] = n
 	return n
 }
@@ -256,7 +299,7 @@ func (l *Ledger) record(n *Node, k int, r Reading) {
 	if s == Unsynchronised {
 		b.Unsync = true
 	}
-	if r.HaveErr && !math.IsInf(r.MaxErr, 0) && !math.IsNaN(r.MaxErr) {
+	if r.HaveErr && validBound(r.MaxErr) && !math.IsInf(r.MaxErr, 1) {
 		if math.IsNaN(n.Worst) || r.MaxErr > n.Worst {
 			n.Worst, n.WorstStep = r.MaxErr, k
 		}

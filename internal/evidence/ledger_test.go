@@ -23,6 +23,16 @@ func TestClassify(t *testing.T) {
 		{"nothing", Reading{}, NoData},
 		{"up without a bound", Reading{HaveUp: true, MinUp: 1}, NoData},
 		{"a bound without up", Reading{HaveErr: true, MaxErr: 0.1e-3}, NoData},
+		// Values that cannot be readings are not readings.
+		{"chrony_up NaN", Reading{HaveUp: true, MinUp: math.NaN(), HaveErr: true, MaxErr: 0.5e-3}, NoData},
+		{"chrony_up 0.5", Reading{HaveUp: true, MinUp: 0.5, HaveErr: true, MaxErr: 0.5e-3}, NoData},
+		{"chrony_up 2", Reading{HaveUp: true, MinUp: 2, HaveErr: true, MaxErr: 0.5e-3}, NoData},
+		{"chrony_up +Inf", Reading{HaveUp: true, MinUp: math.Inf(1), HaveErr: true, MaxErr: 0.5e-3}, NoData},
+		{"a bound of NaN", Reading{HaveUp: true, MinUp: 1, HaveErr: true, MaxErr: math.NaN()}, NoData},
+		{"a bound of -Inf", Reading{HaveUp: true, MinUp: 1, HaveErr: true, MaxErr: math.Inf(-1)}, NoData},
+		{"a bound of -5", Reading{HaveUp: true, MinUp: 1, HaveErr: true, MaxErr: -5}, NoData},
+		{"a bound of -5 beside a failed read", Reading{HaveUp: true, MinUp: 0, HaveErr: true, MaxErr: -5}, Unreachable},
+		{"a bound of 0", Reading{HaveUp: true, MinUp: 1, HaveErr: true, MaxErr: 0}, Within},
 	} {
 		if got := Classify(tc.r, tol); got != tc.want {
 			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
@@ -89,5 +99,66 @@ func TestPercentileWithinHalfAPercent(t *testing.T) {
 		if got := n.Percentile(q.q); math.Abs(got-q.exact)/q.exact > 0.005 {
 			t.Errorf("p%v = %v, want %v within 0.5%%", q.q*100, got, q.exact)
 		}
+	}
+}
+
+// Merging a step's values: the worst decides, NaN is none, and a value no
+// collector writes marks the step and is reported.
+func TestReadingMerge(t *testing.T) {
+	const tol = 1e-3
+	for _, tc := range []struct {
+		name      string
+		up, bound []float64
+		want      State
+		rejected  int
+	}{
+		{"one of each", []float64{1}, []float64{1e-5}, Within, 0},
+		{"the breach first", []float64{1}, []float64{5e-3, 1e-5}, AboveTolerance, 0},
+		{"the breach last", []float64{1}, []float64{1e-5, 5e-3}, AboveTolerance, 0},
+		{"+Inf among bounds", []float64{1}, []float64{1e-5, math.Inf(1), 5e-3}, Unsynchronised, 0},
+		{"a failed read first", []float64{0, 1}, []float64{1e-5}, Unreachable, 0},
+		{"a failed read last", []float64{1, 0}, []float64{1e-5}, Unreachable, 0},
+		{"NaN up beside a good one", []float64{math.NaN(), 1}, []float64{1e-5}, Within, 0},
+		{"only NaN up", []float64{math.NaN()}, []float64{1e-5}, NoData, 0},
+		{"NaN bound beside a good one", []float64{1}, []float64{1e-5, math.NaN()}, Within, 0},
+		{"a negative bound beside a good one", []float64{1}, []float64{1e-5, -5}, NoData, 1},
+		{"-Inf beside a good one", []float64{1}, []float64{math.Inf(-1), 1e-5}, NoData, 1},
+		{"a negative bound beside a breach", []float64{1}, []float64{-5, 5e-3}, AboveTolerance, 1},
+		{"chrony_up 0.5", []float64{0.5}, []float64{1e-5}, NoData, 1},
+		{"chrony_up 0.5 beside a failed read", []float64{0.5, 0}, []float64{1e-5}, Unreachable, 1},
+	} {
+		var r Reading
+		rejected := 0
+		for _, v := range tc.up {
+			if !r.AddUp(v) {
+				rejected++
+			}
+		}
+		for _, v := range tc.bound {
+			if !r.AddMaxError(v) {
+				rejected++
+			}
+		}
+		if got := Classify(r, tol); got != tc.want || rejected != tc.rejected {
+			t.Errorf("%s: %s with %d rejected, want %s with %d", tc.name, got, rejected, tc.want, tc.rejected)
+		}
+	}
+}
+
+// A bound that cannot be one never becomes a node's worst, nor enters its
+// percentiles.
+func TestWorstIgnoresImpossibleBounds(t *testing.T) {
+	p := Period{From: time.Unix(0, 0).UTC(), Step: time.Second, Steps: 3}
+	l := NewLedger(p, 1e-3)
+	n := l.Add("n", "", []Span{{0, 3}}, true)
+	l.Account(n, 0, Reading{HaveUp: true, MinUp: 1, HaveErr: true, MaxErr: -5})
+	l.Account(n, 1, Reading{HaveUp: true, MinUp: 1, HaveErr: true, MaxErr: math.Inf(-1)})
+	l.Account(n, 2, Reading{HaveUp: true, MinUp: 1, HaveErr: true, MaxErr: 2e-4})
+	l.Finish()
+	if p50 := n.Percentile(0.5); n.Worst != 2e-4 || n.WorstStep != 2 || math.Abs(p50-2e-4)/2e-4 > 0.005 {
+		t.Errorf("worst %v at %d, p50 %v; want 2e-4 at step 2 and p50 2e-4 within 0.5%%", n.Worst, n.WorstStep, p50)
+	}
+	if want := [numStates]int64{Within: 1, NoData: 2}; n.Steps != want {
+		t.Errorf("steps %v, want %v", n.Steps, want)
 	}
 }

@@ -56,7 +56,7 @@ func TestAzureWorkloadIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; i < 3; i++ {
-		if _, err := c.Query(context.Background(), "up", time.Now()); err != nil {
+		if _, _, err := c.Query(context.Background(), "up", time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}

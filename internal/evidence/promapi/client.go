@@ -29,6 +29,7 @@ type Client struct {
 	// picked up.
 	bearerTokenFile string
 	tokenSource     func(context.Context) (string, error)
+	maxBytes        int64
 }
 
 // Options configure a Client beyond its URL.
@@ -38,7 +39,21 @@ type Options struct {
 	TokenSource func(context.Context) (string, error)
 	Headers     http.Header
 	Timeout     time.Duration
+	// MaxResponseBytes bounds the bytes read of one answer; 0 means
+	// DefaultMaxResponseBytes. The JSON decoder holds a whole answer in
+	// memory before decoding it, so without a bound one answer can take
+	// any amount of memory.
+	MaxResponseBytes int64
 }
+
+// BytesPerPoint is a generous size of one point of a range query's answer:
+// [1790000000.123,"1.2345678901234567e-05"] is 42 bytes, and a series'
+// labels add little per point.
+const BytesPerPoint = 128
+
+// DefaultMaxResponseBytes bounds an answer when Options say nothing: a
+// quarter of a million points, the evidence tool's default point budget.
+const DefaultMaxResponseBytes = 250_000 * BytesPerPoint
 
 // New returns a client for the API under rawURL (the part before /api/v1).
 func New(rawURL string, opts Options) (*Client, error) {
@@ -51,7 +66,15 @@ func New(rawURL string, opts Options) (*Client, error) {
 	if timeout == 0 {
 		timeout = 2 * time.Minute
 	}
-	return &Client{base: u, http: &http.Client{Timeout: timeout}, headers: opts.Headers.Clone(), bearerTokenFile: opts.BearerTokenFile, tokenSource: opts.TokenSource}, nil
+	maxBytes := opts.MaxResponseBytes
+	if maxBytes == 0 {
+		maxBytes = DefaultMaxResponseBytes
+	}
+	if maxBytes < 0 {
+		return nil, fmt.Errorf("--max-response-bytes %d: must be positive", maxBytes)
+	}
+	return &Client{base: u, http: &http.Client{Timeout: timeout}, headers: opts.Headers.Clone(), bearerTokenFile: opts.BearerTokenFile,
+		tokenSource: opts.TokenSource, maxBytes: maxBytes}, nil
 }
 
 // Redacted is the API's URL without user information or query parameters,
@@ -139,8 +162,11 @@ type vector struct {
 	Result     []Sample `json:"result"`
 }
 
-// QueryRange evaluates query at start, start+step, ... up to end.
-func (c *Client) QueryRange(ctx context.Context, query string, start, end time.Time, step time.Duration) ([]Series, error) {
+// QueryRange evaluates query at start, start+step, ... up to end. Warnings
+// are what the API said beside the data; a store that could not reach all
+// of its parts (Thanos, Mimir, Azure Monitor) says so there, and the data is
+// then partial.
+func (c *Client) QueryRange(ctx context.Context, query string, start, end time.Time, step time.Duration) (series []Series, warnings []string, err error) {
 	form := url.Values{
 		"query": {query},
 		"start": {formatTime(start)},
@@ -148,25 +174,28 @@ func (c *Client) QueryRange(ctx context.Context, query string, start, end time.T
 		"step":  {strconv.FormatFloat(step.Seconds(), 'f', -1, 64)},
 	}
 	var m matrix
-	if err := c.call(ctx, "query_range", form, &m); err != nil {
-		return nil, fmt.Errorf("range query %s from %s to %s: %w", query, start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339), err)
+	warnings, err = c.call(ctx, "query_range", form, &m)
+	if err != nil {
+		return nil, nil, fmt.Errorf("range query %s from %s to %s: %w", query, start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339), err)
 	}
 	if m.ResultType != "matrix" {
-		return nil, fmt.Errorf("range query %s: the API answered a %q, not a matrix", query, m.ResultType)
+		return nil, nil, fmt.Errorf("range query %s: the API answered a %q, not a matrix", query, m.ResultType)
 	}
-	return m.Result, nil
+	return m.Result, warnings, nil
 }
 
-// Query evaluates query at one instant.
-func (c *Client) Query(ctx context.Context, query string, at time.Time) ([]Sample, error) {
+// Query evaluates query at one instant, with the API's warnings as
+// QueryRange.
+func (c *Client) Query(ctx context.Context, query string, at time.Time) (samples []Sample, warnings []string, err error) {
 	var v vector
-	if err := c.call(ctx, "query", url.Values{"query": {query}, "time": {formatTime(at)}}, &v); err != nil {
-		return nil, fmt.Errorf("query %s at %s: %w", query, at.UTC().Format(time.RFC3339), err)
+	warnings, err = c.call(ctx, "query", url.Values{"query": {query}, "time": {formatTime(at)}}, &v)
+	if err != nil {
+		return nil, nil, fmt.Errorf("query %s at %s: %w", query, at.UTC().Format(time.RFC3339), err)
 	}
 	if v.ResultType != "vector" {
-		return nil, fmt.Errorf("query %s: the API answered a %q, not a vector", query, v.ResultType)
+		return nil, nil, fmt.Errorf("query %s: the API answered a %q, not a vector", query, v.ResultType)
 	}
-	return v.Result, nil
+	return v.Result, warnings, nil
 }
 
 // Version is the server's Prometheus version from /api/v1/status/buildinfo,
@@ -175,7 +204,7 @@ func (c *Client) Version(ctx context.Context) string {
 	var info struct {
 		Version string `json:"version"`
 	}
-	if err := c.call(ctx, "status/buildinfo", nil, &info); err != nil {
+	if _, err := c.call(ctx, "status/buildinfo", nil, &info); err != nil {
 		return ""
 	}
 	return info.Version
@@ -188,10 +217,9 @@ func formatTime(t time.Time) string {
 // ErrUnauthorized marks a refusal that better credentials would fix.
 var ErrUnauthorized = errors.New("unauthorized")
 
-func (c *Client) call(ctx context.Context, endpoint string, form url.Values, into any) error {
+func (c *Client) call(ctx context.Context, endpoint string, form url.Values, into any) (warnings []string, err error) {
 	u := c.base.JoinPath("api/v1", endpoint)
 	var req *http.Request
-	var err error
 	if form == nil {
 		req, err = http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	} else {
@@ -201,7 +229,7 @@ func (c *Client) call(ctx context.Context, endpoint string, form url.Values, int
 		}
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for k, vs := range c.headers {
 		for _, v := range vs {
@@ -211,41 +239,89 @@ func (c *Client) call(ctx context.Context, endpoint string, form url.Values, int
 	if c.bearerTokenFile != "" {
 		token, err := os.ReadFile(c.bearerTokenFile)
 		if err != nil {
-			return fmt.Errorf("reading the bearer token: %w", err)
+			return nil, fmt.Errorf("reading the bearer token: %w", err)
 		}
 		req.Header.Set("Authorization", "Bearer "+string(bytes.TrimSpace(token)))
 	}
 	if c.tokenSource != nil {
 		token, err := c.tokenSource(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("cannot reach the query API at %s (check --prometheus and the network path to it): %w", c.Redacted(), err)
+		return nil, fmt.Errorf("cannot reach the query API at %s (check --prometheus and the network path to it): %w", c.Redacted(), err)
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusUnauthorized, http.StatusForbidden:
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("%w: the query API at %s answered %s (check --bearer-token-file or --header, and that the identity may read the workspace): %s",
+		return nil, fmt.Errorf("%w: the query API at %s answered %s (check --bearer-token-file or --header, and that the identity may read the workspace): %s",
 			ErrUnauthorized, c.Redacted(), resp.Status, strings.TrimSpace(string(body)))
 	}
-	env := envelope{Data: into}
-	dec := json.NewDecoder(resp.Body)
-	if err := dec.Decode(&env); err != nil {
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("the query API at %s answered %s", c.Redacted(), resp.Status)
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		// Whatever the body says: a proxy or a store in trouble can answer
+		// 503 with a cached or partial success body, and that is not data.
+		var env envelope
+		detail := ""
+		if json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&env) == nil && env.Status == "error" {
+			detail = fmt.Sprintf(": %s: %s", env.ErrorType, env.Error)
 		}
-		return fmt.Errorf("the query API at %s answered something that is not the Prometheus API's JSON (is --prometheus the API's base URL?): %w", c.Redacted(), err)
+		return nil, fmt.Errorf("the query API at %s answered %s%s", c.Redacted(), resp.Status, detail)
+	}
+	if resp.ContentLength > c.maxBytes {
+		return nil, c.tooLarge(fmt.Sprintf("Content-Length %d; nothing was read", resp.ContentLength))
+	}
+	body := &boundedReader{r: resp.Body, left: c.maxBytes}
+	env := envelope{Data: into}
+	if err := json.NewDecoder(body).Decode(&env); err != nil {
+		if body.exceeded {
+			return nil, c.tooLarge("reading stopped there")
+		}
+		return nil, fmt.Errorf("the query API at %s answered something that is not the Prometheus API's JSON (is --prometheus the API's base URL?): %w", c.Redacted(), err)
 	}
 	if env.Status != "success" {
 		if env.Error == "" {
 			env.Error = resp.Status
 		}
-		return fmt.Errorf("the query API at %s answered %s: %s: %s", c.Redacted(), resp.Status, env.ErrorType, env.Error)
+		return nil, fmt.Errorf("the query API at %s answered %s: %s: %s", c.Redacted(), resp.Status, env.ErrorType, env.Error)
 	}
-	return nil
+	return env.Warnings, nil
+}
+
+// ErrTooLarge marks an answer larger than MaxResponseBytes.
+var ErrTooLarge = errors.New("answer too large")
+
+func (c *Client) tooLarge(detail string) error {
+	return fmt.Errorf("%w: the query API at %s answered more than --max-response-bytes %d (%s): each query asks for one chunk of the point budget, whose answer is far smaller; check that --prometheus is the query API, or raise --max-response-bytes",
+		ErrTooLarge, c.Redacted(), c.maxBytes, detail)
+}
+
+// boundedReader reads at most left bytes and then fails, so that an answer
+// too large is an error, not a truncated document that might still decode.
+type boundedReader struct {
+	r        io.Reader
+	left     int64
+	exceeded bool
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		// One more byte tells a body of exactly the limit from a longer one.
+		var one [1]byte
+		n, err := b.r.Read(one[:])
+		if n > 0 {
+			b.exceeded = true
+			return 0, ErrTooLarge
+		}
+		return 0, err
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	return n, err
 }

@@ -27,12 +27,14 @@ body { font-family: sans-serif; font-size: 11pt; margin: 2em; color: #111; max-w
 h1 { font-size: 18pt; } h2 { font-size: 14pt; border-bottom: 1px solid #999; margin-top: 1.5em; } h3 { font-size: 11pt; margin-bottom: 0.2em; }
 table { border-collapse: collapse; margin: 0.5em 0; } td, th { border: 1px solid #bbb; padding: 2px 6px; text-align: left; vertical-align: top; }
 th { background: #eee; } .num { text-align: right; } .warn { color: #a00; }
+.partial { border: 3px solid #a00; color: #a00; padding: 0.3em 0.8em; font-weight: bold; }
 .node { page-break-inside: avoid; break-inside: avoid; margin-bottom: 1.2em; }
 svg text { font-family: sans-serif; }
 @media print { body { margin: 0; } h2 { page-break-after: avoid; } }
 </style>
 </head>
 <body>
+{{if .PartialNotice}}<div class="partial" id="partial"><p>{{.PartialNotice}}</p><ul>{{range .Summary.Partial}}<li>{{.}}</li>{{end}}</ul></div>{{end}}
 <h1>{{.Title}}</h1>
 <table>{{range .Facts}}<tr><th>{{index . 0}}</th><td>{{index . 1}}</td></tr>{{end}}</table>
 {{if .Summary.Warnings}}<ul class="warn">{{range .Summary.Warnings}}<li>{{.}}</li>{{end}}</ul>{{end}}

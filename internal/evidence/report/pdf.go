@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"time"
+	"unicode/utf8"
 
 	"codeberg.org/go-pdf/fpdf"
 )
@@ -25,6 +26,25 @@ func writePDF(w io.Writer, v *view, generated time.Time) error {
 		pdf.CellFormat(0, 5, tr(fmt.Sprintf("%s, %s to %s, page %d", v.Title, v.Summary.From, v.Summary.To, pdf.PageNo())), "", 0, "C", false, 0, "")
 	})
 	const pageW = 180.0
+	if v.PartialNotice != "" {
+		// Every page says it, so that no page printed or copied alone
+		// reads as evidence made from a whole answer.
+		pdf.SetHeaderFunc(func() {
+			pdf.SetTextColor(170, 0, 0)
+			pdf.SetFont("Helvetica", "B", 8)
+			pdf.MultiCell(pageW, 3.8, tr(v.PartialNotice), "", "L", false)
+			pdf.SetFont("Helvetica", "", 7)
+			for i, p := range v.Summary.Partial {
+				if i == partialPerPage {
+					pdf.MultiCell(pageW, 3.5, tr(fmt.Sprintf("and %d more on page 1", len(v.Summary.Partial)-i)), "", "L", false)
+					break
+				}
+				pdf.MultiCell(pageW, 3.5, tr("- "+shorten(p, 240)), "", "L", false)
+			}
+			pdf.SetTextColor(0, 0, 0)
+			pdf.Ln(2)
+		})
+	}
 
 	heading := func(s string) {
 		pdf.Ln(3)
@@ -67,6 +87,17 @@ func writePDF(w io.Writer, v *view, generated time.Time) error {
 	pdf.SetFont("Helvetica", "B", 18)
 	pdf.CellFormat(0, 10, tr(v.Title), "", 1, "L", false, 0, "")
 	pairs(v.Facts, 40)
+	if len(v.Summary.Partial) > 0 {
+		pdf.Ln(2)
+		pdf.SetTextColor(170, 0, 0)
+		pdf.SetFont("Helvetica", "B", 9)
+		pdf.MultiCell(pageW, 4.5, "Why the store's answer was not whole:", "", "L", false)
+		pdf.SetFont("Helvetica", "", 9)
+		for _, p := range v.Summary.Partial {
+			pdf.MultiCell(pageW, 4.5, tr("- "+p), "", "L", false)
+		}
+		pdf.SetTextColor(0, 0, 0)
+	}
 	if len(v.Summary.Warnings) > 0 {
 		pdf.Ln(2)
 		pdf.SetTextColor(170, 0, 0)
@@ -140,6 +171,20 @@ func writePDF(w io.Writer, v *view, generated time.Time) error {
 		return err
 	}
 	return pdf.Output(w)
+}
+
+// partialPerPage is how many reasons of a partial answer each page's header
+// lists; the first page lists them all.
+const partialPerPage = 3
+
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 func drawHeat(pdf *fpdf.Fpdf, v *view, tr func(string) string) {

@@ -27,6 +27,7 @@ type Summary struct {
 	Inventory        string     `json:"inventory"`
 	Window           string     `json:"window"`
 	Warnings         []string   `json:"warnings"`
+	Partial          []string   `json:"partial"`
 	Nodes            []NodeLine `json:"nodes"`
 	ExcludedNodes    []Excluded `json:"excluded_nodes"`
 	Fleet            Fleet      `json:"fleet"`
@@ -134,7 +135,8 @@ func Summarise(res *evidence.Result, meta Meta) *Summary {
 	s := &Summary{
 		Schema: SummarySchema, From: rfc3339(p.From), To: rfc3339(p.To()), Profile: meta.Profile,
 		ToleranceSeconds: l.Tolerance, StepSeconds: step, Cluster: meta.Cluster, Inventory: res.Inventory,
-		Window: res.WindowSemantic, Warnings: append([]string{}, res.Warnings...), Nodes: []NodeLine{}, ExcludedNodes: []Excluded{},
+		Window: res.WindowSemantic, Warnings: append([]string{}, res.Warnings...), Partial: append([]string{}, res.Partial...),
+		Nodes: []NodeLine{}, ExcludedNodes: []Excluded{},
 	}
 	for _, e := range res.Excluded {
 		s.ExcludedNodes = append(s.ExcludedNodes, Excluded{Node: e.Node, OSImage: e.OSImage, Reason: e.Reason})
@@ -143,7 +145,7 @@ func Summarise(res *evidence.Result, meta Meta) *Summary {
 	worst := math.NaN()
 	for _, n := range l.Nodes() {
 		total := n.InFleetSteps()
-		line := NodeLine{Node: n.Name, Cluster: n.Cluster, InInventory: !n.NotInInventory, InFleetSeconds: float64(total) * step,
+		line := NodeLine{Node: n.Name, Cluster: n.Cluster, InInventory: n.InInventory, InFleetSeconds: float64(total) * step,
 			WorstMaxError: ptr(n.Worst), P50MaxError: ptr(n.Percentile(0.5)), P99MaxError: ptr(n.Percentile(0.99)),
 			References: []Reference{}, Outages: []Outage{}, node: n}
 		if total > 0 {

@@ -25,6 +25,9 @@ type view struct {
 	Plots             []plot
 	MaxOutagesPerNode int
 	PlotLegend        string
+	// PartialNotice is the line every page carries when the report was
+	// made from an answer that was not whole; "" otherwise.
+	PartialNotice string
 }
 
 type breach struct {
@@ -70,7 +73,11 @@ const (
 )
 
 func newView(s *Summary, period evidence.Period) *view {
-	v := &view{Title: "Clock compliance evidence", Summary: s, MaxOutagesPerNode: outagesShownPerNode,
+	title := "Clock compliance evidence"
+	if len(s.Partial) > 0 {
+		title += ": PARTIAL DATA"
+	}
+	v := &view{Title: title, Summary: s, MaxOutagesPerNode: outagesShownPerNode,
 		PlotLegend: "Per node, the highest error bound (max_error) in each slice of the period on a log scale (blue), the tolerance (dashed red), slices with a step not within tolerance (pink), unsynchronised (purple), and not in the fleet (grey)."}
 	profile := s.Profile
 	if profile == "" {
@@ -87,6 +94,9 @@ func newView(s *Summary, period evidence.Period) *view {
 		{"Step", formatSeconds(s.StepSeconds)},
 		{"Cluster", cluster},
 		{"Fleet from", s.Inventory},
+	}
+	if n := len(s.Partial); n > 0 {
+		v.PartialNotice = fmt.Sprintf("PARTIAL DATA: made with --accept-partial from an answer of the store that was not whole (%d reason(s), listed in the header); steps without a valid reading count as no_data, and what the store did not answer is not in this report.", n)
 	}
 	f := s.Fleet
 	v.Headline = [][2]string{

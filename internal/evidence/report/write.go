@@ -8,10 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/chronyotel/otelcol-chrony/internal/evidence"
@@ -48,6 +49,10 @@ type FileHash struct {
 	SHA256 string `json:"sha256"`
 	Bytes  int    `json:"bytes"`
 }
+
+// reportFiles are the files of a report besides the manifest, in the order
+// the manifest lists them: the files chrony-evidence/manifest/v1 names.
+var reportFiles = []string{"nodes.csv", "outages.csv", "report.html", "report.pdf", "summary.json"}
 
 // Run is what the manifest records about the run besides the data.
 type Run struct {
@@ -97,11 +102,13 @@ func Write(dir string, res *evidence.Result, meta Meta, run Run) (*Summary, erro
 		ToleranceSeconds: res.Ledger.Tolerance, Profile: meta.Profile, Cluster: meta.Cluster,
 		GeneratedAt: rfc3339(run.Generated), Queries: res.Queries,
 	}
-	names := make([]string, 0, len(files))
-	for name := range files {
-		names = append(names, name)
+	// The manifest lists what the schema names, which verify requires.
+	names := append([]string{}, reportFiles...)
+	for _, name := range names {
+		if files[name] == nil || len(files) != len(names) {
+			return nil, fmt.Errorf("rendered %d files, not the %d files %s names", len(files), len(names), ManifestSchema)
+		}
 	}
-	sort.Strings(names)
 	for _, name := range names {
 		sum := sha256.Sum256(files[name].Bytes())
 		m.Files = append(m.Files, FileHash{Name: name, SHA256: hex.EncodeToString(sum[:]), Bytes: files[name].Len()})
@@ -157,8 +164,11 @@ func writeNodesCSV(b *bytes.Buffer, s *Summary) error {
 	for _, st := range evidence.States() {
 		head = append(head, st.String()+"_seconds")
 	}
-	head = append(head, "worst_max_error_seconds", "worst_at", "p50_max_error_seconds", "p99_max_error_seconds", "outages", "references")
+	head = append(head, "worst_max_error_seconds", "worst_at", "p50_max_error_seconds", "p99_max_error_seconds", "outages", "references", "partial_data")
 	w.Write(head)
+	// Every row says whether the report was made from a partial answer, so
+	// that no row copied out of the file loses it.
+	partial := strconv.FormatBool(len(s.Partial) > 0)
 	for _, n := range s.Nodes {
 		refs := ""
 		for i, r := range n.References {
@@ -167,9 +177,9 @@ func writeNodesCSV(b *bytes.Buffer, s *Summary) error {
 			}
 			refs += r.ID + "/" + r.Name
 		}
-		w.Write([]string{n.Node, n.Cluster, strconv.FormatBool(n.InInventory), num(n.InFleetSeconds), opt(n.WithinToleranceRatio), opt(n.NoDataRatio),
+		w.Write([]string{text(n.Node), text(n.Cluster), strconv.FormatBool(n.InInventory), num(n.InFleetSeconds), opt(n.WithinToleranceRatio), opt(n.NoDataRatio),
 			num(n.Seconds.Within), num(n.Seconds.AboveTolerance), num(n.Seconds.Unsynchronised), num(n.Seconds.Unreachable), num(n.Seconds.NoData),
-			opt(n.WorstMaxError), n.WorstAt, opt(n.P50MaxError), opt(n.P99MaxError), strconv.Itoa(len(n.Outages)), refs})
+			opt(n.WorstMaxError), text(n.WorstAt), opt(n.P50MaxError), opt(n.P99MaxError), strconv.Itoa(len(n.Outages)), text(refs), partial})
 	}
 	w.Flush()
 	return w.Error()
@@ -182,11 +192,23 @@ func writeOutagesCSV(b *bytes.Buffer, s *Summary) error {
 		for _, o := range n.Outages {
 			start, _ := time.Parse(time.RFC3339, o.Start)
 			end, _ := time.Parse(time.RFC3339, o.End)
-			w.Write([]string{n.Node, n.Cluster, o.Start, o.End, num(end.Sub(start).Seconds()), o.Cause})
+			w.Write([]string{text(n.Node), text(n.Cluster), text(o.Start), text(o.End), num(end.Sub(start).Seconds()), text(o.Cause)})
 		}
 	}
 	w.Flush()
 	return w.Error()
+}
+
+// text is a CSV cell that holds text, not a number. A spreadsheet takes a
+// cell beginning with = + - @, a tab or a carriage return for a formula, and
+// node and cluster names are label values anyone who can label a node or set
+// the DaemonSet's settings controls: such a cell gets a leading single quote
+// (OWASP's rule for CSV injection), which a spreadsheet shows as text.
+func text(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }
 
 func num(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
@@ -198,10 +220,19 @@ func opt(v *float64) string {
 	return num(*v)
 }
 
-// Verify checks every file the manifest in dir lists against its SHA-256,
-// and that no file was added. It returns one line per problem.
+// Verify checks that the manifest in dir lists every file of the report,
+// each a regular file in dir, against its SHA-256, and that no file was
+// added. It returns one line per problem, naming the file.
 func Verify(dir string) ([]string, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, ManifestName))
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("opening the report directory: %w", err)
+	}
+	defer root.Close()
+	if problem := regularFile(root, ManifestName); problem != "" {
+		return nil, fmt.Errorf("%s: %s", ManifestName, problem)
+	}
+	raw, err := root.ReadFile(ManifestName)
 	if err != nil {
 		return nil, fmt.Errorf("reading the manifest: %w", err)
 	}
@@ -213,10 +244,32 @@ func Verify(dir string) ([]string, error) {
 		return nil, fmt.Errorf("%s has schema %q, this tool reads %q", ManifestName, m.Schema, ManifestSchema)
 	}
 	var problems []string
+	named := map[string]bool{}
+	for _, name := range reportFiles {
+		named[name] = true
+	}
 	listed := map[string]bool{ManifestName: true}
 	for _, f := range m.Files {
+		switch {
+		case listed[f.Name]:
+			problems = append(problems, fmt.Sprintf("%s: listed twice in the manifest", f.Name))
+			continue
+		case filepath.IsAbs(f.Name):
+			problems = append(problems, fmt.Sprintf("%s: an absolute path in the manifest; refused, not read", f.Name))
+			continue
+		case !filepath.IsLocal(f.Name):
+			problems = append(problems, fmt.Sprintf("%s: a name in the manifest that leaves the report directory; refused, not read", f.Name))
+			continue
+		case !named[f.Name]:
+			problems = append(problems, fmt.Sprintf("%s: not a file of a %s report; refused, not read", f.Name, ManifestSchema))
+			continue
+		}
 		listed[f.Name] = true
-		data, err := os.ReadFile(filepath.Join(dir, f.Name))
+		if problem := regularFile(root, f.Name); problem != "" {
+			problems = append(problems, fmt.Sprintf("%s: %s", f.Name, problem))
+			continue
+		}
+		data, err := root.ReadFile(f.Name)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", f.Name, err))
 			continue
@@ -226,9 +279,14 @@ func Verify(dir string) ([]string, error) {
 			problems = append(problems, fmt.Sprintf("%s: SHA-256 %s, the manifest says %s: the file was altered", f.Name, got, f.SHA256))
 		}
 	}
+	for _, name := range reportFiles {
+		if !listed[name] {
+			problems = append(problems, fmt.Sprintf("%s: a %s report has it, the manifest does not list it", name, ManifestSchema))
+		}
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("listing the report directory: %w", err)
 	}
 	for _, e := range entries {
 		if !listed[e.Name()] {
@@ -236,4 +294,23 @@ func Verify(dir string) ([]string, error) {
 		}
 	}
 	return problems, nil
+}
+
+// regularFile says what is wrong with name in root for a file of a report,
+// or "". A symbolic link is refused even when it points inside: the bytes
+// kept are then not the report's own. A FIFO or device is refused before it
+// is read, since reading one could block or never end.
+func regularFile(root *os.Root, name string) string {
+	fi, err := root.Lstat(name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "missing"
+	case err != nil:
+		return err.Error()
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return "a symbolic link; refused, not read"
+	case !fi.Mode().IsRegular():
+		return fmt.Sprintf("not a regular file (%s); refused, not read", fi.Mode().Type())
+	}
+	return ""
 }
