@@ -126,7 +126,7 @@ func TestRemoteWriteIntoPrometheus(t *testing.T) {
 	checkAgainstChronyc(t, prom, lab, `{k8s_node_name="node-push",k8s_cluster_name="cluster-e2e"}`)
 }
 
-// 3. The seed's exact series: chrony_clock_error_ms, its formula in ms, and
+// 3. The sidecar's exact series: chrony_clock_error_ms, its formula in ms, and
 // no labels but those the scrape adds.
 func TestSeedCompatibleSeries(t *testing.T) {
 	lab := frozenLab(t)
@@ -153,7 +153,7 @@ func TestSeedCompatibleSeries(t *testing.T) {
 	got = prom.one(t, "chrony_clock_error_ms")
 	// Root dispersion grows between the sample and chronyc's read.
 	if d := seed - got.Value; d < -1e-6 || d > 0.05 {
-		t.Errorf("chrony_clock_error_ms = %.9f, the seed formula on chronyc's numbers gives %.9f", got.Value, seed)
+		t.Errorf("chrony_clock_error_ms = %.9f, the sidecar's formula on chronyc's numbers gives %.9f", got.Value, seed)
 	}
 }
 

@@ -20,7 +20,7 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 var promName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
 
 // everyMetric is a configuration, merged over a shipped one, that switches
-// on every metric of the receiver: serverstats, the seed's series,
+// on every metric of the receiver: serverstats, the sidecar's series,
 // per-source detail and the cross-check against lab's NTP server. Metric
 // names have dots, which --set splits on, hence a file.
 func everyMetric(lab *chronylab.Lab) string {
@@ -33,7 +33,7 @@ func everyMetric(lab *chronylab.Lab) string {
 }
 
 // Every metric family the real Prometheus exporter serves, with every metric
-// of the receiver switched on (serverstats, the seed's series, per-source
+// of the receiver switched on (serverstats, the sidecar's series, per-source
 // detail and the cross-check), has a clean Prometheus name, and the list is a
 // golden file: a unit or name change cannot rename a series silently.
 func TestPrometheusNamesCleanAndStable(t *testing.T) {
@@ -87,7 +87,7 @@ func TestPrometheusNamesCleanAndStable(t *testing.T) {
 // The node build's exporter serves exactly what the contrib Prometheus
 // exporter serves: the same families, HELP, TYPE, label sets, order and
 // values, byte for byte, for every metric of the receiver switched on (the
-// seed's series, serverstats, per-source detail, the cross-check) on a real
+// sidecar's series, serverstats, per-source detail, the cross-check) on a real
 // chronyd. Both exporters sit in one pipeline of one collector, so they see
 // the same batches; a page pair is compared once no scrape landed between
 // the two pulls.

@@ -91,7 +91,7 @@ func BenchmarkScrape(b *testing.B) {
 
 func benchSettings() receiver.Settings { return receivertest.NewNopSettings(metadata.Type) }
 
-// BenchmarkChronycTracking is the seed sidecar's way: run `chronyc -c
+// BenchmarkChronycTracking is the `chronyc tracking` sidecar's way: run `chronyc -c
 // tracking` as a subprocess for every sample and parse its output.
 func BenchmarkChronycTracking(b *testing.B) {
 	lab := benchLab(b)

@@ -171,7 +171,7 @@ func TestIntegrationRootDispersionGrowsInReport(t *testing.T) {
 
 // A source 5 ms off: chronyd (-x, so it never slews) keeps the system clock
 // 5 ms from true time. Its last offset is measured against the corrected
-// clock and says ~0, so the seed's formula misses the error; chrony's
+// clock and says ~0, so the sidecar's formula misses the error; chrony's
 // documented bound does not.
 func TestIntegrationOffsetSourceBound(t *testing.T) {
 	const offset = 0.005
@@ -192,9 +192,9 @@ func TestIntegrationOffsetSourceBound(t *testing.T) {
 		t.Errorf("ntp.time.max_error = %.9f, does not cover the %.3f s error", maxErr, offset)
 	}
 	if clockErr >= offset {
-		t.Errorf("ntp.time.clock_error = %.9f: expected the seed formula to miss the %.3f s error here", clockErr, offset)
+		t.Errorf("ntp.time.clock_error = %.9f: expected the sidecar's formula to miss the %.3f s error here", clockErr, offset)
 	}
-	t.Logf("clock 5 ms off: max_error %.6f s, seed clock_error %.6f s", maxErr, clockErr)
+	t.Logf("clock 5 ms off: max_error %.6f s, sidecar clock_error %.6f s", maxErr, clockErr)
 }
 
 // An AKS node syncs from `refclock PHC /dev/ptp0`, which chronyc shows

@@ -229,7 +229,7 @@ func render(b map[string]result) string {
 		{"tracking round trip, UDP (bare protocol)", rtUDP},
 		{fmt.Sprintf("full scrape, unix socket (%.0f requests in 3 exchanges, metrics built)", trips), scUnix},
 		{fmt.Sprintf("full scrape, UDP (%.0f requests in 3 exchanges, metrics built)", trips), scUDP},
-		{"`chronyc -c tracking` subprocess, parsed (the seed's way)", chronyc},
+		{"`chronyc -c tracking` subprocess, parsed (the sidecar's way)", chronyc},
 	} {
 		fmt.Fprintf(&s, "| %s | %s | %.0f | %.0f |\n", row.label, us(row.r.nsPerOp), row.r.allocs, row.r.bPerOp)
 	}

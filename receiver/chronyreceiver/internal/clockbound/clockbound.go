@@ -35,7 +35,7 @@ type Bound struct {
 	// per second since the last update, so the growth is already in it. +Inf
 	// while unsynchronised: there is no bound to give.
 	MaxError float64
-	// ClockError is the seed sidecar's |Last offset| + root dispersion + root
+	// ClockError is the `chronyc tracking` sidecar's |Last offset| + root dispersion + root
 	// delay / 2. The last offset is measured against the corrected clock, so
 	// while chronyd slews a large offset it misses what is still to slew.
 	ClockError float64

@@ -418,7 +418,7 @@ type metricChronyClockErrorMs struct {
 // init fills chrony.clock_error_ms metric with initial data.
 func (m *metricChronyClockErrorMs) init() {
 	m.data.SetName("chrony.clock_error_ms")
-	m.data.SetDescription("The seed sidecar's exact series for dashboards that still read it: ntp.time.clock_error in milliseconds. The unit is written {ms} so that Prometheus exporters name it chrony_clock_error_ms, as the sidecar did, without appending _milliseconds. Like ntp.time.clock_error it under-reports while chronyd slews; migrate to ntp.time.max_error.")
+	m.data.SetDescription("The `chronyc tracking` sidecar's exact series for dashboards that still read it: ntp.time.clock_error in milliseconds. The unit is written {ms} so that Prometheus exporters name it chrony_clock_error_ms, as the sidecar did, without appending _milliseconds. Like ntp.time.clock_error it under-reports while chronyd slews; migrate to ntp.time.max_error.")
 	m.data.SetUnit("{ms}")
 	m.data.SetEmptyGauge()
 }
@@ -3471,7 +3471,7 @@ type metricNtpTimeClockError struct {
 // init fills ntp.time.clock_error metric with initial data.
 func (m *metricNtpTimeClockError) init() {
 	m.data.SetName("ntp.time.clock_error")
-	m.data.SetDescription("The seed sidecar's estimate |Last offset| + root dispersion + root delay / 2, kept for comparison. It under-reports while chronyd slews a large offset, because the last offset is measured against the corrected clock: use ntp.time.max_error for compliance.")
+	m.data.SetDescription("The `chronyc tracking` sidecar's estimate |Last offset| + root dispersion + root delay / 2, kept for comparison. It under-reports while chronyd slews a large offset, because the last offset is measured against the corrected clock: use ntp.time.max_error for compliance.")
 	m.data.SetUnit("s")
 	m.data.SetEmptyGauge()
 }

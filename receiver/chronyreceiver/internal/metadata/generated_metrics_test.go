@@ -416,7 +416,7 @@ func TestMetricsBuilder(t *testing.T) {
 					validatedMetrics["chrony.clock_error_ms"] = true
 					assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 					assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-					assert.Equal(t, "The seed sidecar's exact series for dashboards that still read it: ntp.time.clock_error in milliseconds. The unit is written {ms} so that Prometheus exporters name it chrony_clock_error_ms, as the sidecar did, without appending _milliseconds. Like ntp.time.clock_error it under-reports while chronyd slews; migrate to ntp.time.max_error.", mi.Description())
+					assert.Equal(t, "The `chronyc tracking` sidecar's exact series for dashboards that still read it: ntp.time.clock_error in milliseconds. The unit is written {ms} so that Prometheus exporters name it chrony_clock_error_ms, as the sidecar did, without appending _milliseconds. Like ntp.time.clock_error it under-reports while chronyd slews; migrate to ntp.time.max_error.", mi.Description())
 					assert.Equal(t, "{ms}", mi.Unit())
 					dp := mi.Gauge().DataPoints().At(0)
 					assert.Equal(t, start, dp.StartTimestamp())
@@ -1790,7 +1790,7 @@ func TestMetricsBuilder(t *testing.T) {
 					validatedMetrics["ntp.time.clock_error"] = true
 					assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 					assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-					assert.Equal(t, "The seed sidecar's estimate |Last offset| + root dispersion + root delay / 2, kept for comparison. It under-reports while chronyd slews a large offset, because the last offset is measured against the corrected clock: use ntp.time.max_error for compliance.", mi.Description())
+					assert.Equal(t, "The `chronyc tracking` sidecar's estimate |Last offset| + root dispersion + root delay / 2, kept for comparison. It under-reports while chronyd slews a large offset, because the last offset is measured against the corrected clock: use ntp.time.max_error for compliance.", mi.Description())
 					assert.Equal(t, "s", mi.Unit())
 					dp := mi.Gauge().DataPoints().At(0)
 					assert.Equal(t, start, dp.StartTimestamp())
