@@ -16,8 +16,8 @@ import (
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/transport"
 )
 
-// Config is a superset of the collector-contrib chrony receiver's: a contrib
-// configuration loads unchanged and means the same.
+// Config keeps the collector-contrib chrony receiver's keys and their meaning;
+// its defaults and the bound on timeout differ (README: Configuration).
 type Config struct {
 	// ControllerConfig brings collection_interval, initial_delay and timeout;
 	// timeout bounds a whole scrape, retries included.
@@ -174,32 +174,50 @@ func (c *CrossCheckConfig) validate() []error {
 func (c *Config) metricsConfig() metadata.MetricsBuilderConfig {
 	mbc := c.MetricsBuilderConfig
 	if c.PerSourceMetrics {
-		m := &mbc.Metrics
-		for _, enabled := range []*bool{
-			&m.NtpSourceOffset.Enabled, &m.NtpSourceMeasuredOffset.Enabled, &m.NtpSourceOffsetError.Enabled, &m.NtpSourceStratum.Enabled,
-			&m.NtpSourcePollInterval.Enabled, &m.NtpSourceReachability.Enabled, &m.NtpSourceLastSampleAge.Enabled, &m.NtpSourceState.Enabled,
-			&m.NtpSourceMode.Enabled, &m.NtpSourceSamples.Enabled, &m.NtpSourceRuns.Enabled, &m.NtpSourceSpan.Enabled, &m.NtpSourceStdDev.Enabled,
-			&m.NtpSourceFrequencyResidual.Enabled, &m.NtpSourceSkew.Enabled, &m.NtpSourceEstimatedOffset.Enabled, &m.NtpSourceEstimatedOffsetError.Enabled,
-		} {
+		for _, enabled := range append(sourceSwitches(&mbc.Metrics), sourceStatsSwitches(&mbc.Metrics)...) {
 			*enabled = true
 		}
 	}
 	return mbc
 }
 
+// The ntp.source.* metrics, each listed once, by the chronyd report that
+// feeds them: sources and sourcedata, or sourcestats (a request per source
+// the scraper makes only when one of these is on). TestPerSourceMetricLists
+// fails when a metric of metadata.yaml is in neither list.
+func sourceSwitches(m *metadata.MetricsConfig) []*bool {
+	return []*bool{
+		&m.NtpSourceOffset.Enabled, &m.NtpSourceMeasuredOffset.Enabled, &m.NtpSourceOffsetError.Enabled,
+		&m.NtpSourceStratum.Enabled, &m.NtpSourcePollInterval.Enabled, &m.NtpSourceReachability.Enabled,
+		&m.NtpSourceLastSampleAge.Enabled, &m.NtpSourceState.Enabled, &m.NtpSourceMode.Enabled,
+	}
+}
+
+func sourceStatsSwitches(m *metadata.MetricsConfig) []*bool {
+	return []*bool{
+		&m.NtpSourceSamples.Enabled, &m.NtpSourceRuns.Enabled, &m.NtpSourceSpan.Enabled,
+		&m.NtpSourceStdDev.Enabled, &m.NtpSourceFrequencyResidual.Enabled, &m.NtpSourceSkew.Enabled,
+		&m.NtpSourceEstimatedOffset.Enabled, &m.NtpSourceEstimatedOffsetError.Enabled,
+	}
+}
+
+func anyOn(switches []*bool) bool {
+	for _, on := range switches {
+		if *on {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *Config) wantsSources() bool {
 	m := c.metricsConfig().Metrics
-	return m.NtpSourceOffset.Enabled || m.NtpSourceMeasuredOffset.Enabled || m.NtpSourceOffsetError.Enabled ||
-		m.NtpSourceStratum.Enabled || m.NtpSourcePollInterval.Enabled || m.NtpSourceReachability.Enabled ||
-		m.NtpSourceLastSampleAge.Enabled || m.NtpSourceState.Enabled || m.NtpSourceMode.Enabled ||
-		c.wantsSourceStats()
+	return anyOn(sourceSwitches(&m)) || anyOn(sourceStatsSwitches(&m))
 }
 
 func (c *Config) wantsSourceStats() bool {
 	m := c.metricsConfig().Metrics
-	return m.NtpSourceSamples.Enabled || m.NtpSourceRuns.Enabled || m.NtpSourceSpan.Enabled ||
-		m.NtpSourceStdDev.Enabled || m.NtpSourceFrequencyResidual.Enabled || m.NtpSourceSkew.Enabled ||
-		m.NtpSourceEstimatedOffset.Enabled || m.NtpSourceEstimatedOffsetError.Enabled
+	return anyOn(sourceStatsSwitches(&m))
 }
 
 func (c *Config) wantsServerStats() bool {

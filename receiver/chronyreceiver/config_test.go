@@ -2,12 +2,15 @@ package chronyreceiver
 
 import (
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/metadata"
 )
 
 func loadConfig(t *testing.T, id string) *Config {
@@ -174,5 +177,36 @@ func TestValidateAccepts(t *testing.T) {
 		if err := confmap.Validate(cfg); err != nil {
 			t.Errorf("serverstats with %q rejected: %v", endpoint, err)
 		}
+	}
+}
+
+// Every ntp.source.* metric of metadata.yaml (a field of the generated
+// MetricsConfig whose key starts so) is in exactly one of the scraper's two
+// lists: one missing would escape per_source_metrics and never make the
+// scraper ask chronyd for its report.
+func TestPerSourceMetricLists(t *testing.T) {
+	var m metadata.MetricsConfig
+	listed := map[*bool]int{}
+	for _, sw := range append(sourceSwitches(&m), sourceStatsSwitches(&m)...) {
+		listed[sw]++
+	}
+	v := reflect.ValueOf(&m).Elem()
+	perSource := 0
+	for i := range v.NumField() {
+		key := v.Type().Field(i).Tag.Get("mapstructure")
+		if !strings.HasPrefix(key, "ntp.source.") {
+			continue
+		}
+		perSource++
+		enabled := v.Field(i).FieldByName("Enabled").Addr().Interface().(*bool)
+		if n := listed[enabled]; n != 1 {
+			t.Errorf("%s is in %d of the per-source lists, want 1", key, n)
+		}
+	}
+	if perSource != len(listed) {
+		t.Errorf("the lists hold %d switches, metadata.yaml has %d ntp.source.* metrics", len(listed), perSource)
+	}
+	if perSource == 0 {
+		t.Fatal("no ntp.source.* metric found in the generated MetricsConfig: has its mapstructure key changed?")
 	}
 }
