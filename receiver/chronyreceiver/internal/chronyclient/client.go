@@ -202,7 +202,7 @@ func (c *Client) Sources(ctx context.Context, withStats bool) ([]Source, error) 
 	var unnamed []int
 	var unnamedIPs []ipAddr
 	for i := range n {
-		if transport.IsNoSuchSource(items[i].Err) {
+		if transport.RefusedWith(items[i].Err, transport.StatusNoSuchSource) {
 			continue
 		}
 		if items[i].Err != nil {
@@ -217,7 +217,7 @@ func (c *Client) Sources(ctx context.Context, withStats bool) ([]Source, error) 
 		}
 		if withStats {
 			switch st := items[n+i]; {
-			case transport.IsNoSuchSource(st.Err):
+			case transport.RefusedWith(st.Err, transport.StatusNoSuchSource):
 			case st.Err != nil:
 				return sources, fmt.Errorf("sourcestats %d: %w", i, st.Err)
 			default:

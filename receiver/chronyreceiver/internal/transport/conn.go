@@ -86,14 +86,6 @@ func Dial(ep Endpoint, opts Options) (*Conn, error) {
 // Endpoint is where this connection goes.
 func (c *Conn) Endpoint() Endpoint { return c.ep }
 
-// ReplyPath is the unix reply socket's file, empty over UDP.
-func (c *Conn) ReplyPath() string {
-	if c.reply == nil {
-		return ""
-	}
-	return c.reply.path
-}
-
 // Close closes the socket and removes the reply socket file this connection
 // created; it never removes a file that is not its own.
 func (c *Conn) Close() error {

@@ -67,12 +67,12 @@ func TestUnixReplySocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := os.Lstat(c.ReplyPath())
+	st, err := os.Lstat(replyPath(c))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if filepath.Dir(c.ReplyPath()) != dir {
-		t.Errorf("reply socket in %s, want chronyd's directory %s", filepath.Dir(c.ReplyPath()), dir)
+	if filepath.Dir(replyPath(c)) != dir {
+		t.Errorf("reply socket in %s, want chronyd's directory %s", filepath.Dir(replyPath(c)), dir)
 	}
 	if st.Mode()&os.ModeSocket == 0 || st.Mode().Perm() != 0o666 {
 		t.Errorf("reply socket mode %v, want a socket with 0666", st.Mode())
@@ -87,7 +87,7 @@ func TestUnixReplySocket(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Lstat(c.ReplyPath()); !os.IsNotExist(err) {
+	if _, err := os.Lstat(replyPath(c)); !os.IsNotExist(err) {
 		t.Errorf("reply socket still there after Close: %v", err)
 	}
 	if _, err := os.Stat(bystander); err != nil {
@@ -100,8 +100,8 @@ func TestUnixReplyDir(t *testing.T) {
 	sock := fakeUnixChronyd(t, t.TempDir(), 2, 0)
 	replyDir := t.TempDir()
 	c := dial(t, unixEndpoint(t, sock), Options{ReplyDir: replyDir})
-	if filepath.Dir(c.ReplyPath()) != replyDir {
-		t.Errorf("reply socket %s, want it in %s", c.ReplyPath(), replyDir)
+	if filepath.Dir(replyPath(c)) != replyDir {
+		t.Errorf("reply socket %s, want it in %s", replyPath(c), replyDir)
 	}
 }
 
@@ -305,7 +305,7 @@ func TestUnixStaleReplySocketsRemoved(t *testing.T) {
 	if _, err := os.Lstat(dead); !os.IsNotExist(err) {
 		t.Errorf("stale reply socket %s not removed: %v", dead, err)
 	}
-	for _, keep := range []string{live, notSocket, otherDead, c.ReplyPath()} {
+	for _, keep := range []string{live, notSocket, otherDead, replyPath(c)} {
 		if _, err := os.Lstat(keep); err != nil {
 			t.Errorf("%s removed: %v", keep, err)
 		}

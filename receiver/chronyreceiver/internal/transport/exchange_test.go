@@ -161,7 +161,7 @@ func TestExchangeRefusalIsPerRequest(t *testing.T) {
 	if err := c.Exchange(within(t, 2*time.Second), items); err != nil {
 		t.Fatal(err)
 	}
-	if !errors.Is(items[0].Err, ErrUnauthorised) || items[1].Err != nil {
+	if !RefusedWith(items[0].Err, StatusUnauth) || items[1].Err != nil {
 		t.Errorf("errors %v / %v", items[0].Err, items[1].Err)
 	}
 }

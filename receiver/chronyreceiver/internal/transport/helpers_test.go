@@ -139,3 +139,11 @@ func runHelper(t *testing.T, mode string, args ...string) string {
 }
 
 func unsafePointer(b *byte) unsafe.Pointer { return unsafe.Pointer(b) }
+
+// replyPath is the unix reply socket's file, empty over UDP.
+func replyPath(c *Conn) string {
+	if c.reply == nil {
+		return ""
+	}
+	return c.reply.path
+}

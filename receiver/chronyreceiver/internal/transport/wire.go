@@ -140,16 +140,15 @@ type StatusError struct {
 }
 
 func (e *StatusError) Error() string {
-	return fmt.Sprintf("chronyd refused the %s request with status %s", e.Command, e.Status)
+	msg := fmt.Sprintf("chronyd refused the %s request with status %s", e.Command, e.Status)
+	if e.Status == StatusUnauth {
+		// What a user can do about it: chronyd answers monitoring requests
+		// over UDP only from the addresses cmdallow lets in, and some reports
+		// (serverstats) only over its unix socket.
+		msg += " (chronyd serves this request only over its unix socket, or over UDP to an address its cmdallow permits)"
+	}
+	return msg
 }
-
-// Is lets callers test for the UNAUTH status with errors.Is(err, ErrUnauthorised).
-func (e *StatusError) Is(target error) bool {
-	return target == ErrUnauthorised && e.Status == StatusUnauth
-}
-
-// ErrUnauthorised is chronyd's answer to a request that needs the unix socket.
-var ErrUnauthorised = errors.New("chronyd answered 501 Not authorised (this report is only served over the unix socket)")
 
 // isRefusal tells chronyd's refusal of a request from a failure of the channel.
 func isRefusal(err error) bool {
@@ -157,10 +156,10 @@ func isRefusal(err error) bool {
 	return errors.As(err, &se)
 }
 
-// IsNoSuchSource is chronyd's answer for a source index that no longer exists.
-func IsNoSuchSource(err error) bool {
+// RefusedWith tells whether err is chronyd's refusal of a request with status s.
+func RefusedWith(err error, s Status) bool {
 	var se *StatusError
-	return errors.As(err, &se) && se.Status == StatusNoSuchSource
+	return errors.As(err, &se) && se.Status == s
 }
 
 // checkReplyHeader accepts a datagram that is a version-6 reply at all.
