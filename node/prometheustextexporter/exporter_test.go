@@ -18,6 +18,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/chronyotel/otelcol-chrony/node/internal/httpserver"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -146,7 +148,7 @@ func get(t *testing.T, url string, gz bool) (string, *http.Response) {
 // rendering against the contrib Prometheus exporter on the receiver's real
 // data (e2e/prometheustext_test.go).
 func TestExposition(t *testing.T) {
-	e, _, logs, url := startExporter(t, &Config{Endpoint: "127.0.0.1:0", MetricExpiration: time.Minute, ResourceLabels: []string{"k8s.node.name", "k8s.cluster.name"}})
+	e, _, logs, url := startExporter(t, &Config{Endpoint: "127.0.0.1:0", Limits: httpserver.DefaultLimits(), MetricExpiration: time.Minute, ResourceLabels: []string{"k8s.node.name", "k8s.cluster.name"}})
 	if err := e.ConsumeMetrics(context.Background(), batch("node-a", 0.5)); err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +193,7 @@ func TestExposition(t *testing.T) {
 // A series no batch has carried for metric_expiration disappears, on a pull
 // as well as on the next batch; a family with no series left goes with it.
 func TestExpiration(t *testing.T) {
-	e, c, _, url := startExporter(t, &Config{Endpoint: "127.0.0.1:0", MetricExpiration: time.Minute, ResourceLabels: []string{"k8s.node.name"}})
+	e, c, _, url := startExporter(t, &Config{Endpoint: "127.0.0.1:0", Limits: httpserver.DefaultLimits(), MetricExpiration: time.Minute, ResourceLabels: []string{"k8s.node.name"}})
 	ctx := context.Background()
 	if err := e.ConsumeMetrics(ctx, batch("node-a", 1)); err != nil {
 		t.Fatal(err)
@@ -227,7 +229,7 @@ func TestExpiration(t *testing.T) {
 // A point flagged as having no recorded value (a stale marker) removes its
 // series at once.
 func TestNoRecordedValueRemovesSeries(t *testing.T) {
-	e, _, _, url := startExporter(t, &Config{Endpoint: "127.0.0.1:0", MetricExpiration: time.Hour})
+	e, _, _, url := startExporter(t, &Config{Endpoint: "127.0.0.1:0", Limits: httpserver.DefaultLimits(), MetricExpiration: time.Hour})
 	ctx := context.Background()
 	if err := e.ConsumeMetrics(ctx, batch("n", 1)); err != nil {
 		t.Fatal(err)
@@ -243,7 +245,7 @@ func TestNoRecordedValueRemovesSeries(t *testing.T) {
 }
 
 func TestServeMethodsAndPaths(t *testing.T) {
-	_, _, _, url := startExporter(t, &Config{Endpoint: "127.0.0.1:0", MetricExpiration: time.Minute})
+	_, _, _, url := startExporter(t, &Config{Endpoint: "127.0.0.1:0", Limits: httpserver.DefaultLimits(), MetricExpiration: time.Minute})
 	for _, tt := range []struct {
 		method, url string
 		status      int
@@ -266,9 +268,9 @@ func TestServeMethodsAndPaths(t *testing.T) {
 }
 
 func TestStartFailsOnBusyEndpoint(t *testing.T) {
-	_, _, _, url := startExporter(t, &Config{Endpoint: "127.0.0.1:0", MetricExpiration: time.Minute})
+	_, _, _, url := startExporter(t, &Config{Endpoint: "127.0.0.1:0", Limits: httpserver.DefaultLimits(), MetricExpiration: time.Minute})
 	busy := strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/metrics")
-	e := newExporter(&Config{Endpoint: busy, MetricExpiration: time.Minute}, zap.NewNop())
+	e := newExporter(&Config{Endpoint: busy, Limits: httpserver.DefaultLimits(), MetricExpiration: time.Minute}, zap.NewNop())
 	err := e.Start(context.Background(), componenttest.NewNopHost())
 	if err == nil || !strings.Contains(err.Error(), busy) {
 		t.Fatalf("Start on a busy endpoint: %v, want an error naming %s", err, busy)
@@ -281,7 +283,7 @@ func TestConfigValidate(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{"valid", Config{Endpoint: "0.0.0.0:9464", MetricExpiration: time.Minute, ResourceLabels: []string{"a"}}, ""},
+		{"valid", Config{Endpoint: "0.0.0.0:9464", Limits: httpserver.DefaultLimits(), MetricExpiration: time.Minute, ResourceLabels: []string{"a"}}, ""},
 		{"no endpoint", Config{MetricExpiration: time.Minute}, "endpoint must be set"},
 		{"no port", Config{Endpoint: "localhost", MetricExpiration: time.Minute}, `endpoint "localhost"`},
 		{"zero expiration", Config{Endpoint: ":1"}, "metric_expiration must be positive"},

@@ -14,6 +14,8 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/pipeline"
 	"go.uber.org/zap"
+
+	"github.com/chronyotel/otelcol-chrony/node/internal/httpserver"
 )
 
 type clock struct{ t time.Time }
@@ -39,7 +41,7 @@ func probe(t *testing.T, url string) (int, string) {
 func TestReadinessFollowsComponentStatus(t *testing.T) {
 	start := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
 	c := &clock{t: start}
-	r := newReadiness(&Config{Endpoint: "127.0.0.1:0", ReadinessPath: "/ready", LivenessPath: "/live", RecoveryDuration: 10 * time.Second}, zap.NewNop())
+	r := newReadiness(&Config{Endpoint: "127.0.0.1:0", Limits: httpserver.DefaultLimits(), ReadinessPath: "/ready", LivenessPath: "/live", RecoveryDuration: 10 * time.Second}, zap.NewNop())
 	r.now = c.now
 	if err := r.Start(context.Background(), componenttest.NewNopHost()); err != nil {
 		t.Fatal(err)
