@@ -51,7 +51,9 @@ type Limits struct {
 // DefaultLimits are the limits of a node's two ports, where a few
 // Prometheus servers and the kubelet are the clients. The idle timeout is
 // longer than a one-minute scrape interval and far from its multiples, so a
-// scraper keeps its connection and never sends on one being closed.
+// scraper keeps its connection and never sends on one being closed. A
+// response of theirs takes milliseconds, so a second at shutdown is ample,
+// and both ports' deadlines together stay well within a pod's grace period.
 func DefaultLimits() Limits {
 	return Limits{
 		ReadHeaderTimeout: 5 * time.Second,
@@ -59,7 +61,7 @@ func DefaultLimits() Limits {
 		WriteTimeout:      10 * time.Second,
 		IdleTimeout:       90 * time.Second,
 		MaxConnections:    32,
-		ShutdownTimeout:   2 * time.Second,
+		ShutdownTimeout:   time.Second,
 	}
 }
 
