@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/chronyotel/otelcol-chrony/node/internal/httpserver"
 )
 
 // BenchmarkBatchAndPull is what a node's collector does at each interval:
@@ -24,7 +26,7 @@ func BenchmarkBatchAndPull(b *testing.B) {
 			name = "gzip"
 		}
 		b.Run(name, func(b *testing.B) {
-			e := newExporter(&Config{Endpoint: "127.0.0.1:0", MetricExpiration: time.Minute, ResourceLabels: []string{"k8s.node.name"}}, zap.NewNop())
+			e := newExporter(&Config{Endpoint: "127.0.0.1:0", Limits: httpserver.DefaultLimits(), MetricExpiration: time.Minute, ResourceLabels: []string{"k8s.node.name"}}, zap.NewNop())
 			if err := e.Start(context.Background(), nil); err != nil {
 				b.Fatal(err)
 			}

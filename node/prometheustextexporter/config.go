@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+
+	"github.com/chronyotel/otelcol-chrony/node/internal/httpserver"
 )
 
 // Config is the exporter's configuration.
@@ -24,12 +26,15 @@ type Config struct {
 	// ResourceLabels are resource attributes copied onto every series as
 	// labels, as the contrib exporter's resource_constant_labels.included.
 	ResourceLabels []string `mapstructure:"resource_labels"`
+	// Limits bound what a client can hold of the port: timeouts, open
+	// connections and how long shutdown waits (node/README.md).
+	httpserver.Limits `mapstructure:",squash"`
 }
 
 var _ component.Config = (*Config)(nil)
 
 func createDefaultConfig() component.Config {
-	return &Config{MetricExpiration: 5 * time.Minute}
+	return &Config{MetricExpiration: 5 * time.Minute, Limits: httpserver.DefaultLimits()}
 }
 
 // Validate reports configuration errors before the collector starts.
@@ -51,6 +56,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("resource_labels: %q listed twice", k))
 		}
 		seen[k] = true
+	}
+	if err := c.Limits.Check(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

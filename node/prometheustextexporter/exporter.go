@@ -56,7 +56,7 @@ func (e *promExporter) Start(_ context.Context, _ component.Host) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/metrics", e.serveMetrics)
 	var err error
-	e.server, err = httpserver.Start("prometheustext", e.cfg.Endpoint, mux, e.logger)
+	e.server, err = httpserver.Start("prometheustext", e.cfg.Endpoint, mux, e.cfg.Limits, e.logger)
 	return err
 }
 

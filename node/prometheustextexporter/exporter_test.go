@@ -6,6 +6,7 @@ import (
 	"flag"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,10 +15,13 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/chronyotel/otelcol-chrony/node/internal/httpserver"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -146,7 +150,7 @@ func get(t *testing.T, url string, gz bool) (string, *http.Response) {
 // rendering against the contrib Prometheus exporter on the receiver's real
 // data (e2e/prometheustext_test.go).
 func TestExposition(t *testing.T) {
-	e, _, logs, url := startExporter(t, &Config{Endpoint: "127.0.0.1:0", MetricExpiration: time.Minute, ResourceLabels: []string{"k8s.node.name", "k8s.cluster.name"}})
+	e, _, logs, url := startExporter(t, &Config{Endpoint: "127.0.0.1:0", Limits: httpserver.DefaultLimits(), MetricExpiration: time.Minute, ResourceLabels: []string{"k8s.node.name", "k8s.cluster.name"}})
 	if err := e.ConsumeMetrics(context.Background(), batch("node-a", 0.5)); err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +195,7 @@ func TestExposition(t *testing.T) {
 // A series no batch has carried for metric_expiration disappears, on a pull
 // as well as on the next batch; a family with no series left goes with it.
 func TestExpiration(t *testing.T) {
-	e, c, _, url := startExporter(t, &Config{Endpoint: "127.0.0.1:0", MetricExpiration: time.Minute, ResourceLabels: []string{"k8s.node.name"}})
+	e, c, _, url := startExporter(t, &Config{Endpoint: "127.0.0.1:0", Limits: httpserver.DefaultLimits(), MetricExpiration: time.Minute, ResourceLabels: []string{"k8s.node.name"}})
 	ctx := context.Background()
 	if err := e.ConsumeMetrics(ctx, batch("node-a", 1)); err != nil {
 		t.Fatal(err)
@@ -227,7 +231,7 @@ func TestExpiration(t *testing.T) {
 // A point flagged as having no recorded value (a stale marker) removes its
 // series at once.
 func TestNoRecordedValueRemovesSeries(t *testing.T) {
-	e, _, _, url := startExporter(t, &Config{Endpoint: "127.0.0.1:0", MetricExpiration: time.Hour})
+	e, _, _, url := startExporter(t, &Config{Endpoint: "127.0.0.1:0", Limits: httpserver.DefaultLimits(), MetricExpiration: time.Hour})
 	ctx := context.Background()
 	if err := e.ConsumeMetrics(ctx, batch("n", 1)); err != nil {
 		t.Fatal(err)
@@ -243,7 +247,7 @@ func TestNoRecordedValueRemovesSeries(t *testing.T) {
 }
 
 func TestServeMethodsAndPaths(t *testing.T) {
-	_, _, _, url := startExporter(t, &Config{Endpoint: "127.0.0.1:0", MetricExpiration: time.Minute})
+	_, _, _, url := startExporter(t, &Config{Endpoint: "127.0.0.1:0", Limits: httpserver.DefaultLimits(), MetricExpiration: time.Minute})
 	for _, tt := range []struct {
 		method, url string
 		status      int
@@ -266,9 +270,9 @@ func TestServeMethodsAndPaths(t *testing.T) {
 }
 
 func TestStartFailsOnBusyEndpoint(t *testing.T) {
-	_, _, _, url := startExporter(t, &Config{Endpoint: "127.0.0.1:0", MetricExpiration: time.Minute})
+	_, _, _, url := startExporter(t, &Config{Endpoint: "127.0.0.1:0", Limits: httpserver.DefaultLimits(), MetricExpiration: time.Minute})
 	busy := strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/metrics")
-	e := newExporter(&Config{Endpoint: busy, MetricExpiration: time.Minute}, zap.NewNop())
+	e := newExporter(&Config{Endpoint: busy, Limits: httpserver.DefaultLimits(), MetricExpiration: time.Minute}, zap.NewNop())
 	err := e.Start(context.Background(), componenttest.NewNopHost())
 	if err == nil || !strings.Contains(err.Error(), busy) {
 		t.Fatalf("Start on a busy endpoint: %v, want an error naming %s", err, busy)
@@ -281,12 +285,14 @@ func TestConfigValidate(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{"valid", Config{Endpoint: "0.0.0.0:9464", MetricExpiration: time.Minute, ResourceLabels: []string{"a"}}, ""},
+		{"valid", Config{Endpoint: "0.0.0.0:9464", Limits: httpserver.DefaultLimits(), MetricExpiration: time.Minute, ResourceLabels: []string{"a"}}, ""},
 		{"no endpoint", Config{MetricExpiration: time.Minute}, "endpoint must be set"},
 		{"no port", Config{Endpoint: "localhost", MetricExpiration: time.Minute}, `endpoint "localhost"`},
 		{"zero expiration", Config{Endpoint: ":1"}, "metric_expiration must be positive"},
 		{"duplicate label", Config{Endpoint: ":1", MetricExpiration: time.Minute, ResourceLabels: []string{"a", "a"}}, `"a" listed twice`},
 		{"empty label", Config{Endpoint: ":1", MetricExpiration: time.Minute, ResourceLabels: []string{""}}, "empty attribute name"},
+		{"zero write timeout", Config{Endpoint: ":1", MetricExpiration: time.Minute, Limits: limitsWith(func(l *httpserver.Limits) { l.WriteTimeout = 0 })}, "write_timeout must be positive"},
+		{"no connections", Config{Endpoint: ":1", MetricExpiration: time.Minute, Limits: limitsWith(func(l *httpserver.Limits) { l.MaxConnections = 0 })}, "max_connections must be at least 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -298,5 +304,96 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if err := createDefaultConfig().(*Config).Validate(); err == nil || !strings.Contains(err.Error(), "endpoint must be set") {
 		t.Errorf("the default configuration must ask for an endpoint, got %v", err)
+	}
+}
+
+func limitsWith(modify func(*httpserver.Limits)) httpserver.Limits {
+	l := httpserver.DefaultLimits()
+	modify(&l)
+	return l
+}
+
+// The limits are keys of the exporter's own configuration; those not given
+// keep their defaults.
+func TestConfigUnmarshalLimits(t *testing.T) {
+	tests := []struct {
+		name string
+		conf map[string]any
+		want httpserver.Limits
+	}{
+		{"defaults", map[string]any{"endpoint": ":9464"}, httpserver.DefaultLimits()},
+		{"one set", map[string]any{"endpoint": ":9464", "max_connections": 8}, limitsWith(func(l *httpserver.Limits) { l.MaxConnections = 8 })},
+		{"all set", map[string]any{
+			"endpoint": ":9464", "read_header_timeout": "1s", "read_timeout": "2s", "write_timeout": "3s",
+			"idle_timeout": "4s", "max_connections": 5, "shutdown_timeout": "6s",
+		}, httpserver.Limits{ReadHeaderTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 3 * time.Second,
+			IdleTimeout: 4 * time.Second, MaxConnections: 5, ShutdownTimeout: 6 * time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := createDefaultConfig().(*Config)
+			if err := confmap.NewFromStringMap(tt.conf).Unmarshal(cfg); err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Limits != tt.want {
+				t.Errorf("limits %+v, want %+v", cfg.Limits, tt.want)
+			}
+			if err := cfg.Validate(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// The issue's attack on the exporter: clients that send pipelined pulls
+// and stop reading once their first page has begun keep the handlers
+// blocked writing it; Shutdown, called without a deadline as the collector
+// calls it, still returns, after shutdown_timeout.
+func TestNonReadingClientsCannotHoldShutdown(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Endpoint = "127.0.0.1:0"
+	cfg.ResourceLabels = []string{"k8s.node.name"}
+	cfg.ShutdownTimeout = 200 * time.Millisecond
+	core, logs := observer.New(zap.InfoLevel)
+	e := newExporter(cfg, zap.New(core))
+	if err := e.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	// A page larger than the socket buffers (4 MiB at most on loopback):
+	// the node name is on each of its series.
+	if err := e.ConsumeMetrics(context.Background(), batch(strings.Repeat("n", 1<<20), 0.5)); err != nil {
+		t.Fatal(err)
+	}
+	const clients = 5
+	pulls := strings.Repeat("GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n", 3000)
+	for range clients {
+		c, err := net.Dial("tcp", e.server.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.(*net.TCPConn).SetReadBuffer(4096)
+		if _, err := io.WriteString(c, pulls); err != nil {
+			t.Fatal(err)
+		}
+		// The page has begun: its handler is writing, and stays blocked.
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+			t.Fatalf("no page begun: %v", err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- e.Shutdown(context.Background()) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Error(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown has not returned after 5 s")
+	}
+	closed := logs.FilterMessageSnippet("still open at the shutdown deadline were closed").All()
+	if len(closed) != 1 || closed[0].ContextMap()["connections"] != int64(clients) {
+		t.Errorf("want one log line saying %d connections were closed at the deadline, got %v", clients, closed)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+
+	"github.com/chronyotel/otelcol-chrony/node/internal/httpserver"
 )
 
 // Config is the extension's configuration.
@@ -27,12 +29,15 @@ type Config struct {
 	// collector is reported not ready; a permanent or fatal error counts at
 	// once.
 	RecoveryDuration time.Duration `mapstructure:"recovery_duration"`
+	// Limits bound what a client can hold of the port: timeouts, open
+	// connections and how long shutdown waits (node/README.md).
+	httpserver.Limits `mapstructure:",squash"`
 }
 
 var _ component.Config = (*Config)(nil)
 
 func createDefaultConfig() component.Config {
-	return &Config{ReadinessPath: "/ready", LivenessPath: "/live", RecoveryDuration: 10 * time.Second}
+	return &Config{ReadinessPath: "/ready", LivenessPath: "/live", RecoveryDuration: 10 * time.Second, Limits: httpserver.DefaultLimits()}
 }
 
 // Validate reports configuration errors before the collector starts.
@@ -53,6 +58,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RecoveryDuration < 0 {
 		errs = append(errs, fmt.Errorf("recovery_duration must not be negative, got %v", c.RecoveryDuration))
+	}
+	if err := c.Limits.Check(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -62,7 +62,7 @@ func (r *readiness) Start(_ context.Context, _ component.Host) error {
 		_, _ = w.Write([]byte("alive\n"))
 	})
 	var err error
-	r.server, err = httpserver.Start("readiness", r.cfg.Endpoint, mux, r.logger)
+	r.server, err = httpserver.Start("readiness", r.cfg.Endpoint, mux, r.cfg.Limits, r.logger)
 	return err
 }
 

@@ -1,9 +1,11 @@
 package readinessextension
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,8 +14,11 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/pipeline"
 	"go.uber.org/zap"
+
+	"github.com/chronyotel/otelcol-chrony/node/internal/httpserver"
 )
 
 type clock struct{ t time.Time }
@@ -39,7 +44,7 @@ func probe(t *testing.T, url string) (int, string) {
 func TestReadinessFollowsComponentStatus(t *testing.T) {
 	start := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
 	c := &clock{t: start}
-	r := newReadiness(&Config{Endpoint: "127.0.0.1:0", ReadinessPath: "/ready", LivenessPath: "/live", RecoveryDuration: 10 * time.Second}, zap.NewNop())
+	r := newReadiness(&Config{Endpoint: "127.0.0.1:0", Limits: httpserver.DefaultLimits(), ReadinessPath: "/ready", LivenessPath: "/live", RecoveryDuration: 10 * time.Second}, zap.NewNop())
 	r.now = c.now
 	if err := r.Start(context.Background(), componenttest.NewNopHost()); err != nil {
 		t.Fatal(err)
@@ -119,6 +124,8 @@ func TestConfigValidate(t *testing.T) {
 		{"relative path", func(c *Config) { c.ReadinessPath = "ready" }, "readiness_path must start with /"},
 		{"same paths", func(c *Config) { c.LivenessPath = c.ReadinessPath }, "must differ"},
 		{"negative recovery", func(c *Config) { c.RecoveryDuration = -time.Second }, "must not be negative"},
+		{"zero idle timeout", func(c *Config) { c.IdleTimeout = 0 }, "idle_timeout must be positive"},
+		{"no connections", func(c *Config) { c.MaxConnections = -1 }, "max_connections must be at least 1, got -1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -130,4 +137,94 @@ func TestConfigValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The limits are keys of the extension's own configuration; those not given
+// keep their defaults.
+func TestConfigUnmarshalLimits(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	conf := confmap.NewFromStringMap(map[string]any{"endpoint": ":13533", "idle_timeout": "30s", "max_connections": 4})
+	if err := conf.Unmarshal(cfg); err != nil {
+		t.Fatal(err)
+	}
+	want := httpserver.DefaultLimits()
+	want.IdleTimeout, want.MaxConnections = 30*time.Second, 4
+	if cfg.Limits != want {
+		t.Errorf("limits %+v, want %+v", cfg.Limits, want)
+	}
+}
+
+// The attack on the probe port, scaled down: a connection over
+// max_connections is closed at once while the others are answered, and
+// keep-alive connections to /live are closed after idle_timeout (each on a
+// port of its own, so that the idle timeout cannot free a place before the
+// refusal is tried).
+func TestProbePortLimits(t *testing.T) {
+	serve := func(modify func(*Config)) string {
+		cfg := createDefaultConfig().(*Config)
+		cfg.Endpoint = "127.0.0.1:0"
+		modify(cfg)
+		r := newReadiness(cfg, zap.NewNop())
+		if err := r.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := r.Shutdown(context.Background()); err != nil {
+				t.Error(err)
+			}
+		})
+		return r.server.Addr()
+	}
+	dial := func(addr string) net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		return c
+	}
+	live := func(c net.Conn, br *bufio.Reader) {
+		if _, err := io.WriteString(c, "GET /live HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || string(body) != "alive\n" || resp.Close {
+			t.Fatalf("/live: %d %q, close %v; want a kept-alive 200 alive", resp.StatusCode, body, resp.Close)
+		}
+	}
+
+	capped := serve(func(c *Config) { c.MaxConnections = 2 })
+	var held []net.Conn
+	var readers []*bufio.Reader
+	for range 2 {
+		c := dial(capped)
+		br := bufio.NewReader(c)
+		live(c, br)
+		held, readers = append(held, c), append(readers, br)
+	}
+	if n, err := dial(capped).Read(make([]byte, 1)); n != 0 || err == nil || isTimeout(err) {
+		t.Errorf("a connection over max_connections: read %d bytes, %v; want it closed", n, err)
+	}
+	for i, c := range held {
+		live(c, readers[i])
+	}
+
+	idle := serve(func(c *Config) { c.IdleTimeout = 200 * time.Millisecond })
+	for i := range 3 {
+		c := dial(idle)
+		live(c, bufio.NewReader(c))
+		if _, err := io.Copy(io.Discard, c); isTimeout(err) {
+			t.Errorf("keep-alive connection %d still open after 5 s", i)
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
