@@ -154,6 +154,6 @@ func TestAzureRuleGroupsMatchPrometheusRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("%s is out of date with prometheus/chrony-rules.yaml: go test ./deploy -run TestAzureRuleGroups -update", path)
+		t.Errorf("%s is out of date with prometheus/chrony-rules.yaml: (cd deploy && go test -run TestAzureRuleGroups -update)", path)
 	}
 }
