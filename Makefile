@@ -22,6 +22,9 @@ TESTKIT     := internal/testkit
 # development tools need, kept apart so their dependencies stay out of the
 # products' module graphs.
 MODULES     := . $(RECEIVER) $(NODE_MODULE) $(TESTKIT) tools e2e deploy
+# Every directory mdatagen generates code for: the receiver and each node
+# component with a metadata.yaml.
+MDATAGEN_DIRS := $(RECEIVER) $(patsubst %/metadata.yaml,%,$(wildcard $(NODE_MODULE)/*/metadata.yaml))
 DEV_TOOLS   := _build/tools
 FUZZTIME    ?= 2m
 TEST_FUZZTIME ?= 10s
@@ -93,13 +96,13 @@ deps: ## install what the tests need (Debian's chrony and prometheus, Go modules
 	for m in $(MODULES); do (cd $$m && $(GO) mod download) || exit 1; done
 
 .PHONY: generate
-generate: $(MDATAGEN) ## regenerate internal/metadata and documentation.md from metadata.yaml
-	cd $(RECEIVER) && $(MDATAGEN) metadata.yaml
-	gofmt -w $(RECEIVER)
+generate: $(MDATAGEN) ## regenerate internal/metadata, generated tests and documentation.md from each metadata.yaml (receiver, node components)
+	for d in $(MDATAGEN_DIRS); do (cd $$d && $(MDATAGEN) metadata.yaml) || exit 1; done
+	gofmt -w $(MDATAGEN_DIRS)
 
 .PHONY: check-generated
 check-generated: $(MDATAGEN) ## fail when generated code or docs differ from metadata.yaml
-	./scripts/check-generated.sh $(MDATAGEN) $(RECEIVER)
+	./scripts/check-generated.sh $(MDATAGEN) $(MDATAGEN_DIRS)
 
 .PHONY: lint
 lint: $(STATICCHECK) ## gofmt, go vet, staticcheck

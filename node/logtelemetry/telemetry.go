@@ -1,3 +1,5 @@
+//go:generate mdatagen metadata.yaml
+
 // Package logtelemetry is the internal telemetry of otelcol-chrony-node: its
 // own logs on stderr and nothing else. The collector's default telemetry
 // (otelconftelemetry) links the OpenTelemetry SDK's configuration with every

@@ -1,3 +1,5 @@
+//go:generate mdatagen metadata.yaml
+
 // Package prometheustextexporter serves the latest gauges and cumulative sums
 // in the Prometheus text format, rendered once per batch that arrives rather
 // than on every pull, with the names the contrib Prometheus exporter gives

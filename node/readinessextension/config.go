@@ -1,3 +1,5 @@
+//go:generate mdatagen metadata.yaml
+
 // Package readinessextension answers a kubelet's probes from the components'
 // status: readiness fails while a component reports an error (a recoverable
 // one once it has lasted recovery_duration), liveness only says the

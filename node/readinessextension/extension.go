@@ -16,16 +16,15 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/chronyotel/otelcol-chrony/node/internal/httpserver"
+	"github.com/chronyotel/otelcol-chrony/node/readinessextension/internal/metadata"
 )
-
-const typeStr = "readiness"
 
 // NewFactory returns the factory of the readiness extension.
 func NewFactory() extension.Factory {
-	return extension.NewFactory(component.MustNewType(typeStr), createDefaultConfig,
+	return extension.NewFactory(metadata.Type, createDefaultConfig,
 		func(_ context.Context, set extension.Settings, cfg component.Config) (extension.Extension, error) {
 			return newReadiness(cfg.(*Config), set.Logger), nil
-		}, component.StabilityLevelAlpha)
+		}, metadata.ExtensionStability)
 }
 
 var (
