@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -173,6 +174,50 @@ func abs(f float64) float64 {
 
 func clearStartTimes(md pmetric.Metrics) {
 	eachNumberPoint(md, func(_ pmetric.Metric, dp pmetric.NumberDataPoint) { dp.SetStartTimestamp(0) })
+}
+
+// The leap status labels the tracking values and picks the one
+// ntp.leap.status series that is 1. A value chrony does not send (a corrupt
+// reply or a newer protocol) counts as unsynchronised: a clock that cannot say
+// it is synchronised must not be reported as normal.
+func TestLeapStatusOfTracking(t *testing.T) {
+	tests := []struct {
+		leap uint16
+		want string
+	}{
+		{chronyclient.LeapNormal, "normal"},
+		{chronyclient.LeapInsertSecond, "insert_second"},
+		{chronyclient.LeapDeleteSecond, "delete_second"},
+		{chronyclient.LeapUnsynchronised, "unsynchronised"},
+		{4, "unsynchronised"},
+		{5, "unsynchronised"},
+		{0xffff, "unsynchronised"},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.leap), func(t *testing.T) {
+			fake := aksNode()
+			fake.tracking.LeapStatus = tt.leap
+			md, err := newFakeScraper(t, createDefaultConfig(), fake).scrape(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range []string{"ntp.frequency.offset", "ntp.time.correction", "ntp.time.last_offset", "ntp.time.rms_offset", "ntp.time.root_delay"} {
+				ps := points(md, name)
+				if len(ps) != 1 || ps[0].attrs["leap.status"] != tt.want {
+					t.Errorf("%s points %v, want one labelled leap.status=%s", name, ps, tt.want)
+				}
+			}
+			var set []string
+			for _, p := range points(md, "ntp.leap.status") {
+				if p.value == 1 {
+					set = append(set, p.attrs["leap.status"])
+				}
+			}
+			if len(set) != 1 || set[0] != tt.want {
+				t.Errorf("ntp.leap.status is 1 for %v, want for %s alone", set, tt.want)
+			}
+		})
+	}
 }
 
 // chronyd unreachable: chrony.up 0, no tracking values, and the error.
