@@ -1,12 +1,10 @@
 package chronyreceiver
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
-	"os"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,6 +16,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/golden"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/pmetrictest"
 
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/chronyclient"
 	"github.com/chronyotel/otelcol-chrony/receiver/chronyreceiver/internal/metadata"
@@ -101,29 +102,32 @@ func TestScrapeGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clearStartTimes(md)
-	raw, err := (&pmetric.JSONMarshaler{}).MarshalMetrics(md)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var indented bytes.Buffer
-	if err := json.Indent(&indented, raw, "", " "); err != nil {
-		t.Fatal(err)
-	}
-	got := append(indented.Bytes(), '\n')
-	path := filepath.Join("testdata", "scrape", "aks_node.json")
+	path := filepath.Join("testdata", "scrape", "aks_node.yaml")
 	if *update {
-		_ = os.MkdirAll(filepath.Dir(path), 0o755)
-		if err := os.WriteFile(path, got, 0o644); err != nil {
+		// Start times are the metrics builder's wall clock: left out so the
+		// golden file changes only when the output does. The data point times
+		// come from the fake chronyd and the fixed clock, so they are kept
+		// as they are rather than normalised. WriteMetrics sorts what it is
+		// given, hence the copy. It fails the test on purpose: a run that
+		// rewrote the golden file has checked nothing.
+		written := pmetric.NewMetrics()
+		md.CopyTo(written)
+		clearStartTimes(written)
+		if err := golden.WriteMetrics(t, path, written, golden.SkipMetricTimestampNormalization()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	want, err := os.ReadFile(path)
+	want, err := golden.ReadMetrics(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(want) != string(got) {
-		t.Errorf("scrape differs from %s (run with -update to accept):\n%s", path, dump(md))
+	// Order carries no meaning to a consumer, and the golden file is sorted.
+	if err := pmetrictest.CompareMetrics(want, md,
+		pmetrictest.IgnoreStartTimestamp(),
+		pmetrictest.IgnoreMetricsOrder(),
+		pmetrictest.IgnoreMetricDataPointsOrder(),
+	); err != nil {
+		t.Errorf("scrape differs from %s (run with -update to accept):\n%s", path, eachOnALine(err))
 	}
 
 	// The facts behind the golden file, stated on their own.
@@ -147,6 +151,20 @@ func TestScrapeGolden(t *testing.T) {
 	}
 }
 
+// eachOnALine prints each difference CompareMetrics found on its own line;
+// it joins them with "; ", which is hard to read past two.
+func eachOnALine(err error) string {
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return err.Error()
+	}
+	var lines []string
+	for _, e := range joined.Unwrap() {
+		lines = append(lines, e.Error())
+	}
+	return strings.Join(lines, "\n")
+}
+
 func abs(f float64) float64 {
 	if f < 0 {
 		return -f
@@ -156,6 +174,50 @@ func abs(f float64) float64 {
 
 func clearStartTimes(md pmetric.Metrics) {
 	eachNumberPoint(md, func(_ pmetric.Metric, dp pmetric.NumberDataPoint) { dp.SetStartTimestamp(0) })
+}
+
+// The leap status labels the tracking values and picks the one
+// ntp.leap.status series that is 1. A value chrony does not send (a corrupt
+// reply or a newer protocol) counts as unsynchronised: a clock that cannot say
+// it is synchronised must not be reported as normal.
+func TestLeapStatusOfTracking(t *testing.T) {
+	tests := []struct {
+		leap uint16
+		want string
+	}{
+		{chronyclient.LeapNormal, "normal"},
+		{chronyclient.LeapInsertSecond, "insert_second"},
+		{chronyclient.LeapDeleteSecond, "delete_second"},
+		{chronyclient.LeapUnsynchronised, "unsynchronised"},
+		{4, "unsynchronised"},
+		{5, "unsynchronised"},
+		{0xffff, "unsynchronised"},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.leap), func(t *testing.T) {
+			fake := aksNode()
+			fake.tracking.LeapStatus = tt.leap
+			md, err := newFakeScraper(t, createDefaultConfig(), fake).scrape(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range []string{"ntp.frequency.offset", "ntp.time.correction", "ntp.time.last_offset", "ntp.time.rms_offset", "ntp.time.root_delay"} {
+				ps := points(md, name)
+				if len(ps) != 1 || ps[0].attrs["leap.status"] != tt.want {
+					t.Errorf("%s points %v, want one labelled leap.status=%s", name, ps, tt.want)
+				}
+			}
+			var set []string
+			for _, p := range points(md, "ntp.leap.status") {
+				if p.value == 1 {
+					set = append(set, p.attrs["leap.status"])
+				}
+			}
+			if len(set) != 1 || set[0] != tt.want {
+				t.Errorf("ntp.leap.status is 1 for %v, want for %s alone", set, tt.want)
+			}
+		})
+	}
 }
 
 // chronyd unreachable: chrony.up 0, no tracking values, and the error.

@@ -39,49 +39,72 @@ func newStaleTracker() *staleTracker {
 // series of the previous call that md does not have.
 func (st *staleTracker) mark(md pmetric.Metrics, ts pcommon.Timestamp) {
 	st.gen++
-	eachPoint(md, func(rm pmetric.ResourceMetrics, sm pmetric.ScopeMetrics, m pmetric.Metric, dp pmetric.NumberDataPoint) {
-		attrs := dp.Attributes()
-		st.key = appendAttrs(st.key[:0], rm.Resource().Attributes())
-		st.key = append(st.key, sm.Scope().Name()...)
-		st.key = append(st.key, 0)
-		st.key = append(st.key, m.Name()...)
-		st.key = append(appendAttrs(append(st.key, 0), attrs), 0)
-		if s, ok := st.known[string(st.key)]; ok {
-			s.gen = st.gen
-			return
-		}
-		s := &series{gen: st.gen, resource: pcommon.NewMap(), scope: pcommon.NewInstrumentationScope(), metric: pmetric.NewMetric(), attrs: pcommon.NewMap()}
-		rm.Resource().Attributes().CopyTo(s.resource)
-		sm.Scope().CopyTo(s.scope)
-		s.metric.SetName(m.Name())
-		s.metric.SetUnit(m.Unit())
-		s.metric.SetDescription(m.Description())
-		if m.Type() == pmetric.MetricTypeSum {
-			sum := s.metric.SetEmptySum()
-			sum.SetIsMonotonic(m.Sum().IsMonotonic())
-			sum.SetAggregationTemporality(m.Sum().AggregationTemporality())
-		} else {
-			s.metric.SetEmptyGauge()
-		}
-		attrs.CopyTo(s.attrs)
-		st.known[string(st.key)] = s
-	})
-	var gone []string
-	for key, s := range st.known {
-		if s.gen != st.gen {
-			gone = append(gone, key)
-		}
+	eachPoint(md, st.see)
+	if gone := st.forgetGone(); len(gone) > 0 {
+		appendStaleMarkers(md, gone, ts)
 	}
-	if len(gone) == 0 {
+}
+
+// see notes that the series of dp is in this scrape, remembering what a
+// stale marker would need to name it the first time it is seen.
+func (st *staleTracker) see(rm pmetric.ResourceMetrics, sm pmetric.ScopeMetrics, m pmetric.Metric, dp pmetric.NumberDataPoint) {
+	st.key = appendAttrs(st.key[:0], rm.Resource().Attributes())
+	st.key = append(st.key, sm.Scope().Name()...)
+	st.key = append(st.key, 0)
+	st.key = append(st.key, m.Name()...)
+	st.key = append(appendAttrs(append(st.key, 0), dp.Attributes()), 0)
+	// The lookup with string(st.key) does not allocate; only a new series
+	// pays for its key.
+	if s, ok := st.known[string(st.key)]; ok {
+		s.gen = st.gen
 		return
 	}
-	// Sorted, so the markers come out grouped by resource, scope and metric.
-	slices.Sort(gone)
+	st.known[string(st.key)] = newSeries(st.gen, rm, sm, m, dp.Attributes())
+}
+
+func newSeries(gen uint64, rm pmetric.ResourceMetrics, sm pmetric.ScopeMetrics, m pmetric.Metric, attrs pcommon.Map) *series {
+	s := &series{gen: gen, resource: pcommon.NewMap(), scope: pcommon.NewInstrumentationScope(), metric: pmetric.NewMetric(), attrs: pcommon.NewMap()}
+	rm.Resource().Attributes().CopyTo(s.resource)
+	sm.Scope().CopyTo(s.scope)
+	s.metric.SetName(m.Name())
+	s.metric.SetUnit(m.Unit())
+	s.metric.SetDescription(m.Description())
+	if m.Type() == pmetric.MetricTypeSum {
+		sum := s.metric.SetEmptySum()
+		sum.SetIsMonotonic(m.Sum().IsMonotonic())
+		sum.SetAggregationTemporality(m.Sum().AggregationTemporality())
+	} else {
+		s.metric.SetEmptyGauge()
+	}
+	attrs.CopyTo(s.attrs)
+	return s
+}
+
+// forgetGone removes and returns the series the last mark did not see,
+// sorted by key, so their markers come out grouped by resource, scope and
+// metric.
+func (st *staleTracker) forgetGone() []*series {
+	var keys []string
+	for key, s := range st.known {
+		if s.gen != st.gen {
+			keys = append(keys, key)
+		}
+	}
+	slices.Sort(keys)
+	gone := make([]*series, len(keys))
+	for i, key := range keys {
+		gone[i] = st.known[key]
+		delete(st.known, key)
+	}
+	return gone
+}
+
+// appendStaleMarkers appends to md one point at ts flagged NoRecordedValue for
+// each series in gone.
+func appendStaleMarkers(md pmetric.Metrics, gone []*series, ts pcommon.Timestamp) {
 	var out pmetric.ResourceMetrics
 	metrics := map[string]pmetric.Metric{}
-	for _, key := range gone {
-		s := st.known[key]
-		delete(st.known, key)
+	for _, s := range gone {
 		// All of one scrape's series share a resource and scope; a series from
 		// an earlier endpoint gets a resource of its own.
 		if out == (pmetric.ResourceMetrics{}) || !out.Resource().Attributes().Equal(s.resource) {

@@ -186,13 +186,9 @@ func (c *Client) Tracking(ctx context.Context) (Tracking, error) {
 // all in one exchange. A source that vanishes between the count and the
 // exchange is skipped.
 func (c *Client) Sources(ctx context.Context, withStats bool) ([]Source, error) {
-	reply, err := c.exchangeOne(ctx, c.sourceCount)
+	n, err := c.countSources(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("sources: %w", err)
-	}
-	n, err := decodeSourceCount(reply)
-	if err != nil {
-		return nil, fmt.Errorf("sources reply from chronyd at %s: %w", c.Endpoint(), err)
+		return nil, err
 	}
 	items, err := c.exchange(ctx, c.sourceRequests(n, withStats)...)
 	if err != nil {
@@ -202,37 +198,15 @@ func (c *Client) Sources(ctx context.Context, withStats bool) ([]Source, error) 
 	var unnamed []int
 	var unnamedIPs []ipAddr
 	for i := range n {
-		if transport.RefusedWith(items[i].Err, transport.StatusNoSuchSource) {
+		src, ip, present, err := c.decodeSource(items, i, n, withStats)
+		if err != nil {
+			// The sources before it are good data all the same.
+			return sources, err
+		}
+		if !present {
 			continue
 		}
-		if items[i].Err != nil {
-			return sources, fmt.Errorf("sourcedata %d of %d: %w", i, n, items[i].Err)
-		}
-		src, ip, err := decodeSourceData(items[i].Reply)
-		if err == nil {
-			err = src.check()
-		}
-		if err != nil {
-			return sources, fmt.Errorf("sourcedata %d reply from chronyd at %s: %w", i, c.Endpoint(), err)
-		}
-		if withStats {
-			switch st := items[n+i]; {
-			case transport.RefusedWith(st.Err, transport.StatusNoSuchSource):
-			case st.Err != nil:
-				return sources, fmt.Errorf("sourcestats %d: %w", i, st.Err)
-			default:
-				if src.Stats, err = sourceStatsFor(st.Reply, ip); err != nil {
-					return sources, fmt.Errorf("sourcestats %d reply from chronyd at %s: %w", i, c.Endpoint(), err)
-				}
-			}
-		}
-		switch name, cached := c.names[src.Address]; {
-		case src.Mode == ModeRefclock:
-			src.Name = src.Address
-		case cached:
-			src.Name = name
-		default:
-			src.Name = src.Address
+		if !c.nameFromCache(&src) {
 			unnamed = append(unnamed, len(sources))
 			unnamedIPs = append(unnamedIPs, ip)
 		}
@@ -241,6 +215,78 @@ func (c *Client) Sources(ctx context.Context, withStats bool) ([]Source, error) 
 	if len(unnamed) > 0 {
 		c.nameSources(ctx, sources, unnamed, unnamedIPs)
 	}
+	c.forgetNamesOfGone(sources)
+	return sources, nil
+}
+
+// countSources asks how many sources chronyd has, which is how many
+// sourcedata requests to send.
+func (c *Client) countSources(ctx context.Context) (int, error) {
+	reply, err := c.exchangeOne(ctx, c.sourceCount)
+	if err != nil {
+		return 0, fmt.Errorf("sources: %w", err)
+	}
+	n, err := decodeSourceCount(reply)
+	if err != nil {
+		return 0, fmt.Errorf("sources reply from chronyd at %s: %w", c.Endpoint(), err)
+	}
+	return n, nil
+}
+
+// decodeSource decodes source i of n from the replies of a Sources exchange:
+// its sourcedata at items[i] and, when withStats, its sourcestats at
+// items[n+i]. present is false for a source chronyd no longer has.
+func (c *Client) decodeSource(items []transport.Pending, i, n int, withStats bool) (src Source, ip ipAddr, present bool, err error) {
+	if transport.RefusedWith(items[i].Err, transport.StatusNoSuchSource) {
+		return Source{}, ipAddr{}, false, nil
+	}
+	if items[i].Err != nil {
+		return Source{}, ipAddr{}, false, fmt.Errorf("sourcedata %d of %d: %w", i, n, items[i].Err)
+	}
+	src, ip, err = decodeSourceData(items[i].Reply)
+	if err == nil {
+		err = src.check()
+	}
+	if err != nil {
+		return Source{}, ipAddr{}, false, fmt.Errorf("sourcedata %d reply from chronyd at %s: %w", i, c.Endpoint(), err)
+	}
+	if !withStats {
+		return src, ip, true, nil
+	}
+	// Statistics that are gone while the data was there leave the source
+	// without them.
+	switch st := items[n+i]; {
+	case transport.RefusedWith(st.Err, transport.StatusNoSuchSource):
+	case st.Err != nil:
+		return Source{}, ipAddr{}, false, fmt.Errorf("sourcestats %d: %w", i, st.Err)
+	default:
+		if src.Stats, err = sourceStatsFor(st.Reply, ip); err != nil {
+			return Source{}, ipAddr{}, false, fmt.Errorf("sourcestats %d reply from chronyd at %s: %w", i, c.Endpoint(), err)
+		}
+	}
+	return src, ip, true, nil
+}
+
+// nameFromCache names src without asking chronyd when it can: a reference
+// clock by its refid, as chronyc does, an NTP source by the name cached for
+// its address. Otherwise the address stands in and it reports false.
+func (c *Client) nameFromCache(src *Source) bool {
+	if src.Mode == ModeRefclock {
+		src.Name = src.Address
+		return true
+	}
+	if name, cached := c.names[src.Address]; cached {
+		src.Name = name
+		return true
+	}
+	src.Name = src.Address
+	return false
+}
+
+// forgetNamesOfGone drops the cached names of sources chronyd no longer has:
+// one re-added at the same address may have been configured with another
+// name, and the cache must not grow with every source ever seen.
+func (c *Client) forgetNamesOfGone(sources []Source) {
 	seen := make(map[string]struct{}, len(sources))
 	for i := range sources {
 		seen[sources[i].Address] = struct{}{}
@@ -250,7 +296,6 @@ func (c *Client) Sources(ctx context.Context, withStats bool) ([]Source, error) 
 			delete(c.names, addr)
 		}
 	}
-	return sources, nil
 }
 
 // nameSources asks for the names sources were configured with. chronyd knows

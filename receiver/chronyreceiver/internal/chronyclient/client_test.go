@@ -119,6 +119,59 @@ func TestSourceNamesCached(t *testing.T) {
 	}
 }
 
+// A source that goes is forgotten with its name: re-added under the same
+// address it may have been configured with another name, and the name
+// reported must be the one it has now.
+func TestSourceNameForgottenWhenSourceGoes(t *testing.T) {
+	fake := startFake(t)
+	answer := recorded(t)
+	withName := func(name string, ntpGone bool) func(cmd uint16, index int32, req []byte) [][]byte {
+		return func(cmd uint16, index int32, req []byte) [][]byte {
+			switch {
+			case cmd == transport.CmdNTPSourceName:
+				return [][]byte{sourceNameReply(t, req, name)}
+			case ntpGone && cmd == transport.CmdSourceData && index == 1:
+				return [][]byte{patch(answerTo(req, golden(t, "sourcedata-ntp")), 8, uint16(transport.StatusNoSuchSource))}
+			}
+			return answer(cmd, index, req)
+		}
+	}
+	c := newTestClient(t, fake.endpoint())
+	ctx := ctxTimeout(t, 2*time.Second)
+	scrapes := []struct {
+		answer func(cmd uint16, index int32, req []byte) [][]byte
+		want   []string // names of the sources read, in order
+	}{
+		{withName("old.example", false), []string{"PHC0", "old.example"}},
+		{withName("old.example", true), []string{"PHC0"}},
+		{withName("new.example", false), []string{"PHC0", "new.example"}},
+	}
+	for i, sc := range scrapes {
+		fake.setAnswer(sc.answer)
+		sources, err := c.Sources(ctx, false)
+		if err != nil {
+			t.Fatalf("scrape %d: %v", i, err)
+		}
+		var got []string
+		for _, src := range sources {
+			got = append(got, src.Name)
+		}
+		if strings.Join(got, ",") != strings.Join(sc.want, ",") {
+			t.Errorf("scrape %d: source names %v, want %v", i, got, sc.want)
+		}
+	}
+}
+
+// sourceNameReply is the recorded sourcename reply to req, saying name.
+func sourceNameReply(t testing.TB, req []byte, name string) []byte {
+	t.Helper()
+	out := answerTo(req, golden(t, "sourcename-ntp"))
+	body := transport.ReplyBody(out)
+	clear(body)
+	copy(body, name)
+	return out
+}
+
 // trackingStratumOffset: 28-byte header, refid (4), address (16 + 4).
 const trackingStratumOffset = 52
 

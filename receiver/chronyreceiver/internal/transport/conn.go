@@ -144,6 +144,40 @@ func (c *Conn) Exchange(ctx context.Context, items []Pending) error {
 	if c.sock == nil {
 		return fmt.Errorf("exchange with chronyd at %s: connection closed", c.ep)
 	}
+	if err := c.indexRequests(items); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return c.stopped(items, err)
+	}
+	defer c.interruptOnCancel(ctx).release()
+	deadline, _ := ctx.Deadline()
+	// A chronyd that stopped reading fills its queue and then every write
+	// blocks: the deadline is what turns that into an error.
+	if err := c.sock.SetWriteDeadline(deadline); err != nil {
+		return err
+	}
+	x := exchange{c: c, ctx: ctx, items: items, deadline: deadline,
+		remaining: len(items), tries: 1, wait: c.retry, lastProgress: time.Now()}
+	for x.remaining > 0 {
+		if err := x.fillWindow(); err != nil {
+			return err
+		}
+		reply, err := x.awaitDatagram()
+		if err != nil {
+			return err
+		}
+		if reply != nil {
+			x.dispatch(reply)
+		}
+	}
+	return nil
+}
+
+// indexRequests maps each request's sequence number to its place, so a reply
+// finds its request whatever order chronyd answers in, and clears what an
+// earlier exchange left in items.
+func (c *Conn) indexRequests(items []Pending) error {
 	clear(c.bySeq)
 	c.items = c.items[:0]
 	for i := range items {
@@ -158,104 +192,146 @@ func (c *Conn) Exchange(ctx context.Context, items []Pending) error {
 		c.items = append(c.items, itemState{})
 		items[i].Reply, items[i].Err = items[i].Reply[:0], nil
 	}
-	if err := ctx.Err(); err != nil {
-		return c.stopped(items, err)
-	}
-	deadline, _ := ctx.Deadline()
-	// A cancelled context interrupts a blocked read or write at once. If the
-	// interruption has started by the time the exchange ends, wait for it, so
-	// that it cannot land on the next exchange over this connection.
-	sock, interrupted := c.sock, make(chan struct{})
+	return nil
+}
+
+// interruptOnCancel makes a cancelled ctx interrupt a blocked read or write
+// at once, until release.
+func (c *Conn) interruptOnCancel(ctx context.Context) interruption {
+	sock, done := c.sock, make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
-		defer close(interrupted)
+		defer close(done)
 		_ = sock.SetDeadline(time.Unix(1, 0))
 	})
-	defer func() {
-		if !stop() {
-			<-interrupted
-		}
-	}()
-	// A chronyd that stopped reading fills its queue and then every write
-	// blocks: the deadline is what turns that into an error.
-	if err := c.sock.SetWriteDeadline(deadline); err != nil {
-		return err
-	}
+	return interruption{stop: stop, done: done}
+}
 
-	var st exchangeStats
-	next, inFlight, remaining, tries := 0, 0, len(items), 1
-	wait := c.retry
-	lastProgress := time.Now()
-	for remaining > 0 {
-		for inFlight < maxInFlight && next < len(items) {
-			if err := c.send(items[next].Req); err != nil {
-				return c.sendError(ctx, items, items[next].Req, err)
-			}
-			c.items[next].sent = true
-			next++
-			inFlight++
+// interruption is a pending interruption of a connection's socket. It is a
+// value, not a closure, so that ending it costs no allocation per exchange.
+type interruption struct {
+	stop func() bool
+	done chan struct{}
+}
+
+// release ends the interruption. If it has started, release waits for it, so
+// that it cannot land on the next exchange over this connection.
+func (in interruption) release() {
+	if !in.stop() {
+		<-in.done
+	}
+}
+
+// exchange is the progress of one Exchange call.
+type exchange struct {
+	c        *Conn
+	ctx      context.Context
+	items    []Pending
+	deadline time.Time
+
+	// next is the first request not sent yet; requests before it were sent
+	// at least once.
+	next, inFlight, remaining int
+	// tries counts the sends of the unanswered requests, for the error.
+	tries int
+	// wait is the retry interval, doubled at each resend; it runs from
+	// lastProgress, the last reply or resend.
+	wait         time.Duration
+	lastProgress time.Time
+	st           exchangeStats
+}
+
+// fillWindow sends requests not sent yet while fewer than maxInFlight are
+// unanswered.
+func (x *exchange) fillWindow() error {
+	for x.inFlight < maxInFlight && x.next < len(x.items) {
+		if err := x.c.send(x.items[x.next].Req); err != nil {
+			return x.c.sendError(x.ctx, x.items, x.items[x.next].Req, err)
 		}
-		by := lastProgress.Add(wait)
-		if !deadline.IsZero() && deadline.Before(by) {
-			by = deadline
-		}
-		if err := c.sock.SetReadDeadline(by); err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return c.stopped(items, err)
-		}
-		n, err := c.sock.Read(c.buf[:])
-		if err != nil {
-			if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(ctxErr, context.DeadlineExceeded) {
-				return c.stopped(items, ctxErr)
-			}
-			if isTimeout(err) && (deadline.IsZero() || time.Now().Before(deadline)) {
-				wait *= 2
-				tries++
-				lastProgress = time.Now()
-				for i := range next {
-					if c.items[i].answered {
-						continue
-					}
-					if err := c.send(items[i].Req); err != nil {
-						return c.sendError(ctx, items, items[i].Req, err)
-					}
-				}
-				continue
-			}
-			return c.waitError(items, remaining, tries, st, err)
-		}
-		st.received++
-		b := c.buf[:n]
-		if err := checkReplyHeader(b); err != nil {
-			st.invalid++
-			st.lastInvalid = err
+		x.c.items[x.next].sent = true
+		x.next++
+		x.inFlight++
+	}
+	return nil
+}
+
+// awaitDatagram reads one datagram, until the retry interval runs out or the
+// context ends, whichever comes first. When the retry interval runs out it
+// resends the unanswered requests and returns no datagram and no error.
+func (x *exchange) awaitDatagram() ([]byte, error) {
+	by := x.lastProgress.Add(x.wait)
+	if !x.deadline.IsZero() && x.deadline.Before(by) {
+		by = x.deadline
+	}
+	if err := x.c.sock.SetReadDeadline(by); err != nil {
+		return nil, err
+	}
+	if err := x.ctx.Err(); err != nil {
+		return nil, x.c.stopped(x.items, err)
+	}
+	n, err := x.c.sock.Read(x.c.buf[:])
+	if err == nil {
+		x.st.received++
+		return x.c.buf[:n], nil
+	}
+	// A cancellation is the caller's doing and says so; the context's own
+	// deadline is a wait that went unanswered, told by waitError.
+	if ctxErr := x.ctx.Err(); ctxErr != nil && !errors.Is(ctxErr, context.DeadlineExceeded) {
+		return nil, x.c.stopped(x.items, ctxErr)
+	}
+	if isTimeout(err) && (x.deadline.IsZero() || time.Now().Before(x.deadline)) {
+		return nil, x.resendUnanswered()
+	}
+	return nil, x.c.waitError(x.items, x.remaining, x.tries, x.st, err)
+}
+
+// resendUnanswered sends again every sent request still unanswered and
+// doubles the wait, as chronyc does: a datagram may have been lost either way.
+func (x *exchange) resendUnanswered() error {
+	x.wait *= 2
+	x.tries++
+	x.lastProgress = time.Now()
+	for i := range x.next {
+		if x.c.items[i].answered {
 			continue
 		}
-		i, ok := c.bySeq[replySequence(b)]
-		if !ok || !c.items[i].sent || c.items[i].answered {
-			// A reply to an earlier request, or a duplicate after a resend.
-			st.stale++
-			continue
-		}
-		req := items[i].Req
-		err = checkAnswer(b, RequestCommand(req))
-		if err != nil && !isRefusal(err) {
-			st.invalid++
-			st.lastInvalid = fmt.Errorf("%s reply: %w", CommandName(RequestCommand(req)), err)
-			continue
-		}
-		c.items[i].answered = true
-		remaining--
-		inFlight--
-		lastProgress = time.Now()
-		if err != nil {
-			items[i].Err = fmt.Errorf("%s request to chronyd at %s: %w", CommandName(RequestCommand(req)), c.ep, err)
-		} else {
-			items[i].Reply = append(items[i].Reply, b...)
+		if err := x.c.send(x.items[i].Req); err != nil {
+			return x.c.sendError(x.ctx, x.items, x.items[i].Req, err)
 		}
 	}
 	return nil
+}
+
+// dispatch files a datagram as the reply or refusal of the request in flight
+// it answers, or counts it as stale or invalid for the error should the
+// exchange fail.
+func (x *exchange) dispatch(b []byte) {
+	if err := checkReplyHeader(b); err != nil {
+		x.st.invalid++
+		x.st.lastInvalid = err
+		return
+	}
+	i, ok := x.c.bySeq[replySequence(b)]
+	if !ok || !x.c.items[i].sent || x.c.items[i].answered {
+		// A reply to an earlier request, or a duplicate after a resend.
+		x.st.stale++
+		return
+	}
+	req := x.items[i].Req
+	err := checkAnswer(b, RequestCommand(req))
+	if err != nil && !isRefusal(err) {
+		x.st.invalid++
+		x.st.lastInvalid = fmt.Errorf("%s reply: %w", CommandName(RequestCommand(req)), err)
+		return
+	}
+	x.c.items[i].answered = true
+	x.remaining--
+	x.inFlight--
+	x.lastProgress = time.Now()
+	if err != nil {
+		x.items[i].Err = fmt.Errorf("%s request to chronyd at %s: %w", CommandName(RequestCommand(req)), x.c.ep, err)
+		return
+	}
+	x.items[i].Reply = append(x.items[i].Reply, b...)
 }
 
 func (c *Conn) send(req []byte) error {
