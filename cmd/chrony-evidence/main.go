@@ -26,6 +26,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
 	"github.com/chronyotel/otelcol-chrony/internal/evidence"
 	"github.com/chronyotel/otelcol-chrony/internal/evidence/promapi"
 	"github.com/chronyotel/otelcol-chrony/internal/evidence/report"
@@ -126,7 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if *tokenFile != "" {
 			return fail("give --azure-workload-identity or --bearer-token-file, not both")
 		}
-		wi, err := promapi.NewAzureWorkloadIdentity(os.Getenv)
+		wi, err := promapi.NewAzureWorkloadIdentity(os.Getenv, azidentity.WorkloadIdentityCredentialOptions{})
 		if err != nil {
 			return fail("%v", err)
 		}
