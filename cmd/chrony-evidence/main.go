@@ -3,10 +3,11 @@
 // within tolerance, and every step it was not and why. It reads any
 // Prometheus-compatible query API and never writes to it.
 //
-//	chrony-evidence --prometheus URL --from RFC3339 --to RFC3339 --out DIR
+//	chrony-evidence --prometheus URL (--from RFC3339 --to RFC3339 | --previous day|month) --out DIR
 //	                [--cluster NAME] [--profile NAME | --tolerance DURATION] [--step DURATION]
-//	                [--inventory auto|none] [--bearer-token-file FILE] [--header NAME=VALUE]...
-//	                [--accept-partial] [--max-response-bytes N] [--request-timeout DURATION]
+//	                [--inventory auto|none] [--bearer-token-file FILE | --azure-workload-identity]
+//	                [--header NAME=VALUE]... [--accept-partial] [--max-response-bytes N]
+//	                [--request-timeout DURATION]
 //	chrony-evidence verify DIR
 package main
 
@@ -38,6 +39,17 @@ func main() {
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
+
+// synopsis is how the tool is called, printed by -h above the flags. The
+// package comment and docs/evidence.md carry it too; usage_test.go keeps the
+// three equal, and their flags those of reportFlags.
+const synopsis = `chrony-evidence --prometheus URL (--from RFC3339 --to RFC3339 | --previous day|month) --out DIR
+                [--cluster NAME] [--profile NAME | --tolerance DURATION] [--step DURATION]
+                [--inventory auto|none] [--bearer-token-file FILE | --azure-workload-identity]
+                [--header NAME=VALUE]... [--accept-partial] [--max-response-bytes N]
+                [--request-timeout DURATION]
+chrony-evidence verify DIR
+`
 
 type headers http.Header
 
@@ -94,6 +106,10 @@ func reportFlags(stderr io.Writer) (*flag.FlagSet, *reportOptions) {
 	o := &reportOptions{headers: headers{}}
 	fs := flag.NewFlagSet("chrony-evidence", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage:\n%s\nflags:\n", synopsis)
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&o.promURL, "prometheus", "", "the query API's base URL (the part before /api/v1)")
 	fs.StringVar(&o.from, "from", "", "the period's start, RFC 3339 (e.g. 2026-11-01T00:00:00Z)")
 	fs.StringVar(&o.to, "to", "", "the period's end, RFC 3339")
