@@ -90,7 +90,7 @@ func New(rawURL string, opts Options) (*Client, error) {
 	}
 	c := &Client{base: u, timeout: timeout}
 	g := &guard{
-		next: next, host: u.Host, redacted: c.Redacted(), headers: opts.Headers.Clone(),
+		next: next, scheme: u.Scheme, host: u.Host, redacted: c.Redacted(), headers: opts.Headers.Clone(),
 		bearerTokenFile: opts.BearerTokenFile, tokenSource: opts.TokenSource, maxBytes: maxBytes,
 	}
 	apiClient, err := api.NewClient(api.Config{Address: u.String(), Client: &http.Client{Transport: g, Timeout: timeout}})

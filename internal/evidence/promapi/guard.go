@@ -18,13 +18,14 @@ import (
 // the body reaches it.
 type guard struct {
 	next http.RoundTripper
-	// host is the query API's host: credentials go to it only, not to a
-	// host a redirect points at.
-	host, redacted  string
-	headers         http.Header
-	bearerTokenFile string
-	tokenSource     func(context.Context) (string, error)
-	maxBytes        int64
+	// scheme and host are the query API's: credentials go there only, not
+	// to another host a redirect points at, nor over http when the API is
+	// https.
+	scheme, host, redacted string
+	headers                http.Header
+	bearerTokenFile        string
+	tokenSource            func(context.Context) (string, error)
+	maxBytes               int64
 }
 
 // stopped is an error the guard decided, told apart from the network's.
@@ -36,7 +37,7 @@ func (s *stopped) Unwrap() error { return s.err }
 func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	// A RoundTripper must not change the request it is given.
 	req = req.Clone(req.Context())
-	if req.URL.Host == g.host {
+	if req.URL.Scheme == g.scheme && req.URL.Host == g.host {
 		if err := g.authorize(req); err != nil {
 			return nil, err
 		}
