@@ -146,3 +146,19 @@ func TestRequestTimeout(t *testing.T) {
 		t.Errorf("a query the API never answers: %v", err)
 	}
 }
+
+// A 2xx answer that is not a vector of data is an error that says what
+// came instead.
+func TestAnswersThatAreNotAVector(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{`<html>login</html>`, "answered something that is not the Prometheus API's JSON (is --prometheus the API's base URL?)"},
+		{`{"status":"error","errorType":"execution","error":"query timed out"}`, "answered an error: execution: query timed out"},
+		{`{"status":"success","data":{"resultType":"matrix","result":[]}}`, `the API answered a "matrix", not a vector`},
+		{`{"status":"success"}`, "the API answered no result, not a vector"},
+	} {
+		_, _, err := answer(t, 200, tc.body, true, len(tc.body)).Query(context.Background(), "up", time.Unix(0, 0))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.body, err, tc.want)
+		}
+	}
+}
