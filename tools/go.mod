@@ -36,7 +36,10 @@ require (
 	gonum.org/v1/plot v0.17.0
 )
 
-require github.com/chronyotel/otelcol-chrony/internal/testkit v0.0.0
+require (
+	github.com/CycloneDX/cyclonedx-go v0.12.0
+	github.com/chronyotel/otelcol-chrony/internal/testkit v0.0.0
+)
 
 // Test support shared by the modules of this repository, built from here.
 replace github.com/chronyotel/otelcol-chrony/internal/testkit => ../internal/testkit

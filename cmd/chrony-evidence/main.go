@@ -3,10 +3,11 @@
 // within tolerance, and every step it was not and why. It reads any
 // Prometheus-compatible query API and never writes to it.
 //
-//	chrony-evidence --prometheus URL --from RFC3339 --to RFC3339 --out DIR
+//	chrony-evidence --prometheus URL (--from RFC3339 --to RFC3339 | --previous day|month) --out DIR
 //	                [--cluster NAME] [--profile NAME | --tolerance DURATION] [--step DURATION]
-//	                [--inventory auto|none] [--bearer-token-file FILE] [--header NAME=VALUE]...
-//	                [--accept-partial] [--max-response-bytes N] [--request-timeout DURATION]
+//	                [--inventory auto|none] [--bearer-token-file FILE | --azure-workload-identity]
+//	                [--header NAME=VALUE]... [--accept-partial] [--max-response-bytes N]
+//	                [--request-timeout DURATION]
 //	chrony-evidence verify DIR
 package main
 
@@ -26,6 +27,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
 	"github.com/chronyotel/otelcol-chrony/internal/evidence"
 	"github.com/chronyotel/otelcol-chrony/internal/evidence/promapi"
 	"github.com/chronyotel/otelcol-chrony/internal/evidence/report"
@@ -36,6 +39,17 @@ func main() {
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
+
+// synopsis is how the tool is called, printed by -h above the flags. The
+// package comment and docs/evidence.md carry it too; usage_test.go keeps the
+// three equal, and their flags those of reportFlags.
+const synopsis = `chrony-evidence --prometheus URL (--from RFC3339 --to RFC3339 | --previous day|month) --out DIR
+                [--cluster NAME] [--profile NAME | --tolerance DURATION] [--step DURATION]
+                [--inventory auto|none] [--bearer-token-file FILE | --azure-workload-identity]
+                [--header NAME=VALUE]... [--accept-partial] [--max-response-bytes N]
+                [--request-timeout DURATION]
+chrony-evidence verify DIR
+`
 
 type headers http.Header
 
@@ -54,92 +68,149 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "verify" {
 		return verify(args[1:], stdout, stderr)
 	}
-	fs := flag.NewFlagSet("chrony-evidence", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	promURL := fs.String("prometheus", "", "the query API's base URL (the part before /api/v1)")
-	fromFlag := fs.String("from", "", "the period's start, RFC 3339 (e.g. 2026-11-01T00:00:00Z)")
-	toFlag := fs.String("to", "", "the period's end, RFC 3339")
-	previous := fs.String("previous", "", "day or month: the last whole UTC day or month before now, instead of --from/--to; the report goes into OUT/<YYYY-MM-DD> or OUT/<YYYY-MM>")
-	out := fs.String("out", "", "the directory to write the report into (must not hold a report)")
-	cluster := fs.String("cluster", "", "only this cluster's series (k8s_cluster_name; the inventory's cluster label)")
-	profile := fs.String("profile", "", "the compliance profile whose tolerance applies: "+profileList())
-	tolerance := fs.Duration("tolerance", 0, "the tolerance, instead of a profile (e.g. 100us)")
-	step := fs.Duration("step", 30*time.Second, "the unit of evidence; the collectors' collection interval")
-	inventory := fs.String("inventory", "auto", "auto: the fleet is kube_node_info (kube-state-metrics); none: every node seen")
-	tokenFile := fs.String("bearer-token-file", "", "a file holding a bearer token for the query API, read on every request")
-	azureWI := fs.Bool("azure-workload-identity", false, "authenticate to an Azure Monitor workspace with AKS workload identity (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE)")
-	hdrs := headers{}
-	fs.Var(hdrs, "header", "NAME=VALUE, a header sent with every request (repeatable)")
-	timeout := fs.Duration("request-timeout", 2*time.Minute, "the longest one query may take")
-	acceptPartial := fs.Bool("accept-partial", false, "make the report even when the store's answer is not whole (the query API's warnings, such as a partial response from Thanos, Mimir or Azure Monitor; values no collector writes); every page then says so and lists why. Without it such a run fails with exit 1")
-	maxResponse := fs.Int64("max-response-bytes", promapi.DefaultMaxResponseBytes, fmt.Sprintf("the most bytes read of one answer of the query API; the default is the point budget (%d points) times %d bytes. A larger answer fails the run", evidence.DefaultPointBudget, promapi.BytesPerPoint))
+	fs, o := reportFlags(stderr)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	fail := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "chrony-evidence: "+format+"\n", a...)
-		return 2
-	}
 	if fs.NArg() > 0 {
-		return fail("unexpected argument %q", fs.Arg(0))
+		return badUsage(stderr, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	}
-	if *promURL == "" || *out == "" {
-		return fail("--prometheus and --out are required")
-	}
-	from, to, sub, err := period(*fromFlag, *toFlag, *previous, time.Now())
+	job, err := o.job(time.Now())
 	if err != nil {
-		return fail("%v", err)
+		return badUsage(stderr, err)
 	}
-	outDir := *out
+	client, err := o.client(os.Getenv)
+	if err != nil {
+		return badUsage(stderr, err)
+	}
+	return makeReport(ctx, client, job, stdout, stderr)
+}
+
+// badUsage reports flags that cannot make a report, with exit code 2.
+func badUsage(stderr io.Writer, err error) int {
+	fmt.Fprintf(stderr, "chrony-evidence: %v\n", err)
+	return 2
+}
+
+// reportOptions are the flags of a report run, as given.
+type reportOptions struct {
+	promURL, from, to, previous, out, cluster, profile, inventory, tokenFile string
+	tolerance, step, timeout                                                 time.Duration
+	azureWorkloadIdentity, acceptPartial                                     bool
+	headers                                                                  headers
+	maxResponseBytes                                                         int64
+}
+
+// reportFlags defines the flags of a report run.
+func reportFlags(stderr io.Writer) (*flag.FlagSet, *reportOptions) {
+	o := &reportOptions{headers: headers{}}
+	fs := flag.NewFlagSet("chrony-evidence", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage:\n%s\nflags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&o.promURL, "prometheus", "", "the query API's base URL (the part before /api/v1)")
+	fs.StringVar(&o.from, "from", "", "the period's start, RFC 3339 (e.g. 2026-11-01T00:00:00Z)")
+	fs.StringVar(&o.to, "to", "", "the period's end, RFC 3339")
+	fs.StringVar(&o.previous, "previous", "", "day or month: the last whole UTC day or month before now, instead of --from/--to; the report goes into OUT/<YYYY-MM-DD> or OUT/<YYYY-MM>")
+	fs.StringVar(&o.out, "out", "", "the directory to write the report into (must not hold a report)")
+	fs.StringVar(&o.cluster, "cluster", "", "only this cluster's series (k8s_cluster_name; the inventory's cluster label)")
+	fs.StringVar(&o.profile, "profile", "", "the compliance profile whose tolerance applies: "+profileList())
+	fs.DurationVar(&o.tolerance, "tolerance", 0, "the tolerance, instead of a profile (e.g. 100us)")
+	fs.DurationVar(&o.step, "step", 30*time.Second, "the unit of evidence; the collectors' collection interval")
+	fs.StringVar(&o.inventory, "inventory", "auto", "auto: the fleet is kube_node_info (kube-state-metrics); none: every node seen")
+	fs.StringVar(&o.tokenFile, "bearer-token-file", "", "a file holding a bearer token for the query API, read on every request")
+	fs.BoolVar(&o.azureWorkloadIdentity, "azure-workload-identity", false, "authenticate to an Azure Monitor workspace with AKS workload identity (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE)")
+	fs.Var(o.headers, "header", "NAME=VALUE, a header sent with every request (repeatable)")
+	fs.DurationVar(&o.timeout, "request-timeout", 2*time.Minute, "the longest one query may take")
+	fs.BoolVar(&o.acceptPartial, "accept-partial", false, "make the report even when the store's answer is not whole (the query API's warnings, such as a partial response from Thanos, Mimir or Azure Monitor; values no collector writes); every page then says so and lists why. Without it such a run fails with exit 1")
+	fs.Int64Var(&o.maxResponseBytes, "max-response-bytes", promapi.DefaultMaxResponseBytes, fmt.Sprintf("the most bytes read of one answer of the query API; the default is the point budget (%d points) times %d bytes. A larger answer fails the run", evidence.DefaultPointBudget, promapi.BytesPerPoint))
+	return fs, o
+}
+
+// reportJob is what a report run does, checked: where the report goes,
+// and what is collected.
+type reportJob struct {
+	outDir  string
+	collect evidence.Config
+}
+
+// job checks the flags that say what to report and where, and turns them
+// into a job; now places --previous.
+func (o *reportOptions) job(now time.Time) (reportJob, error) {
+	if o.promURL == "" || o.out == "" {
+		return reportJob{}, errors.New("--prometheus and --out are required")
+	}
+	from, to, sub, err := period(o.from, o.to, o.previous, now)
+	if err != nil {
+		return reportJob{}, err
+	}
+	outDir := o.out
 	if sub != "" {
 		outDir = filepath.Join(outDir, sub)
 	}
-	if *step < time.Second || *step%time.Millisecond != 0 {
-		return fail("--step %s: must be at least 1s, in whole milliseconds", *step)
+	if o.step < time.Second || o.step%time.Millisecond != 0 {
+		return reportJob{}, fmt.Errorf("--step %s: must be at least 1s, in whole milliseconds", o.step)
 	}
-	if to.Sub(from)%*step != 0 {
-		return fail("the period %s to %s is not a whole number of --step %s", from.Format(time.RFC3339), to.Format(time.RFC3339), *step)
+	if to.Sub(from)%o.step != 0 {
+		return reportJob{}, fmt.Errorf("the period %s to %s is not a whole number of --step %s", from.Format(time.RFC3339), to.Format(time.RFC3339), o.step)
 	}
-	var tol float64
+	tolerance, err := o.toleranceSeconds()
+	if err != nil {
+		return reportJob{}, err
+	}
+	if o.inventory != "auto" && o.inventory != "none" {
+		return reportJob{}, fmt.Errorf("--inventory %q: auto or none", o.inventory)
+	}
+	if o.maxResponseBytes <= 0 {
+		return reportJob{}, fmt.Errorf("--max-response-bytes %d: must be positive", o.maxResponseBytes)
+	}
+	return reportJob{outDir: outDir, collect: evidence.Config{
+		Period:    evidence.Period{From: from.UTC(), Step: o.step, Steps: int(to.Sub(from) / o.step)},
+		Tolerance: tolerance, Profile: o.profile, Cluster: o.cluster, Inventory: o.inventory == "auto", AcceptPartial: o.acceptPartial,
+	}}, nil
+}
+
+// toleranceSeconds is the tolerance a profile names, or the one given.
+func (o *reportOptions) toleranceSeconds() (float64, error) {
 	switch {
-	case *profile != "" && *tolerance != 0:
-		return fail("give --profile or --tolerance, not both")
-	case *profile != "":
-		t, ok := evidence.Profiles[*profile]
+	case o.profile != "" && o.tolerance != 0:
+		return 0, errors.New("give --profile or --tolerance, not both")
+	case o.profile != "":
+		t, ok := evidence.Profiles[o.profile]
 		if !ok {
-			return fail("unknown --profile %q: use one of %s, or --tolerance", *profile, profileList())
+			return 0, fmt.Errorf("unknown --profile %q: use one of %s, or --tolerance", o.profile, profileList())
 		}
-		tol = t
-	case *tolerance > 0:
-		tol = tolerance.Seconds()
+		return t, nil
+	case o.tolerance > 0:
+		return o.tolerance.Seconds(), nil
 	default:
-		return fail("give --profile (%s) or --tolerance", profileList())
+		return 0, fmt.Errorf("give --profile (%s) or --tolerance", profileList())
 	}
-	if *inventory != "auto" && *inventory != "none" {
-		return fail("--inventory %q: auto or none", *inventory)
-	}
-	if *maxResponse <= 0 {
-		return fail("--max-response-bytes %d: must be positive", *maxResponse)
-	}
-	opts := promapi.Options{BearerTokenFile: *tokenFile, Headers: http.Header(hdrs), Timeout: *timeout, MaxResponseBytes: *maxResponse}
-	if *azureWI {
-		if *tokenFile != "" {
-			return fail("give --azure-workload-identity or --bearer-token-file, not both")
+}
+
+// client is the query API's client with the credentials the flags name;
+// getenv gives the settings workload identity's webhook injects.
+func (o *reportOptions) client(getenv func(string) string) (*promapi.Client, error) {
+	opts := promapi.Options{BearerTokenFile: o.tokenFile, Headers: http.Header(o.headers), Timeout: o.timeout, MaxResponseBytes: o.maxResponseBytes}
+	if o.azureWorkloadIdentity {
+		if o.tokenFile != "" {
+			return nil, errors.New("give --azure-workload-identity or --bearer-token-file, not both")
 		}
-		wi, err := promapi.NewAzureWorkloadIdentity(os.Getenv)
+		wi, err := promapi.NewAzureWorkloadIdentity(getenv, azidentity.WorkloadIdentityCredentialOptions{})
 		if err != nil {
-			return fail("%v", err)
+			return nil, err
 		}
 		opts.TokenSource = wi.Token
 	}
-	client, err := promapi.New(*promURL, opts)
-	if err != nil {
-		return fail("%v", err)
-	}
-	period := evidence.Period{From: from.UTC(), Step: *step, Steps: int(to.Sub(from) / *step)}
-	res, err := evidence.Collect(ctx, client, evidence.Config{
-		Period: period, Tolerance: tol, Profile: *profile, Cluster: *cluster, Inventory: *inventory == "auto", AcceptPartial: *acceptPartial,
-	})
+	return promapi.New(o.promURL, opts)
+}
+
+// makeReport collects the period from the store, writes the report and
+// says what it holds. Refused credentials exit 3, any other failure 1.
+func makeReport(ctx context.Context, client *promapi.Client, job reportJob, stdout, stderr io.Writer) int {
+	res, err := evidence.Collect(ctx, client, job.collect)
 	if err != nil {
 		fmt.Fprintf(stderr, "chrony-evidence: %v\n", err)
 		if errors.Is(err, promapi.ErrUnauthorized) {
@@ -147,7 +218,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
-	summary, err := report.Write(outDir, res, report.Meta{Profile: *profile, Cluster: *cluster},
+	summary, err := report.Write(job.outDir, res, report.Meta{Profile: job.collect.Profile, Cluster: job.collect.Cluster},
 		report.Run{Version: version(), DataSource: client.Redacted(), Generated: time.Now().UTC().Truncate(time.Second)})
 	if err != nil {
 		fmt.Fprintf(stderr, "chrony-evidence: %v\n", err)
@@ -165,7 +236,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		partial = fmt.Sprintf(", PARTIAL DATA (%d reason(s), on every page)", len(res.Partial))
 	}
 	fmt.Fprintf(stdout, "chrony-evidence: %s: %d nodes, %d within tolerance for every step, fleet %s within, %d breaches, %d outages%s\n",
-		outDir, f.Nodes, f.NodesFullyWithin, ratio(f.WithinToleranceRatio), f.Breaches, f.Outages, partial)
+		job.outDir, f.Nodes, f.NodesFullyWithin, ratio(f.WithinToleranceRatio), f.Breaches, f.Outages, partial)
 	return 0
 }
 

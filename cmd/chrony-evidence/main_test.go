@@ -61,8 +61,13 @@ func TestErrorsSayWhatToFix(t *testing.T) {
 		{"period not whole steps", []string{"--prometheus", empty.URL, "--profile", "voice", "--from", "2026-10-01T00:00:00Z", "--to", "2026-10-01T00:00:45Z"}, 2, "not a whole number of --step 30s"},
 		{"reversed period", []string{"--prometheus", empty.URL, "--profile", "voice", "--from", "2026-10-02T00:00:00Z", "--to", "2026-10-01T00:00:00Z"}, 2, "is not after --from"},
 		{"not a URL", append([]string{"--prometheus", "prometheus:9090", "--profile", "voice"}, period...), 2, "is not an http(s) URL"},
+		{"workload identity without the webhook's settings", append([]string{"--prometheus", empty.URL, "--profile", "voice", "--azure-workload-identity"}, period...), 2,
+			"--azure-workload-identity: AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_FEDERATED_TOKEN_FILE not set"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			for _, name := range []string{"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_FEDERATED_TOKEN_FILE"} {
+				t.Setenv(name, "")
+			}
 			out := filepath.Join(t.TempDir(), "report")
 			var stdout, stderr bytes.Buffer
 			code := run(context.Background(), append(tc.args, "--out", out), &stdout, &stderr)

@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"debug/buildinfo"
 	"debug/elf"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"sort"
 	"strings"
+
+	cdx "github.com/CycloneDX/cyclonedx-go"
 )
 
 // elfMachine is the ELF machine of each architecture the image is built for.
@@ -31,41 +32,9 @@ func checkELF(data []byte, arch string) error {
 	return nil
 }
 
-// The CycloneDX 1.5 document, as much of it as an SBOM of a Go program needs.
-type cdxDocument struct {
-	BOMFormat    string         `json:"bomFormat"`
-	SpecVersion  string         `json:"specVersion"`
-	Version      int            `json:"version"`
-	Metadata     cdxMetadata    `json:"metadata"`
-	Components   []cdxComponent `json:"components"`
-	Dependencies []cdxDep       `json:"dependencies"`
-}
-
-type cdxMetadata struct {
-	Component  cdxComponent  `json:"component"`
-	Properties []cdxProperty `json:"properties,omitempty"`
-}
-
-type cdxComponent struct {
-	Type    string `json:"type"`
-	BOMRef  string `json:"bom-ref"`
-	Name    string `json:"name"`
-	Version string `json:"version,omitempty"`
-	PURL    string `json:"purl,omitempty"`
-	// Properties carry the go.sum hash (h1:, a hash of the module's file
-	// hashes, not of an artifact, so not a CycloneDX hash).
-	Properties []cdxProperty `json:"properties,omitempty"`
-}
-
-type cdxProperty struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
-}
-
-type cdxDep struct {
-	Ref       string   `json:"ref"`
-	DependsOn []string `json:"dependsOn"`
-}
+// sbomSpecVersion is the CycloneDX version written: 1.5, which the common
+// SBOM consumers read, and all that an SBOM of a Go program needs.
+const sbomSpecVersion = cdx.SpecVersion1_5
 
 // cycloneDX describes the program at path from the build information the Go
 // linker recorded in it: its main module, every module linked in (after
@@ -79,40 +48,49 @@ func cycloneDX(path, prog, version string) ([]byte, error) {
 	purl := func(mod, ver string) string {
 		return "pkg:golang/" + mod + "@" + url.PathEscape(ver)
 	}
-	main := cdxComponent{Type: "application", BOMRef: purl(info.Main.Path, version), Name: prog, Version: version, PURL: purl(info.Main.Path, version)}
-	doc := cdxDocument{BOMFormat: "CycloneDX", SpecVersion: "1.5", Version: 1, Metadata: cdxMetadata{Component: main}}
-	doc.Metadata.Properties = append(doc.Metadata.Properties, cdxProperty{Name: "go.version", Value: info.GoVersion}, cdxProperty{Name: "go.module", Value: info.Main.Path})
+	main := cdx.Component{Type: cdx.ComponentTypeApplication, BOMRef: purl(info.Main.Path, version), Name: prog, Version: version, PackageURL: purl(info.Main.Path, version)}
+	properties := []cdx.Property{{Name: "go.version", Value: info.GoVersion}, {Name: "go.module", Value: info.Main.Path}}
 	for _, s := range info.Settings {
 		switch s.Key {
 		case "GOOS", "GOARCH", "CGO_ENABLED", "-trimpath", "vcs.revision", "vcs.time":
-			doc.Metadata.Properties = append(doc.Metadata.Properties, cdxProperty{Name: "go.build." + s.Key, Value: s.Value})
+			properties = append(properties, cdx.Property{Name: "go.build." + s.Key, Value: s.Value})
 		}
 	}
+	components := []cdx.Component{}
 	refs := []string{}
 	for _, d := range info.Deps {
 		mod := d
 		if d.Replace != nil {
 			mod = d.Replace
 		}
-		c := cdxComponent{Type: "library", Name: d.Path, Version: mod.Version, PURL: purl(d.Path, mod.Version)}
+		c := cdx.Component{Type: cdx.ComponentTypeLibrary, Name: d.Path, Version: mod.Version, PackageURL: purl(d.Path, mod.Version)}
 		if mod.Path != d.Path {
 			// A module replaced by another (or a local path): the PURL names
 			// what was built.
-			c.Name, c.PURL = mod.Path, purl(mod.Path, mod.Version)
+			c.Name, c.PackageURL = mod.Path, purl(mod.Path, mod.Version)
 			if strings.HasPrefix(mod.Path, ".") || strings.HasPrefix(mod.Path, "/") {
-				c.Name, c.PURL = d.Path, purl(d.Path, "v0.0.0-local")
+				c.Name, c.PackageURL = d.Path, purl(d.Path, "v0.0.0-local")
 				c.Version = "local"
 			}
 		}
-		c.BOMRef = c.PURL
+		c.BOMRef = c.PackageURL
 		if mod.Sum != "" {
-			c.Properties = []cdxProperty{{Name: "go.sum", Value: mod.Sum}}
+			// The go.sum hash (h1:) hashes the module's file hashes, not an
+			// artifact, so it is no CycloneDX hash.
+			c.Properties = &[]cdx.Property{{Name: "go.sum", Value: mod.Sum}}
 		}
-		doc.Components = append(doc.Components, c)
+		components = append(components, c)
 		refs = append(refs, c.BOMRef)
 	}
-	sort.Slice(doc.Components, func(i, j int) bool { return doc.Components[i].BOMRef < doc.Components[j].BOMRef })
+	sort.Slice(components, func(i, j int) bool { return components[i].BOMRef < components[j].BOMRef })
 	sort.Strings(refs)
-	doc.Dependencies = []cdxDep{{Ref: main.BOMRef, DependsOn: refs}}
-	return json.MarshalIndent(doc, "", "  ")
+	bom := cdx.NewBOM()
+	bom.Metadata = &cdx.Metadata{Component: &main, Properties: &properties}
+	bom.Components = &components
+	bom.Dependencies = &[]cdx.Dependency{{Ref: main.BOMRef, Dependencies: &refs}}
+	var out bytes.Buffer
+	if err := cdx.NewBOMEncoder(&out, cdx.BOMFileFormatJSON).SetPretty(true).EncodeVersion(bom, sbomSpecVersion); err != nil {
+		return nil, fmt.Errorf("encoding the CycloneDX document: %w", err)
+	}
+	return out.Bytes(), nil
 }
