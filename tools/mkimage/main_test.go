@@ -193,7 +193,7 @@ func TestBuiltImage(t *testing.T) {
 				t.Fatalf("no way to run linux/%s here", arch)
 			}
 			out, _ := cmd.CombinedOutput()
-			want := map[string]string{"otelcol-chrony": "otelcol-chrony version 0.1.0", "otelcol-chrony-node": "otelcol-chrony-node version 0.1.0", "chrony-evidence": "reading the manifest"}[prog]
+			want := map[string]string{"otelcol-chrony": "otelcol-chrony version 0.1.0", "otelcol-chrony-node": "otelcol-chrony-node version 0.1.0", "chrony-evidence": "manifest.json: missing"}[prog]
 			if !strings.Contains(string(out), want) {
 				t.Errorf("linux/%s %s %v: %q, want %q", arch, prog, args, out, want)
 			}
