@@ -367,7 +367,13 @@ func commands(items []Pending) string {
 }
 
 func (c *Conn) stopped(items []Pending, err error) error {
-	return fmt.Errorf("exchange of %s requests with chronyd at %s stopped: %w", what(items), c.ep, err)
+	stopped := fmt.Errorf("exchange of %s requests with chronyd at %s stopped: %w", what(items), c.ep, err)
+	if errors.Is(err, context.DeadlineExceeded) {
+		// The scrape's time ran out with chronyd silent: the cause of an
+		// unanswered wait, whichever of the two noticed it first.
+		return withReason(c.noAnswer(items), stopped)
+	}
+	return stopped
 }
 
 func (c *Conn) sendError(ctx context.Context, items []Pending, req []byte, err error) error {

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"net"
@@ -80,5 +81,30 @@ func TestErrorReasonStaysWhileTheCauseDoes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The scrape's deadline can end an exchange before the read that would have
+// timed out notices: that is the same silence, so a wedged chronyd keeps one
+// reason whichever of the two comes first (it once logged a second WARN).
+func TestExpiredDeadlineHasTheNoAnswerReason(t *testing.T) {
+	ep := unixEndpoint(t, fakeUnixChronyd(t, t.TempDir(), -1, 0))
+	c := dial(t, ep, Options{})
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Millisecond))
+	defer cancel()
+	items := exchangeOf(1)
+	err := c.Exchange(ctx, items)
+	var te *Error
+	if !errors.As(err, &te) {
+		t.Fatalf("error %v has no reason", err)
+	}
+	if want := c.noAnswer(items); te.Reason() != want {
+		t.Errorf("reason %q, want %q", te.Reason(), want)
+	}
+	// A cancellation is the caller's doing and no cause of chronyd's.
+	cctx, ccancel := context.WithCancel(context.Background())
+	ccancel()
+	if err := c.Exchange(cctx, exchangeOf(2)); errors.As(err, &te) {
+		t.Errorf("a cancelled exchange got the reason %q", te.Reason())
 	}
 }
