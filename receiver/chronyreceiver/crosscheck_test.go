@@ -131,28 +131,15 @@ func TestCrossCheckDeadServerDoesNotHoldUpScrapes(t *testing.T) {
 // arrival time) and returns its address.
 func startNTPServer(t *testing.T, reply func(req protocol.Packet, now time.Time) protocol.Packet) string {
 	t.Helper()
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	go func() {
-		buf := make([]byte, 1500)
-		for {
-			n, from, err := conn.ReadFromUDP(buf)
-			if err != nil {
-				return
-			}
-			var req protocol.Packet
-			if req.UnmarshalBinary(buf[:n]) != nil {
-				continue
-			}
-			p := reply(req, time.Now())
-			b, _ := p.Bytes()
-			_, _ = conn.WriteToUDP(b, from)
+	return serveUDP(t, func(_ int, datagram []byte) []byte {
+		var req protocol.Packet
+		if req.UnmarshalBinary(datagram) != nil {
+			return nil
 		}
-	}()
-	return conn.LocalAddr().String()
+		p := reply(req, time.Now())
+		b, _ := p.Bytes()
+		return b
+	})
 }
 
 // ntpReply is a stratum 1 server's reply to req, stamped received at t2 and

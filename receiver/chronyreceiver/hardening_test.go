@@ -3,7 +3,6 @@ package chronyreceiver
 import (
 	"context"
 	"encoding/binary"
-	"net"
 	"strings"
 	"syscall"
 	"testing"
@@ -299,29 +298,16 @@ func TestIntegrationWedgedChronydLoggedOnce(t *testing.T) {
 // reply-typed one is a reply to no request in flight.
 func rogueChronyd(t *testing.T, types []byte) string {
 	t.Helper()
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	go func() {
-		buf := make([]byte, 1024)
-		for n := 0; ; n++ {
-			size, from, err := conn.ReadFromUDP(buf)
-			if err != nil {
-				return
-			}
-			if size < 12 {
-				continue
-			}
-			reply := make([]byte, 28)
-			reply[0], reply[1] = 6, types[n%len(types)]
-			copy(reply[4:6], buf[4:6])
-			binary.BigEndian.PutUint32(reply[16:20], binary.BigEndian.Uint32(buf[8:12])+1)
-			_, _ = conn.WriteToUDP(reply, from)
+	return "udp://" + serveUDP(t, func(n int, req []byte) []byte {
+		if len(req) < 12 {
+			return nil
 		}
-	}()
-	return "udp://" + conn.LocalAddr().String()
+		reply := make([]byte, 28)
+		reply[0], reply[1] = 6, types[n%len(types)]
+		copy(reply[4:6], req[4:6])
+		binary.BigEndian.PutUint32(reply[16:20], binary.BigEndian.Uint32(req[8:12])+1)
+		return reply
+	})
 }
 
 // Whatever a stranger on chronyd's port sends, it is one cause: datagrams

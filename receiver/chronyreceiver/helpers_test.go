@@ -3,6 +3,7 @@ package chronyreceiver
 import (
 	"context"
 	"fmt"
+	"net"
 	"sort"
 	"strings"
 	"testing"
@@ -128,4 +129,29 @@ func scrapeOnce(t *testing.T, s *chronyScraper) (pmetric.Metrics, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
 	defer cancel()
 	return s.scrape(ctx)
+}
+
+// serveUDP answers each datagram sent to a loopback port with what reply
+// makes of it (nothing for nil) until the test ends, and returns the
+// address. n counts the datagrams received.
+func serveUDP(t *testing.T, reply func(n int, datagram []byte) []byte) string {
+	t.Helper()
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	go func() {
+		buf := make([]byte, 1500)
+		for n := 0; ; n++ {
+			size, from, err := conn.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			if out := reply(n, buf[:size]); out != nil {
+				_, _ = conn.WriteToUDP(out, from)
+			}
+		}
+	}()
+	return conn.LocalAddr().String()
 }
