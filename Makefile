@@ -54,9 +54,14 @@ $(NODE): $(BUILDER) builder-node.yaml $(RECEIVER)/go.mod $(RECEIVER)/go.sum $(NO
 	$(BUILDER) --config builder-node.yaml
 	@touch $@
 
+# chrony-evidence names the revision it was built from in every report's
+# manifest, so it is stamped with it even where GOFLAGS says -buildvcs=false
+# (auto: a build from a tree without git still works, unstamped).
+STAMP := -buildvcs=auto
+
 # Static, like the collector: it ships in the same image.
 $(EVIDENCE): go.mod go.sum $(shell find cmd/chrony-evidence internal/evidence -name '*.go' -not -name '*_test.go')
-	CGO_ENABLED=0 $(GO) build -trimpath -o $@ ./cmd/chrony-evidence
+	CGO_ENABLED=0 $(GO) build $(STAMP) -trimpath -o $@ ./cmd/chrony-evidence
 
 .PHONY: build
 build: $(OTELCOL) $(NODE) $(EVIDENCE) ## build the otelcol-chrony and otelcol-chrony-node distributions (ocb) and chrony-evidence into _build/
@@ -73,7 +78,7 @@ _build/image/%/otelcol-chrony-node: $(NODE)
 	cd _build/node && CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build -trimpath -ldflags='-s -w' -o ../image/$*/otelcol-chrony-node .
 
 _build/image/%/chrony-evidence: $(EVIDENCE)
-	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build -trimpath -ldflags='-s -w' -o $@ ./cmd/chrony-evidence
+	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build $(STAMP) -trimpath -ldflags='-s -w' -o $@ ./cmd/chrony-evidence
 
 .PHONY: image
 image: $(IMAGE_BINS) $(DEV_TOOLS)/mkimage ## build the linux/amd64 + linux/arm64 image index without a daemon into _build/otelcol-chrony-oci (and SBOMs into _build/sbom)

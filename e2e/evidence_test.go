@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -379,6 +380,7 @@ func checkManifest(t *testing.T, dir string) {
 	}
 	raw, _ := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	var m struct {
+		Version    string
 		DataSource string `json:"data_source"`
 		Queries    []struct{ Query string }
 		Files      []struct{ Name string }
@@ -388,6 +390,12 @@ func checkManifest(t *testing.T, dir string) {
 	}
 	if len(m.Files) != 5 || len(m.Queries) < 3 || !strings.HasPrefix(m.DataSource, "http://127.0.0.1:") {
 		t.Errorf("manifest: %s", raw)
+	}
+	// make builds it in this git checkout stamped with the revision, which
+	// the report names, whatever GOFLAGS says.
+	if _, err := os.Stat(filepath.Join(testbin.RepoRoot(), ".git")); err == nil &&
+		!regexp.MustCompile(` [0-9a-f]{40}\b`).MatchString(m.Version) {
+		t.Errorf("the manifest's version %q names no VCS revision", m.Version)
 	}
 	// One byte changed in a copy is caught.
 	copyDir := t.TempDir()
