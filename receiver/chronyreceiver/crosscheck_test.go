@@ -230,8 +230,9 @@ func TestCrossCheckMaxDistanceSetting(t *testing.T) {
 		maxDistance time.Duration
 		want        []string
 	}{
-		{3 * time.Second, []string{"ntp.cross_check.consistent", "ntp.cross_check.delay", "ntp.cross_check.error_bound", "ntp.cross_check.offset", "ntp.cross_check.up"}},
-		{5 * time.Millisecond, []string{"ntp.cross_check.up"}},
+		{3 * time.Second, []string{"ntp.cross_check.consistent", "ntp.cross_check.delay", "ntp.cross_check.error_bound", "ntp.cross_check.offset", "ntp.cross_check.server.info", "ntp.cross_check.up"}},
+		// Unfit: who the server is, and that it answers; nothing it bounds.
+		{5 * time.Millisecond, []string{"ntp.cross_check.server.info", "ntp.cross_check.up"}},
 	} {
 		t.Run(tt.maxDistance.String(), func(t *testing.T) {
 			cfg := createDefaultConfig()
@@ -264,5 +265,58 @@ func TestCrossCheckMaxDistanceSetting(t *testing.T) {
 				return
 			}
 		})
+	}
+}
+
+// Who each server is reaches the record: its stratum and refid from its
+// latest valid reply, as chronyc and ntpq print them, so a report can say
+// "stratum 1, GPS" or which server a stratum 2 one follows.
+func TestCrossCheckServerIdentity(t *testing.T) {
+	gps := startNTPServer(t, func(req protocol.Packet, now time.Time) protocol.Packet {
+		return ntpReply(req, now, time.Now(), 0, time.Millisecond)
+	})
+	secondary := startNTPServer(t, func(req protocol.Packet, now time.Time) protocol.Packet {
+		p := ntpReply(req, now, time.Now(), time.Millisecond, time.Millisecond)
+		p.Stratum, p.ReferenceID = 2, 0xC0000207 // 192.0.2.7
+		return p
+	})
+	cfg := createDefaultConfig()
+	cfg.CrossCheck.Servers = []string{gps, secondary}
+	cfg.CrossCheck.Interval = 100 * time.Millisecond
+	cfg.CrossCheck.Timeout = 50 * time.Millisecond
+	s := newFakeScraper(t, cfg, aksNode())
+	t.Cleanup(func() { _ = s.shutdown(context.Background()) })
+
+	want := map[string]map[string]string{
+		gps:       {"server.stratum": "1", "reference.id": "47505300", "reference.name": "GPS"},
+		secondary: {"server.stratum": "2", "reference.id": "C0000207", "reference.name": "192.0.2.7"},
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		md, err := s.scrape(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending := 0
+		for server, attrs := range want {
+			p, ok := find(md, "ntp.cross_check.server.info", "server.address", server)
+			if !ok {
+				pending++
+				continue
+			}
+			if p.value != 1 {
+				t.Errorf("%s: ntp.cross_check.server.info = %v, want 1", server, p.value)
+			}
+			for k, v := range attrs {
+				if p.attrs[k] != v {
+					t.Errorf("%s: %s = %q, want %q", server, k, p.attrs[k], v)
+				}
+			}
+		}
+		if pending == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no identity for every server after 10 s:\n%s", dump(md))
+		}
 	}
 }

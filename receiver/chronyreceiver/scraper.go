@@ -324,7 +324,12 @@ func (s *chronyScraper) recordCrossCheck(ts pcommon.Timestamp, bound *clockbound
 	}
 	for _, r := range s.crossCheck.Results() {
 		s.mb.RecordNtpCrossCheckUpDataPoint(ts, oneIf(r.Up), r.Server)
-		if !r.Up || r.Unfit != nil {
+		if !r.Up {
+			continue
+		}
+		s.mb.RecordNtpCrossCheckServerInfoDataPoint(pcommon.NewTimestampFromTime(r.M.At), 1, r.Server, int64(r.M.Stratum),
+			fmt.Sprintf("%08X", r.M.ReferenceID), r.M.ReferenceName())
+		if r.Unfit != nil {
 			continue
 		}
 		at := pcommon.NewTimestampFromTime(r.M.At)

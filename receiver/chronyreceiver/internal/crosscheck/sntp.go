@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/facebook/time/ntp/protocol"
@@ -32,6 +33,10 @@ type Measurement struct {
 	// server itself may be from its UTC reference.
 	RootDelay, RootDispersion float64
 	Stratum                   uint8
+	// ReferenceID is the server's refid: at stratum 1 up to four ASCII
+	// letters naming its reference clock (GPS, PPS), above it the IPv4
+	// address of its own server (or a hash of an IPv6 one).
+	ReferenceID uint32
 	// Address is the address that answered (names are resolved per query).
 	Address string
 }
@@ -212,6 +217,7 @@ func check(b []byte, txSec, txFrac uint32, t1, t4 time.Time) (Measurement, error
 		RootDelay:      shortFormat(p.RootDelay),
 		RootDispersion: shortFormat(p.RootDispersion),
 		Stratum:        p.Stratum,
+		ReferenceID:    p.ReferenceID,
 	}, nil
 }
 
@@ -238,3 +244,21 @@ func (a ntpTimestamp) sub(b ntpTimestamp) float64 {
 
 // shortFormat reads NTP's 16.16 fixed-point seconds.
 func shortFormat(v uint32) float64 { return float64(v) / 65536 }
+
+// ReferenceName is the refid as ntpq and chronyc print it: the reference
+// clock's letters at stratum 1, a dotted quad above it (the upstream's IPv4
+// address, or four bytes of a hash of an IPv6 one, which no reply tells
+// apart).
+func (m Measurement) ReferenceName() string {
+	b := [4]byte{byte(m.ReferenceID >> 24), byte(m.ReferenceID >> 16), byte(m.ReferenceID >> 8), byte(m.ReferenceID)}
+	if m.Stratum == 1 {
+		name := strings.TrimRight(string(b[:]), "\x00")
+		for _, r := range name {
+			if r < 0x20 || r > 0x7e {
+				return ""
+			}
+		}
+		return name
+	}
+	return net.IPv4(b[0], b[1], b[2], b[3]).String()
+}

@@ -350,3 +350,23 @@ func TestCheckAcrossEraRollover(t *testing.T) {
 		})
 	}
 }
+
+func TestReferenceName(t *testing.T) {
+	tests := []struct {
+		stratum uint8
+		refid   uint32
+		want    string
+	}{
+		{1, 0x47505300, "GPS"},
+		{1, 0x50505300, "PPS"},
+		{1, 0x50484330, "PHC0"},
+		{1, 0x01020304, ""}, // not letters: no name to give
+		{2, 0xC0000207, "192.0.2.7"},
+		{3, 0x0A000001, "10.0.0.1"},
+	}
+	for _, tt := range tests {
+		if got := (Measurement{Stratum: tt.stratum, ReferenceID: tt.refid}).ReferenceName(); got != tt.want {
+			t.Errorf("stratum %d refid %08X: %q, want %q", tt.stratum, tt.refid, got, tt.want)
+		}
+	}
+}

@@ -445,6 +445,57 @@ func (ms *NtpCrossCheckOffsetMetricConfig) Validate() error {
 	return nil
 }
 
+// NtpCrossCheckServerInfoMetricAttributeKey specifies the key of an attribute for the ntp.cross_check.server.info metric.
+type NtpCrossCheckServerInfoMetricAttributeKey string
+
+const (
+	NtpCrossCheckServerInfoMetricAttributeKeyServerAddress NtpCrossCheckServerInfoMetricAttributeKey = "server.address"
+	NtpCrossCheckServerInfoMetricAttributeKeyServerStratum NtpCrossCheckServerInfoMetricAttributeKey = "server.stratum"
+	NtpCrossCheckServerInfoMetricAttributeKeyReferenceID   NtpCrossCheckServerInfoMetricAttributeKey = "reference.id"
+	NtpCrossCheckServerInfoMetricAttributeKeyReferenceName NtpCrossCheckServerInfoMetricAttributeKey = "reference.name"
+)
+
+// NtpCrossCheckServerInfoMetricConfig provides config for the ntp.cross_check.server.info metric.
+type NtpCrossCheckServerInfoMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                      `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []NtpCrossCheckServerInfoMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *NtpCrossCheckServerInfoMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *NtpCrossCheckServerInfoMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case NtpCrossCheckServerInfoMetricAttributeKeyServerAddress, NtpCrossCheckServerInfoMetricAttributeKeyServerStratum, NtpCrossCheckServerInfoMetricAttributeKeyReferenceID, NtpCrossCheckServerInfoMetricAttributeKeyReferenceName:
+		default:
+			return fmt.Errorf("metric ntp.cross_check.server.info doesn't have an attribute %v, valid attributes: [server.address, server.stratum, reference.id, reference.name]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
 // NtpCrossCheckUpMetricAttributeKey specifies the key of an attribute for the ntp.cross_check.up metric.
 type NtpCrossCheckUpMetricAttributeKey string
 
@@ -1887,6 +1938,7 @@ type MetricsConfig struct {
 	NtpCrossCheckDelay                  NtpCrossCheckDelayMetricConfig                  `mapstructure:"ntp.cross_check.delay"`
 	NtpCrossCheckErrorBound             NtpCrossCheckErrorBoundMetricConfig             `mapstructure:"ntp.cross_check.error_bound"`
 	NtpCrossCheckOffset                 NtpCrossCheckOffsetMetricConfig                 `mapstructure:"ntp.cross_check.offset"`
+	NtpCrossCheckServerInfo             NtpCrossCheckServerInfoMetricConfig             `mapstructure:"ntp.cross_check.server.info"`
 	NtpCrossCheckUp                     NtpCrossCheckUpMetricConfig                     `mapstructure:"ntp.cross_check.up"`
 	NtpFrequencyOffset                  NtpFrequencyOffsetMetricConfig                  `mapstructure:"ntp.frequency.offset"`
 	NtpFrequencyResidual                NtpFrequencyResidualMetricConfig                `mapstructure:"ntp.frequency.residual"`
@@ -1974,6 +2026,11 @@ func DefaultMetricsConfig() MetricsConfig {
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
 			EnabledAttributes:   []NtpCrossCheckOffsetMetricAttributeKey{NtpCrossCheckOffsetMetricAttributeKeyServerAddress},
+		},
+		NtpCrossCheckServerInfo: NtpCrossCheckServerInfoMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []NtpCrossCheckServerInfoMetricAttributeKey{NtpCrossCheckServerInfoMetricAttributeKeyServerAddress, NtpCrossCheckServerInfoMetricAttributeKeyServerStratum, NtpCrossCheckServerInfoMetricAttributeKeyReferenceID, NtpCrossCheckServerInfoMetricAttributeKeyReferenceName},
 		},
 		NtpCrossCheckUp: NtpCrossCheckUpMetricConfig{
 			Enabled:             true,

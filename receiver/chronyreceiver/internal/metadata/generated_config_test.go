@@ -76,6 +76,11 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []NtpCrossCheckOffsetMetricAttributeKey{NtpCrossCheckOffsetMetricAttributeKeyServerAddress},
 					},
+					NtpCrossCheckServerInfo: NtpCrossCheckServerInfoMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []NtpCrossCheckServerInfoMetricAttributeKey{NtpCrossCheckServerInfoMetricAttributeKeyServerAddress, NtpCrossCheckServerInfoMetricAttributeKeyServerStratum, NtpCrossCheckServerInfoMetricAttributeKeyReferenceID, NtpCrossCheckServerInfoMetricAttributeKeyReferenceName},
+					},
 					NtpCrossCheckUp: NtpCrossCheckUpMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
@@ -290,6 +295,11 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []NtpCrossCheckOffsetMetricAttributeKey{NtpCrossCheckOffsetMetricAttributeKeyServerAddress},
 					},
+					NtpCrossCheckServerInfo: NtpCrossCheckServerInfoMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []NtpCrossCheckServerInfoMetricAttributeKey{NtpCrossCheckServerInfoMetricAttributeKeyServerAddress, NtpCrossCheckServerInfoMetricAttributeKeyServerStratum, NtpCrossCheckServerInfoMetricAttributeKeyReferenceID, NtpCrossCheckServerInfoMetricAttributeKeyReferenceName},
+					},
 					NtpCrossCheckUp: NtpCrossCheckUpMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
@@ -454,7 +464,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(ChronyClockErrorMsMetricConfig{}, ChronyServerCommandPacketsMetricConfig{}, ChronyServerLogDropsMetricConfig{}, ChronyServerNtpAuthenticatedPacketsMetricConfig{}, ChronyServerNtpInterleavedPacketsMetricConfig{}, ChronyServerNtpPacketsMetricConfig{}, ChronyServerNtsKeConnectionsMetricConfig{}, ChronyUpMetricConfig{}, NtpCrossCheckConsistentMetricConfig{}, NtpCrossCheckDelayMetricConfig{}, NtpCrossCheckErrorBoundMetricConfig{}, NtpCrossCheckOffsetMetricConfig{}, NtpCrossCheckUpMetricConfig{}, NtpFrequencyOffsetMetricConfig{}, NtpFrequencyResidualMetricConfig{}, NtpLeapStatusMetricConfig{}, NtpReferenceInfoMetricConfig{}, NtpSkewMetricConfig{}, NtpSourceEstimatedOffsetMetricConfig{}, NtpSourceEstimatedOffsetErrorMetricConfig{}, NtpSourceFrequencyResidualMetricConfig{}, NtpSourceLastSampleAgeMetricConfig{}, NtpSourceMeasuredOffsetMetricConfig{}, NtpSourceModeMetricConfig{}, NtpSourceOffsetMetricConfig{}, NtpSourceOffsetErrorMetricConfig{}, NtpSourcePollIntervalMetricConfig{}, NtpSourceReachabilityMetricConfig{}, NtpSourceRunsMetricConfig{}, NtpSourceSamplesMetricConfig{}, NtpSourceSkewMetricConfig{}, NtpSourceSpanMetricConfig{}, NtpSourceStateMetricConfig{}, NtpSourceStdDevMetricConfig{}, NtpSourceStratumMetricConfig{}, NtpStratumMetricConfig{}, NtpSyncStateMetricConfig{}, NtpTimeClockErrorMetricConfig{}, NtpTimeCorrectionMetricConfig{}, NtpTimeLastOffsetMetricConfig{}, NtpTimeMaxErrorMetricConfig{}, NtpTimeReferenceAgeMetricConfig{}, NtpTimeRmsOffsetMetricConfig{}, NtpTimeRootDelayMetricConfig{}, NtpTimeRootDispersionMetricConfig{}, NtpUpdateIntervalMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(ChronyClockErrorMsMetricConfig{}, ChronyServerCommandPacketsMetricConfig{}, ChronyServerLogDropsMetricConfig{}, ChronyServerNtpAuthenticatedPacketsMetricConfig{}, ChronyServerNtpInterleavedPacketsMetricConfig{}, ChronyServerNtpPacketsMetricConfig{}, ChronyServerNtsKeConnectionsMetricConfig{}, ChronyUpMetricConfig{}, NtpCrossCheckConsistentMetricConfig{}, NtpCrossCheckDelayMetricConfig{}, NtpCrossCheckErrorBoundMetricConfig{}, NtpCrossCheckOffsetMetricConfig{}, NtpCrossCheckServerInfoMetricConfig{}, NtpCrossCheckUpMetricConfig{}, NtpFrequencyOffsetMetricConfig{}, NtpFrequencyResidualMetricConfig{}, NtpLeapStatusMetricConfig{}, NtpReferenceInfoMetricConfig{}, NtpSkewMetricConfig{}, NtpSourceEstimatedOffsetMetricConfig{}, NtpSourceEstimatedOffsetErrorMetricConfig{}, NtpSourceFrequencyResidualMetricConfig{}, NtpSourceLastSampleAgeMetricConfig{}, NtpSourceMeasuredOffsetMetricConfig{}, NtpSourceModeMetricConfig{}, NtpSourceOffsetMetricConfig{}, NtpSourceOffsetErrorMetricConfig{}, NtpSourcePollIntervalMetricConfig{}, NtpSourceReachabilityMetricConfig{}, NtpSourceRunsMetricConfig{}, NtpSourceSamplesMetricConfig{}, NtpSourceSkewMetricConfig{}, NtpSourceSpanMetricConfig{}, NtpSourceStateMetricConfig{}, NtpSourceStdDevMetricConfig{}, NtpSourceStratumMetricConfig{}, NtpStratumMetricConfig{}, NtpSyncStateMetricConfig{}, NtpTimeClockErrorMetricConfig{}, NtpTimeCorrectionMetricConfig{}, NtpTimeLastOffsetMetricConfig{}, NtpTimeMaxErrorMetricConfig{}, NtpTimeReferenceAgeMetricConfig{}, NtpTimeRmsOffsetMetricConfig{}, NtpTimeRootDelayMetricConfig{}, NtpTimeRootDispersionMetricConfig{}, NtpUpdateIntervalMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
@@ -540,6 +550,18 @@ func TestNtpCrossCheckOffsetMetricsConfig_Validate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), "metric ntp.cross_check.offset doesn't have an attribute invalid, valid attributes: [server.address]")
 
 	cfg = DefaultMetricsConfig().NtpCrossCheckOffset
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestNtpCrossCheckServerInfoMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().NtpCrossCheckServerInfo
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []NtpCrossCheckServerInfoMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric ntp.cross_check.server.info doesn't have an attribute invalid, valid attributes: [server.address, server.stratum, reference.id, reference.name]")
+
+	cfg = DefaultMetricsConfig().NtpCrossCheckServerInfo
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }

@@ -225,6 +225,10 @@ var MetricsInfo = metricsInfo{
 		Name:       "ntp.cross_check.offset",
 		Attributes: []string{"server.address"},
 	},
+	NtpCrossCheckServerInfo: metricInfo{
+		Name:       "ntp.cross_check.server.info",
+		Attributes: []string{"server.address", "server.stratum", "reference.id", "reference.name"},
+	},
 	NtpCrossCheckUp: metricInfo{
 		Name:       "ntp.cross_check.up",
 		Attributes: []string{"server.address"},
@@ -368,6 +372,7 @@ type metricsInfo struct {
 	NtpCrossCheckDelay                  metricInfo
 	NtpCrossCheckErrorBound             metricInfo
 	NtpCrossCheckOffset                 metricInfo
+	NtpCrossCheckServerInfo             metricInfo
 	NtpCrossCheckUp                     metricInfo
 	NtpFrequencyOffset                  metricInfo
 	NtpFrequencyResidual                metricInfo
@@ -1294,6 +1299,104 @@ func newMetricNtpCrossCheckOffset(cfg NtpCrossCheckOffsetMetricConfig) metricNtp
 	return m
 }
 
+type metricNtpCrossCheckServerInfo struct {
+	data          pmetric.Metric                      // data buffer for generated metric.
+	config        NtpCrossCheckServerInfoMetricConfig // metric config provided by user.
+	capacity      int                                 // max observed number of data points added to the metric.
+	aggDataPoints []int64                             // slice containing number of aggregated datapoints at each index
+}
+
+// init fills ntp.cross_check.server.info metric with initial data.
+func (m *metricNtpCrossCheckServerInfo) init() {
+	m.data.SetName("ntp.cross_check.server.info")
+	m.data.SetDescription("Always 1; its attributes say who the cross-check server is, from its latest valid reply: its stratum and reference ID (reference.name is the reference clock's letters at stratum 1, such as GPS, and a dotted quad above it), so evidence can trace the check to UTC. Sent for every server that answered validly.")
+	m.data.SetUnit("{info}")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricNtpCrossCheckServerInfo) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, serverAddressAttributeValue string, serverStratumAttributeValue int64, referenceIDAttributeValue string, referenceNameAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, NtpCrossCheckServerInfoMetricAttributeKeyServerAddress) {
+		dp.Attributes().PutStr("server.address", serverAddressAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, NtpCrossCheckServerInfoMetricAttributeKeyServerStratum) {
+		dp.Attributes().PutInt("server.stratum", serverStratumAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, NtpCrossCheckServerInfoMetricAttributeKeyReferenceID) {
+		dp.Attributes().PutStr("reference.id", referenceIDAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, NtpCrossCheckServerInfoMetricAttributeKeyReferenceName) {
+		dp.Attributes().PutStr("reference.name", referenceNameAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricNtpCrossCheckServerInfo) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricNtpCrossCheckServerInfo) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetIntValue(m.data.Gauge().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricNtpCrossCheckServerInfo(cfg NtpCrossCheckServerInfoMetricConfig) metricNtpCrossCheckServerInfo {
+	m := metricNtpCrossCheckServerInfo{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 type metricNtpCrossCheckUp struct {
 	data          pmetric.Metric              // data buffer for generated metric.
 	config        NtpCrossCheckUpMetricConfig // metric config provided by user.
@@ -1304,7 +1407,7 @@ type metricNtpCrossCheckUp struct {
 // init fills ntp.cross_check.up metric with initial data.
 func (m *metricNtpCrossCheckUp) init() {
 	m.data.SetName("ntp.cross_check.up")
-	m.data.SetDescription("1 when the latest cross-check query to the server got a valid reply, 0 when it did not (no reply, a reply that failed the checks, a Kiss-o'-Death). Sent for every configured server once it has been queried. A valid reply is fit when the server's processing time lies between 0 and the round trip and its root distance, (delay + root delay)/2 + root dispersion, is at most cross_check::max_distance; for an unfit reply up is 1 and the server's other cross-check metrics are not sent.")
+	m.data.SetDescription("1 when the latest cross-check query to the server got a valid reply, 0 when it did not (no reply, a reply that failed the checks, a Kiss-o'-Death). Sent for every configured server once it has been queried. A valid reply is fit when the server's processing time lies between 0 and the round trip and its root distance, (delay + root delay)/2 + root dispersion, is at most cross_check::max_distance; for an unfit reply up is 1, ntp.cross_check.server.info says who answered, and the server's offset, delay, error bound and consistency are not sent.")
 	m.data.SetUnit("{status}")
 	m.data.SetEmptyGauge()
 	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
@@ -4090,6 +4193,7 @@ type MetricsBuilder struct {
 	metricNtpCrossCheckDelay                  metricNtpCrossCheckDelay
 	metricNtpCrossCheckErrorBound             metricNtpCrossCheckErrorBound
 	metricNtpCrossCheckOffset                 metricNtpCrossCheckOffset
+	metricNtpCrossCheckServerInfo             metricNtpCrossCheckServerInfo
 	metricNtpCrossCheckUp                     metricNtpCrossCheckUp
 	metricNtpFrequencyOffset                  metricNtpFrequencyOffset
 	metricNtpFrequencyResidual                metricNtpFrequencyResidual
@@ -4161,6 +4265,7 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		metricNtpCrossCheckDelay:                  newMetricNtpCrossCheckDelay(mbc.Metrics.NtpCrossCheckDelay),
 		metricNtpCrossCheckErrorBound:             newMetricNtpCrossCheckErrorBound(mbc.Metrics.NtpCrossCheckErrorBound),
 		metricNtpCrossCheckOffset:                 newMetricNtpCrossCheckOffset(mbc.Metrics.NtpCrossCheckOffset),
+		metricNtpCrossCheckServerInfo:             newMetricNtpCrossCheckServerInfo(mbc.Metrics.NtpCrossCheckServerInfo),
 		metricNtpCrossCheckUp:                     newMetricNtpCrossCheckUp(mbc.Metrics.NtpCrossCheckUp),
 		metricNtpFrequencyOffset:                  newMetricNtpFrequencyOffset(mbc.Metrics.NtpFrequencyOffset),
 		metricNtpFrequencyResidual:                newMetricNtpFrequencyResidual(mbc.Metrics.NtpFrequencyResidual),
@@ -4285,6 +4390,7 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricNtpCrossCheckDelay.emit(ils.Metrics())
 	mb.metricNtpCrossCheckErrorBound.emit(ils.Metrics())
 	mb.metricNtpCrossCheckOffset.emit(ils.Metrics())
+	mb.metricNtpCrossCheckServerInfo.emit(ils.Metrics())
 	mb.metricNtpCrossCheckUp.emit(ils.Metrics())
 	mb.metricNtpFrequencyOffset.emit(ils.Metrics())
 	mb.metricNtpFrequencyResidual.emit(ils.Metrics())
@@ -4408,6 +4514,11 @@ func (mb *MetricsBuilder) RecordNtpCrossCheckErrorBoundDataPoint(ts pcommon.Time
 // RecordNtpCrossCheckOffsetDataPoint adds a data point to ntp.cross_check.offset metric.
 func (mb *MetricsBuilder) RecordNtpCrossCheckOffsetDataPoint(ts pcommon.Timestamp, val float64, serverAddressAttributeValue string) {
 	mb.metricNtpCrossCheckOffset.recordDataPoint(mb.startTime, ts, val, serverAddressAttributeValue)
+}
+
+// RecordNtpCrossCheckServerInfoDataPoint adds a data point to ntp.cross_check.server.info metric.
+func (mb *MetricsBuilder) RecordNtpCrossCheckServerInfoDataPoint(ts pcommon.Timestamp, val int64, serverAddressAttributeValue string, serverStratumAttributeValue int64, referenceIDAttributeValue string, referenceNameAttributeValue string) {
+	mb.metricNtpCrossCheckServerInfo.recordDataPoint(mb.startTime, ts, val, serverAddressAttributeValue, serverStratumAttributeValue, referenceIDAttributeValue, referenceNameAttributeValue)
 }
 
 // RecordNtpCrossCheckUpDataPoint adds a data point to ntp.cross_check.up metric.

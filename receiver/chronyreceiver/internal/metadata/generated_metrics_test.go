@@ -74,6 +74,7 @@ func TestMetricsBuilder(t *testing.T) {
 			aggMap["ntp.cross_check.delay"] = mb.metricNtpCrossCheckDelay.config.AggregationStrategy
 			aggMap["ntp.cross_check.error_bound"] = mb.metricNtpCrossCheckErrorBound.config.AggregationStrategy
 			aggMap["ntp.cross_check.offset"] = mb.metricNtpCrossCheckOffset.config.AggregationStrategy
+			aggMap["ntp.cross_check.server.info"] = mb.metricNtpCrossCheckServerInfo.config.AggregationStrategy
 			aggMap["ntp.cross_check.up"] = mb.metricNtpCrossCheckUp.config.AggregationStrategy
 			aggMap["ntp.frequency.offset"] = mb.metricNtpFrequencyOffset.config.AggregationStrategy
 			aggMap["ntp.leap.status"] = mb.metricNtpLeapStatus.config.AggregationStrategy
@@ -164,6 +165,12 @@ func TestMetricsBuilder(t *testing.T) {
 			mb.RecordNtpCrossCheckOffsetDataPoint(ts, 1, "server.address-val")
 			if tt.name == "reaggregate_set" {
 				mb.RecordNtpCrossCheckOffsetDataPoint(ts, 3, "server.address-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordNtpCrossCheckServerInfoDataPoint(ts, 1, "server.address-val", 14, "reference.id-val", "reference.name-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordNtpCrossCheckServerInfoDataPoint(ts, 3, "server.address-val-2", 15, "reference.id-val-2", "reference.name-val-2")
 			}
 			defaultMetricsCount++
 			allMetricsCount++
@@ -358,6 +365,7 @@ func TestMetricsBuilder(t *testing.T) {
 				assert.Empty(t, mb.metricNtpCrossCheckDelay.aggDataPoints)
 				assert.Empty(t, mb.metricNtpCrossCheckErrorBound.aggDataPoints)
 				assert.Empty(t, mb.metricNtpCrossCheckOffset.aggDataPoints)
+				assert.Empty(t, mb.metricNtpCrossCheckServerInfo.aggDataPoints)
 				assert.Empty(t, mb.metricNtpCrossCheckUp.aggDataPoints)
 				assert.Empty(t, mb.metricNtpFrequencyOffset.aggDataPoints)
 				assert.Empty(t, mb.metricNtpLeapStatus.aggDataPoints)
@@ -769,13 +777,68 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok := dp.Attributes().Get("server.address")
 						assert.False(t, ok)
 					}
+				case "ntp.cross_check.server.info":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["ntp.cross_check.server.info"], "Found a duplicate in the metrics slice: ntp.cross_check.server.info")
+						validatedMetrics["ntp.cross_check.server.info"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Always 1; its attributes say who the cross-check server is, from its latest valid reply: its stratum and reference ID (reference.name is the reference clock's letters at stratum 1, such as GPS, and a dotted quad above it), so evidence can trace the check to UTC. Sent for every server that answered validly.", mi.Description())
+						assert.Equal(t, "{info}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						serverAddressAttrVal, ok := dp.Attributes().Get("server.address")
+						assert.True(t, ok)
+						assert.Equal(t, "server.address-val", serverAddressAttrVal.Str())
+						serverStratumAttrVal, ok := dp.Attributes().Get("server.stratum")
+						assert.True(t, ok)
+						assert.EqualValues(t, 14, serverStratumAttrVal.Int())
+						referenceIDAttrVal, ok := dp.Attributes().Get("reference.id")
+						assert.True(t, ok)
+						assert.Equal(t, "reference.id-val", referenceIDAttrVal.Str())
+						referenceNameAttrVal, ok := dp.Attributes().Get("reference.name")
+						assert.True(t, ok)
+						assert.Equal(t, "reference.name-val", referenceNameAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["ntp.cross_check.server.info"], "Found a duplicate in the metrics slice: ntp.cross_check.server.info")
+						validatedMetrics["ntp.cross_check.server.info"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Always 1; its attributes say who the cross-check server is, from its latest valid reply: its stratum and reference ID (reference.name is the reference clock's letters at stratum 1, such as GPS, and a dotted quad above it), so evidence can trace the check to UTC. Sent for every server that answered validly.", mi.Description())
+						assert.Equal(t, "{info}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["ntp.cross_check.server.info"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("server.address")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("server.stratum")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("reference.id")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("reference.name")
+						assert.False(t, ok)
+					}
 				case "ntp.cross_check.up":
 					if tt.name != "reaggregate_set" {
 						assert.False(t, validatedMetrics["ntp.cross_check.up"], "Found a duplicate in the metrics slice: ntp.cross_check.up")
 						validatedMetrics["ntp.cross_check.up"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "1 when the latest cross-check query to the server got a valid reply, 0 when it did not (no reply, a reply that failed the checks, a Kiss-o'-Death). Sent for every configured server once it has been queried. A valid reply is fit when the server's processing time lies between 0 and the round trip and its root distance, (delay + root delay)/2 + root dispersion, is at most cross_check::max_distance; for an unfit reply up is 1 and the server's other cross-check metrics are not sent.", mi.Description())
+						assert.Equal(t, "1 when the latest cross-check query to the server got a valid reply, 0 when it did not (no reply, a reply that failed the checks, a Kiss-o'-Death). Sent for every configured server once it has been queried. A valid reply is fit when the server's processing time lies between 0 and the round trip and its root distance, (delay + root delay)/2 + root dispersion, is at most cross_check::max_distance; for an unfit reply up is 1, ntp.cross_check.server.info says who answered, and the server's offset, delay, error bound and consistency are not sent.", mi.Description())
 						assert.Equal(t, "{status}", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
@@ -790,7 +853,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["ntp.cross_check.up"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "1 when the latest cross-check query to the server got a valid reply, 0 when it did not (no reply, a reply that failed the checks, a Kiss-o'-Death). Sent for every configured server once it has been queried. A valid reply is fit when the server's processing time lies between 0 and the round trip and its root distance, (delay + root delay)/2 + root dispersion, is at most cross_check::max_distance; for an unfit reply up is 1 and the server's other cross-check metrics are not sent.", mi.Description())
+						assert.Equal(t, "1 when the latest cross-check query to the server got a valid reply, 0 when it did not (no reply, a reply that failed the checks, a Kiss-o'-Death). Sent for every configured server once it has been queried. A valid reply is fit when the server's processing time lies between 0 and the round trip and its root distance, (delay + root delay)/2 + root dispersion, is at most cross_check::max_distance; for an unfit reply up is 1, ntp.cross_check.server.info says who answered, and the server's offset, delay, error bound and consistency are not sent.", mi.Description())
 						assert.Equal(t, "{status}", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
