@@ -158,6 +158,10 @@ func testEvidenceJob(t *testing.T, e *env, since time.Time) {
 	// The period the collector has been scraped, whole minutes, instead of
 	// the previous UTC day, which this cluster did not see.
 	from := since.UTC().Truncate(time.Minute).Add(time.Minute)
+	if wait := time.Until(from.Add(3*time.Minute + 5*time.Second)); wait > 0 {
+		t.Logf("waiting %s for three whole minutes of scrapes", wait.Round(time.Second))
+		time.Sleep(wait)
+	}
 	to := time.Now().UTC().Truncate(time.Minute)
 	spec := cj.Spec.JobTemplate.Spec.DeepCopy()
 	c := &spec.Template.Spec.Containers[0]
@@ -183,14 +187,25 @@ func testEvidenceJob(t *testing.T, e *env, since time.Time) {
 		defer cancel()
 		return e.cluster.Describe(ctx, ns, "job-name=chrony-evidence-test")
 	}
+	// The Job deletes its pod, logs and all, once it gives up: what a
+	// failed run said is kept while it is there.
+	var lastFailure string
 	waitUntil(t, 3*time.Minute, time.Second, "the evidence Job complete", func() error {
 		j, err := e.cluster.Client.BatchV1().Jobs(ns).Get(ctx, job.Name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
+		pods, err := e.cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "job-name=" + job.Name})
+		if err == nil {
+			for i := range pods.Items {
+				if restartCount(&pods.Items[i]) > 0 || pods.Items[i].Status.Phase == corev1.PodFailed {
+					lastFailure = describe()
+				}
+			}
+		}
 		for _, c := range j.Status.Conditions {
 			if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
-				t.Fatalf("the evidence Job failed: %s\n%s", c.Message, describe())
+				t.Fatalf("the evidence Job failed: %s\n%s\nwhile it ran:\n%s", c.Message, describe(), lastFailure)
 			}
 		}
 		if j.Status.Succeeded < 1 {
