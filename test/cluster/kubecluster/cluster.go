@@ -38,7 +38,9 @@ const (
 	// the loopback interface, where nothing sent to it leaves the machine.
 	// hostNetwork pods listen on it.
 	NodeIP = "198.18.0.10"
-	// PodSubnet is the bridge's pod network, local to the bridge.
+	// PodSubnet is the bridge's pod network, local to the bridge. Pods have
+	// a route to it and to NodeIP only: no default route, nothing to send
+	// off the machine.
 	PodSubnet = "10.244.0.0/24"
 	// PauseImage is the pod sandbox image the harness builds.
 	PauseImage = "localhost/otelcol-chrony-test/pause:1"
@@ -470,10 +472,10 @@ func (c *Cluster) startContainerd(ctx context.Context) error {
     "isGateway": true,
     "ipMasq": false,
     "hairpinMode": true,
-    "ipam": {"type": "host-local", "ranges": [[{"subnet": %q}]], "dataDir": %q}
+    "ipam": {"type": "host-local", "ranges": [[{"subnet": %q}]], "routes": [{"dst": "%s/32"}], "dataDir": %q}
   }]
 }
-`, bridgeName, PodSubnet, filepath.Join(c.Dir, "cni", "ipam"))
+`, bridgeName, PodSubnet, NodeIP, filepath.Join(c.Dir, "cni", "ipam"))
 	if err := os.WriteFile(filepath.Join(cniConf, "10-bridge.conflist"), []byte(conflist), 0o644); err != nil {
 		return err
 	}
