@@ -230,7 +230,7 @@ func podReady(p *corev1.Pod) bool {
 // downward API gave the pod.
 func (e *env) checkReading(t *testing.T, selector string) {
 	t.Helper()
-	sel := fmt.Sprintf(`{k8s_node_name=%q}`, kubecluster.NodeName)
+	sel := fmt.Sprintf(`{k8s_node_name=%q,job="otelcol-chrony"}`, kubecluster.NodeName)
 	describe := func() string { return e.describe(selector)() + "\n" + e.prom.targets() }
 	e.prom.one(t, 2*time.Minute, "chrony_up"+sel, func(s sample) error {
 		if s.Value != 1 {

@@ -284,20 +284,47 @@ func testRemoteWrite(t *testing.T, e *env) {
 	e.checkPushed(t, switched)
 }
 
-// checkPushed waits for chrony_up 1 and a finite error bound newer than
-// since in the host Prometheus, which scrapes nothing.
+// checkPushed waits for chrony_up 1 and a finite error bound pushed after
+// since: series without the job label a scrape would add.
 func (e *env) checkPushed(t *testing.T, since time.Time) {
 	t.Helper()
-	sel := fmt.Sprintf(`{k8s_node_name=%q}`, kubecluster.NodeName)
-	for _, q := range []string{"chrony_up" + sel + " == 1", "ntp_time_max_error_seconds" + sel + " < 1"} {
-		e.prom.one(t, 2*time.Minute, fmt.Sprintf("timestamp(%s)", q), func(s sample) error {
-			if s.Value < float64(since.Unix()) {
-				return fmt.Errorf("last sample at %s, before the switch to remote write", time.Unix(int64(s.Value), 0).Format(time.TimeOnly))
+	e.checkFresh(t, fmt.Sprintf(`{k8s_node_name=%q,job=""}`, kubecluster.NodeName), since, e.describe(collectorSelector))
+	t.Logf("chrony_up 1 and ntp_time_max_error_seconds pushed into %s/api/v1/write", e.prom.url)
+}
+
+// checkFresh waits until chrony_up is 1 and ntp_time_max_error_seconds a
+// finite error below 1 s in the one series sel picks of each, both sampled
+// after since.
+func (e *env) checkFresh(t *testing.T, sel string, since time.Time, describe func() string) {
+	t.Helper()
+	desc := func() string { return describe() + "\n" + e.prom.targets() }
+	for _, metric := range []string{"chrony_up", "ntp_time_max_error_seconds"} {
+		waitUntil(t, 2*time.Minute, time.Second, metric+sel+" sampled after "+since.Format(time.TimeOnly), func() error {
+			vals, err := e.prom.query(metric + sel)
+			if err != nil {
+				return err
+			}
+			if len(vals) != 1 {
+				return fmt.Errorf("%d series: %v", len(vals), vals)
+			}
+			v := vals[0].Value
+			switch {
+			case metric == "chrony_up" && v != 1:
+				return fmt.Errorf("chrony_up = %g", v)
+			case metric != "chrony_up" && !(v > 0 && v < 1):
+				return fmt.Errorf("%s = %g, want a finite error below 1 s from a synced chronyd", metric, v)
+			}
+			// timestamp() of a plain selector is the sample's own time.
+			ts, err := e.prom.query("timestamp(" + metric + sel + ")")
+			if err != nil {
+				return err
+			}
+			if len(ts) != 1 || ts[0].Value < float64(since.Unix()) {
+				return fmt.Errorf("last sample %v, before %s", ts, since.Format(time.TimeOnly))
 			}
 			return nil
-		}, e.describe(collectorSelector))
+		}, desc)
 	}
-	t.Logf("chrony_up 1 and ntp_time_max_error_seconds pushed into %s/api/v1/write", e.prom.url)
 }
 
 // Kustomize: the Helm release gone, `kubectl apply -k deploy/kubernetes`
@@ -318,6 +345,12 @@ func testKustomize(t *testing.T, e *env) {
 		t.Fatalf("the base DaemonSet's pod is not on the host network")
 	}
 	e.checkScrapedSince(t, kustomizeSelector, applied)
+	t.Logf("kubectl apply -k deploy/kubernetes: %s Ready and read in %s", pod.Name, time.Since(applied).Round(time.Second))
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
 }
 
 const kustomizeSelector = "app.kubernetes.io/name=otelcol-chrony"
@@ -341,21 +374,12 @@ func (e *env) waitNoPods(t *testing.T, selector string) {
 // after since, from the node's name.
 func (e *env) checkScrapedSince(t *testing.T, selector string, since time.Time) {
 	t.Helper()
-	sel := fmt.Sprintf(`{k8s_node_name=%q}`, kubecluster.NodeName)
-	describe := func() string { return e.describe(selector)() + "\n" + e.prom.targets() }
-	for _, q := range []string{"chrony_up" + sel + " == 1", "ntp_time_max_error_seconds" + sel + " < 1"} {
-		e.prom.one(t, 2*time.Minute, fmt.Sprintf("timestamp(%s)", q), func(s sample) error {
-			if s.Value < float64(since.Unix()) {
-				return fmt.Errorf("last sample at %s, before %s", time.Unix(int64(s.Value), 0).Format(time.TimeOnly), since.Format(time.TimeOnly))
-			}
-			return nil
-		}, describe)
-	}
+	e.checkFresh(t, fmt.Sprintf(`{k8s_node_name=%q,job="otelcol-chrony"}`, kubecluster.NodeName), since, e.describe(selector))
 }
 
 // KustomizeUnixSocket: overlays/unix-socket with the values its comment
-// says to set for the node (chronyd's user's UID and GID, here _chrony) and
-// the host's socket directory (here the lab chronyd's): the pod, on the pod
+// says to set for the node (chronyd's user's UID and GID, here _chrony),
+// and the lab chronyd's socket directory at /run/chrony: the pod, on the pod
 // network, runs as that user, is Ready, and reads chronyd over the socket.
 func testKustomizeUnixSocket(t *testing.T, e *env) {
 	ctx := mustContext(t)
@@ -382,14 +406,13 @@ func testKustomizeUnixSocket(t *testing.T, e *env) {
 			t.Fatal(err)
 		}
 	}
-	vols, _, _ := unstructured.NestedSlice(ds.Object, "spec", "template", "spec", "volumes")
-	for _, v := range vols {
-		m := v.(map[string]any)
-		if hp, ok := m["hostPath"].(map[string]any); ok && hp["path"] == "/run/chrony" {
-			hp["path"] = e.lab.RunDir()
-		}
+	// chronyd replies to the path the client bound its socket to, in
+	// chronyd's own mount namespace: the directory must be at the same path
+	// on the host as in the pod, /run/chrony, as it is on a node.
+	if exists("/run/chrony") {
+		t.Fatal("/run/chrony exists on this machine: a chronyd of its own is running, and the test would hide its sockets")
 	}
-	if err := unstructured.SetNestedSlice(ds.Object, vols, "spec", "template", "spec", "volumes"); err != nil {
+	if err := e.cluster.BindMount(e.lab.RunDir(), "/run/chrony"); err != nil {
 		t.Fatal(err)
 	}
 	applied := time.Now()
@@ -419,5 +442,5 @@ func testKustomizeUnixSocket(t *testing.T, e *env) {
 	}
 	e.prom.setTargets(t, pod.Status.PodIP+":9464")
 	e.checkScrapedSince(t, kustomizeSelector, applied)
-	t.Logf("the unix-socket pod at %s runs as %s (%d:%d) and reads chronyd through %s", pod.Status.PodIP, chronyUser, uid, gid, e.lab.SocketPath())
+	t.Logf("the unix-socket pod at %s runs as %s (%d:%d) and reads chronyd through /run/chrony/chronyd.sock", pod.Status.PodIP, chronyUser, uid, gid)
 }

@@ -756,3 +756,32 @@ func (c *Cluster) killShims() error {
 	}
 	return errors.Join(errs...)
 }
+
+// BindMount makes dir visible at target on the host (creating target when
+// it is missing) until Stop, which also undoes it after SIGINT or SIGTERM.
+// Tests use it to put a socket directory where a manifest's hostPath looks.
+func (c *Cluster) BindMount(dir, target string) error {
+	created := false
+	if !exists(target) {
+		if err := os.Mkdir(target, 0o755); err != nil {
+			return fmt.Errorf("creating %s: %w", target, err)
+		}
+		created = true
+	}
+	if err := syscall.Mount(dir, target, "", syscall.MS_BIND, ""); err != nil {
+		if created {
+			_ = os.Remove(target)
+		}
+		return fmt.Errorf("bind-mounting %s on %s: %w", dir, target, err)
+	}
+	c.undo = append(c.undo, func() error {
+		if err := syscall.Unmount(target, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) {
+			return fmt.Errorf("unmounting %s: %w", target, err)
+		}
+		if created {
+			return os.Remove(target)
+		}
+		return nil
+	})
+	return nil
+}
