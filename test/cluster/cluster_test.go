@@ -397,7 +397,7 @@ func testChronydStopped(t *testing.T, e *env) {
 	ctx := mustContext(t)
 	pod := e.readyPod(t, collectorSelector, time.Minute)
 	restarts := restartCount(pod)
-	sel := fmt.Sprintf(`{k8s_node_name=%q}`, kubecluster.NodeName)
+	sel := fmt.Sprintf(`{k8s_node_name=%q,job="otelcol-chrony"}`, kubecluster.NodeName)
 	describe := func() string { return e.describe(collectorSelector)() + "\n" + e.prom.targets() }
 
 	stopped := time.Now()

@@ -177,7 +177,6 @@ func testEvidenceJob(t *testing.T, e *env, since time.Time) {
 		t.Fatalf("the daily CronJob's args %q have no --previous=day to replace", c.Args)
 	}
 	c.Args = args
-	c.ImagePullPolicy = corev1.PullIfNotPresent
 	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "chrony-evidence-test", Namespace: ns}, Spec: *spec}
 	if _, err := e.cluster.Client.BatchV1().Jobs(ns).Create(ctx, job, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating the Job from the CronJob's template: %v", err)

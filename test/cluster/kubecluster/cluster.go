@@ -661,7 +661,6 @@ func (c *Cluster) stop() error {
 			prefixes = append(prefixes, d)
 		}
 	}
-	prefixes = append(prefixes, "/run/netns/cni-", "/var/run/netns/cni-")
 	if err := unmountAll(prefixes...); err != nil {
 		errs = append(errs, err)
 	}
