@@ -4,6 +4,9 @@
 # report's tests chromium (renders report.html headless) and poppler-utils
 # (pdftoppm renders report.pdf), and qemu-user (runs the image's arm64
 # binaries). Does nothing when they are there; needs root or sudo otherwise.
+# Only when asked for by argument (make test-cluster does): containerd, runc
+# and containernetworking-plugins, the container runtime and the CNI plugins
+# of the single-node cluster in test/cluster.
 set -euo pipefail
 
 # With arguments, only those packages are considered (make run asks for chrony).
@@ -17,6 +20,9 @@ for pkg in "${wanted[@]}"; do
 	chromium) command -v chromium >/dev/null 2>&1 || missing+=(chromium) ;;
 	poppler-utils) command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils) ;;
 	qemu-user) command -v qemu-aarch64 >/dev/null 2>&1 || missing+=(qemu-user) ;;
+	containerd) { command -v containerd >/dev/null 2>&1 && command -v ctr >/dev/null 2>&1; } || missing+=(containerd) ;;
+	runc) command -v runc >/dev/null 2>&1 || missing+=(runc) ;;
+	containernetworking-plugins) [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] && [ -x /usr/lib/cni/loopback ] || missing+=(containernetworking-plugins) ;;
 	*) missing+=("$pkg") ;;
 	esac
 done

@@ -1,0 +1,445 @@
+package cluster_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	goruntime "runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"helm.sh/helm/v4/pkg/action"
+	"helm.sh/helm/v4/pkg/chart/v2/loader"
+	"helm.sh/helm/v4/pkg/kube"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/restmapper"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/chronyotel/otelcol-chrony/test/cluster/kubecluster"
+)
+
+// kustomizeBuild is `kustomize build dir`, in-process, as kubectl apply -k
+// runs it.
+func kustomizeBuild(t *testing.T, dir string) []*unstructured.Unstructured {
+	t.Helper()
+	m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", dir, err)
+	}
+	var out []*unstructured.Unstructured
+	for _, r := range m.Resources() {
+		obj, err := r.Map()
+		if err != nil {
+			t.Fatalf("kustomize build %s: %v", dir, err)
+		}
+		out = append(out, &unstructured.Unstructured{Object: obj})
+	}
+	return out
+}
+
+// apply is `kubectl apply --server-side` of the objects.
+func (e *env) apply(t *testing.T, objs []*unstructured.Unstructured) {
+	t.Helper()
+	ctx := mustContext(t)
+	dc, err := dynamic.NewForConfig(e.cluster.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	disco, err := discovery.NewDiscoveryClientForConfig(e.cluster.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco))
+	for _, o := range objs {
+		gvk := o.GroupVersionKind()
+		mapping, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil {
+			t.Fatalf("%s %s: %v", gvk, o.GetName(), err)
+		}
+		data, err := o.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ri dynamic.ResourceInterface = dc.Resource(mapping.Resource)
+		if mapping.Scope.Name() == "namespace" {
+			ri = dc.Resource(mapping.Resource).Namespace(o.GetNamespace())
+		}
+		force := true
+		if _, err := ri.Patch(ctx, o.GetName(), types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: "kubectl", Force: &force}); err != nil {
+			t.Fatalf("applying %s %s/%s: %v", gvk.Kind, o.GetNamespace(), o.GetName(), err)
+		}
+	}
+}
+
+func find(t *testing.T, objs []*unstructured.Unstructured, kind, namePrefix string) *unstructured.Unstructured {
+	t.Helper()
+	for _, o := range objs {
+		if o.GetKind() == kind && strings.HasPrefix(o.GetName(), namePrefix) {
+			return o
+		}
+	}
+	t.Fatalf("no %s %s* in the build", kind, namePrefix)
+	return nil
+}
+
+// EvidenceJob: deploy/kubernetes/evidence applied as is but for the query
+// API's address, its volume claim bound to a volume on the node, and the
+// daily CronJob's pod template run as a Job over the time the collector has
+// been scraped: the report it writes, as the non-root user with a read-only
+// root file system, passes chrony-evidence verify.
+func testEvidenceJob(t *testing.T, e *env, since time.Time) {
+	ctx := mustContext(t)
+	evidenceBin := filepath.Join(e.root, "_build", "image", runtimeArch(), "chrony-evidence")
+	_, err := os.Stat(evidenceBin)
+	require(t, err == nil, "no %s: make image builds it", evidenceBin)
+
+	objs := kustomizeBuild(t, filepath.Join(e.root, "deploy", "kubernetes", "evidence"))
+	settings := find(t, objs, "ConfigMap", "chrony-evidence-settings")
+	if err := unstructured.SetNestedField(settings.Object, e.prom.url, "data", "PROMETHEUS_URL"); err != nil {
+		t.Fatal(err)
+	}
+	ns := find(t, objs, "Namespace", "chrony-evidence").GetName()
+	t.Cleanup(func() {
+		_ = e.cluster.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+	})
+	pvc := find(t, objs, "PersistentVolumeClaim", "chrony-evidence")
+
+	// The claim's volume: a directory of the node, writable by the Job's
+	// user (a hostPath volume has no fsGroup ownership management).
+	store := filepath.Join(e.cluster.Dir, "evidence-volume")
+	if err := os.MkdirAll(store, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(store, 65532, 65532); err != nil {
+		t.Fatal(err)
+	}
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: "chrony-evidence-test"},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("5Gi")},
+			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+			PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: store}},
+			ClaimRef:                      &corev1.ObjectReference{Namespace: ns, Name: pvc.GetName()},
+		},
+	}
+	if _, err := e.cluster.Client.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = e.cluster.Client.CoreV1().PersistentVolumes().Delete(context.Background(), pv.Name, metav1.DeleteOptions{})
+	})
+	e.apply(t, objs)
+	waitUntil(t, 30*time.Second, 200*time.Millisecond, "the default ServiceAccount of "+ns, func() error {
+		_, err := e.cluster.Client.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
+		return err
+	}, nil)
+
+	cj, err := e.cluster.Client.BatchV1().CronJobs(ns).Get(ctx, "chrony-evidence-daily", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The period the collector has been scraped, whole minutes, instead of
+	// the previous UTC day, which this cluster did not see.
+	from := since.UTC().Truncate(time.Minute).Add(time.Minute)
+	if wait := time.Until(from.Add(3*time.Minute + 5*time.Second)); wait > 0 {
+		t.Logf("waiting %s for three whole minutes of scrapes", wait.Round(time.Second))
+		time.Sleep(wait)
+	}
+	to := time.Now().UTC().Truncate(time.Minute)
+	spec := cj.Spec.JobTemplate.Spec.DeepCopy()
+	c := &spec.Template.Spec.Containers[0]
+	var args []string
+	for _, a := range c.Args {
+		if a == "--previous=day" {
+			args = append(args, "--from="+from.Format(time.RFC3339), "--to="+to.Format(time.RFC3339))
+			continue
+		}
+		args = append(args, a)
+	}
+	if len(args) == len(c.Args) {
+		t.Fatalf("the daily CronJob's args %q have no --previous=day to replace", c.Args)
+	}
+	c.Args = args
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "chrony-evidence-test", Namespace: ns}, Spec: *spec}
+	if _, err := e.cluster.Client.BatchV1().Jobs(ns).Create(ctx, job, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating the Job from the CronJob's template: %v", err)
+	}
+	describe := func() string {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return e.cluster.Describe(ctx, ns, "job-name=chrony-evidence-test")
+	}
+	// The Job deletes its pod, logs and all, once it gives up: what a
+	// failed run said is kept while it is there.
+	var lastFailure string
+	waitUntil(t, 3*time.Minute, time.Second, "the evidence Job complete", func() error {
+		j, err := e.cluster.Client.BatchV1().Jobs(ns).Get(ctx, job.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		pods, err := e.cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "job-name=" + job.Name})
+		if err == nil {
+			for i := range pods.Items {
+				if restartCount(&pods.Items[i]) > 0 || pods.Items[i].Status.Phase == corev1.PodFailed {
+					lastFailure = describe()
+				}
+			}
+		}
+		for _, c := range j.Status.Conditions {
+			if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
+				t.Fatalf("the evidence Job failed: %s\n%s\nwhile it ran:\n%s", c.Message, describe(), lastFailure)
+			}
+		}
+		if j.Status.Succeeded < 1 {
+			return fmt.Errorf("succeeded %d, failed %d", j.Status.Succeeded, j.Status.Failed)
+		}
+		return nil
+	}, describe)
+
+	reportDir := filepath.Join(store, "my-cluster")
+	var files []string
+	err = filepath.Walk(reportDir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if !fi.IsDir() {
+			rel, _ := filepath.Rel(store, p)
+			files = append(files, rel)
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 65532 {
+				t.Errorf("%s is owned by uid %d, want the Job's non-root 65532", rel, st.Uid)
+			}
+		}
+		return nil
+	})
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no report in the volume (%v)\n%s", err, describe())
+	}
+	t.Logf("the Job wrote %v for %s to %s", files, from.Format(time.RFC3339), to.Format(time.RFC3339))
+	out, err := exec.Command(evidenceBin, "verify", reportDir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("chrony-evidence verify %s: %v\n%s", reportDir, err, out)
+	}
+	t.Logf("chrony-evidence verify: %s", strings.TrimSpace(string(out)))
+}
+
+func runtimeArch() string { return goruntime.GOARCH }
+
+// RemoteWrite: the chart with values-remote-write.yaml (the full build,
+// pushing), its URL pointed at the host Prometheus's remote-write receiver;
+// the host Prometheus scrapes nothing meanwhile, so the series it gets were
+// pushed.
+func testRemoteWrite(t *testing.T, e *env) {
+	e.prom.setTargets(t)
+	t.Cleanup(func() { e.prom.setTargets(t, kubecluster.NodeIP+":9464") })
+	// Samples of the scrape before the switch fall out of the instant
+	// queries after 5 minutes; anything newer than switched was pushed.
+	switched := time.Now().Add(scrapeInterval)
+	time.Sleep(scrapeInterval)
+
+	vals := e.values(t, []string{"deploy/helm/values.yaml", "deploy/helm/values-remote-write.yaml"}, nil)
+	envs, _ := vals["extraEnvs"].([]any)
+	found := false
+	for _, v := range envs {
+		if m, ok := v.(map[string]any); ok && m["name"] == "REMOTE_WRITE_URL" {
+			m["value"] = e.prom.url + "/api/v1/write"
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("values-remote-write.yaml sets no REMOTE_WRITE_URL in extraEnvs")
+	}
+	chrt, err := loader.Load(e.chart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upgrade := action.NewUpgrade(e.helmConfig(t))
+	upgrade.Namespace = e.namespace
+	upgrade.WaitStrategy = kube.StatusWatcherStrategy
+	upgrade.Timeout = 3 * time.Minute
+	if _, err := upgrade.RunWithContext(mustContext(t), releaseName, chrt, vals); err != nil {
+		t.Fatalf("helm upgrade to remote write: %v\n%s", err, e.describe(collectorSelector)())
+	}
+	pod := e.readyPod(t, collectorSelector, 2*time.Minute)
+	if got := pod.Spec.Containers[0].Command; len(got) == 0 || !strings.HasSuffix(got[0], "/otelcol-chrony") {
+		t.Errorf("the remote-write pod runs %q, want the full build /otelcol-chrony", got)
+	}
+	e.checkPushed(t, switched)
+}
+
+// checkPushed waits for chrony_up 1 and a finite error bound pushed after
+// since: series without the job label a scrape would add.
+func (e *env) checkPushed(t *testing.T, since time.Time) {
+	t.Helper()
+	e.checkFresh(t, fmt.Sprintf(`{k8s_node_name=%q,job=""}`, kubecluster.NodeName), since, e.describe(collectorSelector))
+	t.Logf("chrony_up 1 and ntp_time_max_error_seconds pushed into %s/api/v1/write", e.prom.url)
+}
+
+// checkFresh waits until chrony_up is 1 and ntp_time_max_error_seconds a
+// finite error below 1 s in the one series sel picks of each, both sampled
+// after since.
+func (e *env) checkFresh(t *testing.T, sel string, since time.Time, describe func() string) {
+	t.Helper()
+	desc := func() string { return describe() + "\n" + e.prom.targets() }
+	for _, metric := range []string{"chrony_up", "ntp_time_max_error_seconds"} {
+		waitUntil(t, 2*time.Minute, time.Second, metric+sel+" sampled after "+since.Format(time.TimeOnly), func() error {
+			vals, err := e.prom.query(metric + sel)
+			if err != nil {
+				return err
+			}
+			if len(vals) != 1 {
+				return fmt.Errorf("%d series: %v", len(vals), vals)
+			}
+			v := vals[0].Value
+			switch {
+			case metric == "chrony_up" && v != 1:
+				return fmt.Errorf("chrony_up = %g", v)
+			case metric != "chrony_up" && !(v > 0 && v < 1):
+				return fmt.Errorf("%s = %g, want a finite error below 1 s from a synced chronyd", metric, v)
+			}
+			// timestamp() of a plain selector is the sample's own time.
+			ts, err := e.prom.query("timestamp(" + metric + sel + ")")
+			if err != nil {
+				return err
+			}
+			if len(ts) != 1 || ts[0].Value < float64(since.Unix()) {
+				return fmt.Errorf("last sample %v, before %s", ts, since.Format(time.TimeOnly))
+			}
+			return nil
+		}, desc)
+	}
+}
+
+// Kustomize: the Helm release gone, `kubectl apply -k deploy/kubernetes`
+// (kustomize build, server-side apply): the plain manifests' pod is Ready
+// and read.
+func testKustomize(t *testing.T, e *env) {
+	uninstall := action.NewUninstall(e.helmConfig(t))
+	uninstall.WaitStrategy = kube.StatusWatcherStrategy
+	uninstall.Timeout = 2 * time.Minute
+	if _, err := uninstall.Run(releaseName); err != nil {
+		t.Fatalf("helm uninstall: %v", err)
+	}
+	e.waitNoPods(t, collectorSelector)
+	applied := time.Now()
+	e.apply(t, kustomizeBuild(t, filepath.Join(e.root, "deploy", "kubernetes")))
+	pod := e.readyPod(t, kustomizeSelector, 2*time.Minute)
+	if !pod.Spec.HostNetwork {
+		t.Fatalf("the base DaemonSet's pod is not on the host network")
+	}
+	e.checkScrapedSince(t, kustomizeSelector, applied)
+	t.Logf("kubectl apply -k deploy/kubernetes: %s Ready and read in %s", pod.Name, time.Since(applied).Round(time.Second))
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
+const kustomizeSelector = "app.kubernetes.io/name=otelcol-chrony"
+
+func (e *env) waitNoPods(t *testing.T, selector string) {
+	t.Helper()
+	ctx := mustContext(t)
+	waitUntil(t, 2*time.Minute, time.Second, "no pods for "+selector, func() error {
+		pods, err := e.cluster.Client.CoreV1().Pods(e.namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		if err != nil {
+			return err
+		}
+		if n := len(pods.Items); n > 0 {
+			return fmt.Errorf("%d pods left", n)
+		}
+		return nil
+	}, e.describe(selector))
+}
+
+// checkScrapedSince waits for chrony_up 1 and a finite error bound scraped
+// after since, from the node's name.
+func (e *env) checkScrapedSince(t *testing.T, selector string, since time.Time) {
+	t.Helper()
+	e.checkFresh(t, fmt.Sprintf(`{k8s_node_name=%q,job="otelcol-chrony"}`, kubecluster.NodeName), since, e.describe(selector))
+}
+
+// KustomizeUnixSocket: overlays/unix-socket with the values its comment
+// says to set for the node (chronyd's user's UID and GID, here _chrony),
+// and the lab chronyd's socket directory at /run/chrony: the pod, on the pod
+// network, runs as that user, is Ready, and reads chronyd over the socket.
+func testKustomizeUnixSocket(t *testing.T, e *env) {
+	ctx := mustContext(t)
+	chronyUser := e.lab.User
+	if chronyUser == "" {
+		t.Fatal("the lab chronyd runs as root: the overlay's point is a non-root chronyd user")
+	}
+	u, err := user.Lookup(chronyUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.ParseInt(u.Uid, 10, 64)
+	gid, _ := strconv.ParseInt(u.Gid, 10, 64)
+
+	if err := e.cluster.Client.AppsV1().DaemonSets(e.namespace).Delete(ctx, "otelcol-chrony", metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	e.waitNoPods(t, kustomizeSelector)
+
+	objs := kustomizeBuild(t, filepath.Join(e.root, "deploy", "kubernetes", "overlays", "unix-socket"))
+	ds := find(t, objs, "DaemonSet", "otelcol-chrony")
+	for path, v := range map[string]int64{"runAsUser": uid, "runAsGroup": gid} {
+		if err := unstructured.SetNestedField(ds.Object, v, "spec", "template", "spec", "securityContext", path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// chronyd replies to the path the client bound its socket to, in
+	// chronyd's own mount namespace: the directory must be at the same path
+	// on the host as in the pod, /run/chrony, as it is on a node.
+	if exists("/run/chrony") {
+		t.Fatal("/run/chrony exists on this machine: a chronyd of its own is running, and the test would hide its sockets")
+	}
+	if err := e.cluster.BindMount(e.lab.RunDir(), "/run/chrony"); err != nil {
+		t.Fatal(err)
+	}
+	applied := time.Now()
+	e.apply(t, objs)
+	pod := e.readyPod(t, kustomizeSelector, 2*time.Minute)
+	if pod.Spec.HostNetwork || pod.Status.PodIP == "" || pod.Status.PodIP == kubecluster.NodeIP {
+		t.Fatalf("the unix-socket pod: hostNetwork %v, pod IP %q", pod.Spec.HostNetwork, pod.Status.PodIP)
+	}
+	ctr, err := e.cluster.Container(ctx, pod, pod.Spec.Containers[0].Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", ctr.PID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && (f[0] == "Uid:" || f[0] == "Gid:") {
+			want := u.Uid
+			if f[0] == "Gid:" {
+				want = u.Gid
+			}
+			if f[1] != want {
+				t.Errorf("the collector runs with %s %s, want %s's %s", f[0], f[1], chronyUser, want)
+			}
+		}
+	}
+	e.prom.setTargets(t, pod.Status.PodIP+":9464")
+	e.checkScrapedSince(t, kustomizeSelector, applied)
+	t.Logf("the unix-socket pod at %s runs as %s (%d:%d) and reads chronyd through /run/chrony/chronyd.sock", pod.Status.PodIP, chronyUser, uid, gid)
+}
