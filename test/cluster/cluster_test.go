@@ -102,6 +102,7 @@ func setup(t *testing.T) *env {
 	// The host's chronyd, as on a node: commands on 127.0.0.1:323, synced to
 	// an upstream chronyd on loopback, never touching the clock (-x).
 	e.lab = chronylab.Start(t, chronylab.Options{})
+	e.cluster.OnStop(e.lab.Stop)
 	e.lab.KillChronyd()
 	e.lab.CmdPort = chronydCmdPort
 	e.lab.StartChronyd()

@@ -75,6 +75,7 @@ type Cluster struct {
 	dirsBefore map[string]bool
 	procs      []*process
 	undo       []func() error
+	onStop     []func()
 	stopOnce   sync.Once
 	stopErr    error
 	sigStop    chan struct{}
@@ -172,6 +173,8 @@ func (c *Cluster) handleSignals() {
 	go func() {
 		select {
 		case sig := <-sigs:
+			// Also when a teardown is under way already: Stop waits for
+			// it, and the signal must not end the process halfway through.
 			c.logf("%v: stopping the cluster", sig)
 			if err := c.Stop(); err != nil {
 				c.logf("stopping the cluster: %v", err)
@@ -615,6 +618,12 @@ serializeImagePulls: false
 	})
 }
 
+// OnStop runs f first when the cluster stops, also on SIGINT or SIGTERM,
+// where the test's own clean-ups do not run: for processes of the test that
+// outlive it otherwise (a chronyd that dropped its privileges no longer gets
+// its parent-death signal).
+func (c *Cluster) OnStop(f func()) { c.onStop = append(c.onStop, f) }
+
 // Stop ends every process the harness started and restores the host; it is
 // safe to call more than once and reports what it could not undo.
 func (c *Cluster) Stop() error {
@@ -623,7 +632,11 @@ func (c *Cluster) Stop() error {
 }
 
 func (c *Cluster) stop() error {
-	close(c.sigStop)
+	// Signals stay caught until the host is restored.
+	defer close(c.sigStop)
+	for i := len(c.onStop) - 1; i >= 0; i-- {
+		c.onStop[i]()
+	}
 	var errs []error
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -193,6 +194,9 @@ func removeCgroupRoot(name string) error {
 		if _, err := os.Stat(root); err != nil {
 			continue
 		}
+		// Whatever still runs in the cluster's cgroups is the cluster's
+		// (a container whose shim was killed, say): it goes first.
+		killTasks(root)
 		var lastErr error
 		for range 50 {
 			lastErr = removeCgroupTree(root)
@@ -234,4 +238,23 @@ func removeCgroupTree(dir string) error {
 func exists(p string) bool {
 	_, err := os.Lstat(p)
 	return err == nil
+}
+
+// killTasks kills every process in the cgroup tree at root.
+func killTasks(root string) {
+	_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Name() != "cgroup.procs" {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		return nil
+	})
 }
