@@ -189,7 +189,12 @@ func startCollector(s settings, endpoint string) (*collector, error) {
 		"--set=service::telemetry::logs::encoding=console", "--set=service::telemetry::logs::level=warn")
 	cmd.Env = append(os.Environ(), "CHRONY_ENDPOINT="+endpoint, "PROMETHEUS_ENDPOINT="+s.prometheus,
 		"K8S_NODE_NAME="+s.nodeName, "CHRONY_COLLECTION_INTERVAL="+s.interval.String())
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.Stdout = os.Stdout
+	logs, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, fmt.Errorf("read the logs of %s: %w", s.otelcol, err)
+	}
+	go readableLogs(logs, os.Stdout)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s (make run builds it): %w", s.otelcol, err)
 	}
