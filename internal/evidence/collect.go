@@ -79,6 +79,15 @@ type Result struct {
 	Excluded       []Excluded
 	ServerVersion  string
 	WindowSemantic string
+	// UTCWindow is the window a step's UTC state is read from.
+	UTCWindow time.Duration
+	// Servers are the cross-check servers the fleet checked against.
+	Servers []Server
+	// Platforms and Collectors are the system-design annex's inventory:
+	// the node images and versions (kube_node_info) and the collector builds
+	// (chrony_collector_info) in the period.
+	Platforms  []Platform
+	Collectors []CollectorBuild
 }
 
 // Excluded is a node of the inventory outside the fleet.
