@@ -7,7 +7,7 @@
 //	                [--cluster NAME] [--profile NAME | --tolerance DURATION] [--step DURATION]
 //	                [--inventory auto|none] [--bearer-token-file FILE | --azure-workload-identity]
 //	                [--header NAME=VALUE]... [--accept-partial] [--max-response-bytes N]
-//	                [--request-timeout DURATION]
+//	                [--request-timeout DURATION] [--utc-window DURATION]
 //	chrony-evidence verify DIR
 package main
 
@@ -47,7 +47,7 @@ const synopsis = `chrony-evidence --prometheus URL (--from RFC3339 --to RFC3339 
                 [--cluster NAME] [--profile NAME | --tolerance DURATION] [--step DURATION]
                 [--inventory auto|none] [--bearer-token-file FILE | --azure-workload-identity]
                 [--header NAME=VALUE]... [--accept-partial] [--max-response-bytes N]
-                [--request-timeout DURATION]
+                [--request-timeout DURATION] [--utc-window DURATION]
 chrony-evidence verify DIR
 `
 
@@ -95,7 +95,7 @@ func badUsage(stderr io.Writer, err error) int {
 // reportOptions are the flags of a report run, as given.
 type reportOptions struct {
 	promURL, from, to, previous, out, cluster, profile, inventory, tokenFile string
-	tolerance, step, timeout                                                 time.Duration
+	tolerance, step, timeout, utcWindow                                      time.Duration
 	azureWorkloadIdentity, acceptPartial                                     bool
 	headers                                                                  headers
 	maxResponseBytes                                                         int64
@@ -119,6 +119,7 @@ func reportFlags(stderr io.Writer) (*flag.FlagSet, *reportOptions) {
 	fs.StringVar(&o.profile, "profile", "", "the compliance profile whose tolerance applies: "+profileList())
 	fs.DurationVar(&o.tolerance, "tolerance", 0, "the tolerance, instead of a profile (e.g. 100us)")
 	fs.DurationVar(&o.step, "step", 30*time.Second, "the unit of evidence; the collectors' collection interval")
+	fs.DurationVar(&o.utcWindow, "utc-window", evidence.DefaultUTCWindow, "a step's UTC state is read from the node's cross-check samples in the window this long ending at the step's end; at least --step")
 	fs.StringVar(&o.inventory, "inventory", "auto", "auto: the fleet is kube_node_info (kube-state-metrics); none: every node seen")
 	fs.StringVar(&o.tokenFile, "bearer-token-file", "", "a file holding a bearer token for the query API, read on every request")
 	fs.BoolVar(&o.azureWorkloadIdentity, "azure-workload-identity", false, "authenticate to an Azure Monitor workspace with AKS workload identity (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE)")
@@ -160,6 +161,9 @@ func (o *reportOptions) job(now time.Time) (reportJob, error) {
 	if err != nil {
 		return reportJob{}, err
 	}
+	if o.utcWindow < o.step || o.utcWindow%time.Millisecond != 0 {
+		return reportJob{}, fmt.Errorf("--utc-window %s: must be at least --step (%s), in whole milliseconds", o.utcWindow, o.step)
+	}
 	if o.inventory != "auto" && o.inventory != "none" {
 		return reportJob{}, fmt.Errorf("--inventory %q: auto or none", o.inventory)
 	}
@@ -169,6 +173,7 @@ func (o *reportOptions) job(now time.Time) (reportJob, error) {
 	return reportJob{outDir: outDir, collect: evidence.Config{
 		Period:    evidence.Period{From: from.UTC(), Step: o.step, Steps: int(to.Sub(from) / o.step)},
 		Tolerance: tolerance, Profile: o.profile, Cluster: o.cluster, Inventory: o.inventory == "auto", AcceptPartial: o.acceptPartial,
+		UTCWindow: o.utcWindow,
 	}}, nil
 }
 
@@ -235,8 +240,8 @@ func makeReport(ctx context.Context, client *promapi.Client, job reportJob, stdo
 	if len(res.Partial) > 0 {
 		partial = fmt.Sprintf(", PARTIAL DATA (%d reason(s), on every page)", len(res.Partial))
 	}
-	fmt.Fprintf(stdout, "chrony-evidence: %s: %d nodes, %d within tolerance for every step, fleet %s within, %d breaches, %d outages%s\n",
-		job.outDir, f.Nodes, f.NodesFullyWithin, ratio(f.WithinToleranceRatio), f.Breaches, f.Outages, partial)
+	fmt.Fprintf(stdout, "chrony-evidence: %s: %d nodes, %d traceably within tolerance for every step (fleet %s), %d within against chronyd's reference (fleet %s), %d breaches, %d outages, %d UTC disagreements%s\n",
+		job.outDir, f.Nodes, f.NodesFullyTraceable, ratio(f.TraceableWithinRatio), f.NodesFullyWithin, ratio(f.WithinToleranceRatio), f.Breaches, f.Outages, f.Disagreements, partial)
 	return 0
 }
 

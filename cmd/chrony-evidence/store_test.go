@@ -56,6 +56,8 @@ func jsonString(s string) string {
 // series, and whose instant answers are empty.
 type fakeStore struct {
 	up, bound, inventory []string
+	// The cross-check's series, empty unless set.
+	consistent, crossBound, offset []string
 	// warnings go with every query answer.
 	warnings []string
 	// status is the HTTP status of every query answer; 200 when 0.
@@ -87,6 +89,12 @@ func (f fakeStore) start(t *testing.T) string {
 			kind, result = "matrix", f.up
 		case strings.Contains(query, "ntp_time_max_error_seconds"):
 			kind, result = "matrix", f.bound
+		case strings.Contains(query, "ntp_cross_check_consistent"):
+			kind, result = "matrix", f.consistent
+		case strings.Contains(query, "ntp_cross_check_error_bound_seconds"):
+			kind, result = "matrix", f.crossBound
+		case strings.Contains(query, "ntp_cross_check_offset_seconds"):
+			kind, result = "matrix", f.offset
 		default:
 			t.Errorf("unexpected range query %s", query)
 			kind = "matrix"
@@ -294,8 +302,11 @@ func TestStoreWarnings(t *testing.T) {
 		t.Errorf("stdout %q, stderr %q: want both to say the data is partial", r.stdout, r.stderr)
 	}
 	s := r.summary(t)
-	if len(s.Partial) != 1 || !strings.Contains(s.Partial[0], warning) || !strings.Contains(s.Partial[0], "on 3 of 3 queries") {
-		t.Errorf("summary.json partial %q, want the warning on 3 of 3 queries (up, bound, references)", s.Partial)
+	if len(s.Partial) != 1 || !strings.Contains(s.Partial[0], warning) || !strings.Contains(s.Partial[0], "on 14 of 14 queries") {
+		// The steps' five range queries (up, bound, consistency, cross-check
+		// bound, offsets), the references, the servers' seven and the
+		// collector builds, for one day.
+		t.Errorf("summary.json partial %q, want the warning on 14 of 14 queries", s.Partial)
 	}
 	html, _ := os.ReadFile(filepath.Join(r.dir, "report.html"))
 	if !bytes.Contains(html, []byte(`<div class="partial" id="partial"><p>PARTIAL DATA`)) || !bytes.Contains(html, []byte(warning)) {

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -164,7 +165,12 @@ func writeNodesCSV(b *bytes.Buffer, s *Summary) error {
 	for _, st := range evidence.States() {
 		head = append(head, st.String()+"_seconds")
 	}
-	head = append(head, "worst_max_error_seconds", "worst_at", "p50_max_error_seconds", "p99_max_error_seconds", "outages", "references", "partial_data")
+	head = append(head, "worst_max_error_seconds", "worst_at", "p50_max_error_seconds", "p99_max_error_seconds", "outages", "references",
+		"traceable_within_ratio")
+	for _, st := range evidence.UTCStates() {
+		head = append(head, st.String()+"_seconds")
+	}
+	head = append(head, "worst_utc_error_bound_seconds", "worst_utc_at", "utc_outages", "partial_data")
 	w.Write(head)
 	// Every row says whether the report was made from a partial answer, so
 	// that no row copied out of the file loses it.
@@ -179,17 +185,25 @@ func writeNodesCSV(b *bytes.Buffer, s *Summary) error {
 		}
 		w.Write([]string{text(n.Node), text(n.Cluster), strconv.FormatBool(n.InInventory), num(n.InFleetSeconds), opt(n.WithinToleranceRatio), opt(n.NoDataRatio),
 			num(n.Seconds.Within), num(n.Seconds.AboveTolerance), num(n.Seconds.Unsynchronised), num(n.Seconds.Unreachable), num(n.Seconds.NoData),
-			opt(n.WorstMaxError), text(n.WorstAt), opt(n.P50MaxError), opt(n.P99MaxError), strconv.Itoa(len(n.Outages)), text(refs), partial})
+			opt(n.WorstMaxError), text(n.WorstAt), opt(n.P50MaxError), opt(n.P99MaxError), strconv.Itoa(len(n.Outages)), text(refs),
+			opt(n.TraceableWithinRatio), num(n.UTCSeconds.Verified), num(n.UTCSeconds.Inconclusive), num(n.UTCSeconds.Unverified), num(n.UTCSeconds.Disagrees),
+			opt(n.WorstUTCErrorBound), text(n.WorstUTCAt), strconv.Itoa(len(n.UTCOutages)), partial})
 	}
 	w.Flush()
 	return w.Error()
 }
 
+// writeOutagesCSV lists, node by node in time order, the runs of steps
+// not within tolerance and the runs not verified against UTC; a run of each
+// kind can overlap one of the other, and the cause says which kind it is
+// (the UTC causes begin with utc_).
 func writeOutagesCSV(b *bytes.Buffer, s *Summary) error {
 	w := csv.NewWriter(b)
 	w.Write([]string{"node", "cluster", "start", "end", "seconds", "cause"})
 	for _, n := range s.Nodes {
-		for _, o := range n.Outages {
+		runs := append(append([]Outage{}, n.Outages...), n.UTCOutages...)
+		sort.SliceStable(runs, func(i, j int) bool { return runs[i].Start < runs[j].Start })
+		for _, o := range runs {
 			start, _ := time.Parse(time.RFC3339, o.Start)
 			end, _ := time.Parse(time.RFC3339, o.End)
 			w.Write([]string{text(n.Node), text(n.Cluster), text(o.Start), text(o.End), num(end.Sub(start).Seconds()), text(o.Cause)})
