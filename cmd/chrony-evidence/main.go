@@ -3,7 +3,7 @@
 // within tolerance, and every step it was not and why. It reads any
 // Prometheus-compatible query API and never writes to it.
 //
-//	chrony-evidence --prometheus URL (--from RFC3339 --to RFC3339 | --previous day|month) --out DIR
+//	chrony-evidence --prometheus URL (--from RFC3339 --to RFC3339 | --previous day|week|month|quarter|year) --out DIR
 //	                [--cluster NAME] [--profile NAME | --tolerance DURATION] [--step DURATION]
 //	                [--inventory auto|none] [--bearer-token-file FILE | --azure-workload-identity]
 //	                [--header NAME=VALUE]... [--accept-partial] [--max-response-bytes N]
@@ -43,7 +43,7 @@ func main() {
 // synopsis is how the tool is called, printed by -h above the flags. The
 // package comment and docs/evidence.md carry it too; usage_test.go keeps the
 // three equal, and their flags those of reportFlags.
-const synopsis = `chrony-evidence --prometheus URL (--from RFC3339 --to RFC3339 | --previous day|month) --out DIR
+const synopsis = `chrony-evidence --prometheus URL (--from RFC3339 --to RFC3339 | --previous day|week|month|quarter|year) --out DIR
                 [--cluster NAME] [--profile NAME | --tolerance DURATION] [--step DURATION]
                 [--inventory auto|none] [--bearer-token-file FILE | --azure-workload-identity]
                 [--header NAME=VALUE]... [--accept-partial] [--max-response-bytes N]
@@ -113,7 +113,7 @@ func reportFlags(stderr io.Writer) (*flag.FlagSet, *reportOptions) {
 	fs.StringVar(&o.promURL, "prometheus", "", "the query API's base URL (the part before /api/v1)")
 	fs.StringVar(&o.from, "from", "", "the period's start, RFC 3339 (e.g. 2026-11-01T00:00:00Z)")
 	fs.StringVar(&o.to, "to", "", "the period's end, RFC 3339")
-	fs.StringVar(&o.previous, "previous", "", "day or month: the last whole UTC day or month before now, instead of --from/--to; the report goes into OUT/<YYYY-MM-DD> or OUT/<YYYY-MM>")
+	fs.StringVar(&o.previous, "previous", "", "day, week, month, quarter or year: the last whole UTC period of it before now (weeks are ISO weeks, Monday to Monday), instead of --from/--to; the report goes into OUT/<name>, the name 2026-12-04, 2026-W49, 2026-12, 2026-Q4 or 2026")
 	fs.StringVar(&o.out, "out", "", "the directory to write the report into (must not hold a report)")
 	fs.StringVar(&o.cluster, "cluster", "", "only this cluster's series (k8s_cluster_name; the inventory's cluster label)")
 	fs.StringVar(&o.profile, "profile", "", "the compliance profile whose tolerance applies: "+profileList())
@@ -252,18 +252,14 @@ func period(fromFlag, toFlag, previous string, now time.Time) (from, to time.Tim
 	switch {
 	case previous != "" && (fromFlag != "" || toFlag != ""):
 		return from, to, "", errors.New("give --previous or --from/--to, not both")
-	case previous == "day":
-		to = now.Truncate(24 * time.Hour)
-		from = to.Add(-24 * time.Hour)
-		return from, to, from.Format("2006-01-02"), nil
-	case previous == "month":
-		to = time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
-		from = to.AddDate(0, -1, 0)
-		return from, to, from.Format("2006-01"), nil
 	case previous != "":
-		return from, to, "", fmt.Errorf("--previous %q: day or month", previous)
+		c := evidence.Cadence(previous)
+		if from, to, err = c.LastWhole(now); err != nil {
+			return from, to, "", fmt.Errorf("--previous: %w", err)
+		}
+		return from, to, c.Name(from), nil
 	case fromFlag == "" || toFlag == "":
-		return from, to, "", errors.New("give --from and --to (RFC 3339), or --previous day|month")
+		return from, to, "", errors.New("give --from and --to (RFC 3339), or --previous " + cadenceList())
 	}
 	if from, err = time.Parse(time.RFC3339, fromFlag); err != nil {
 		return from, to, "", fmt.Errorf("--from: %w", err)
@@ -282,6 +278,14 @@ func ratio(r *float64) string {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.4f%%", *r*100)
+}
+
+func cadenceList() string {
+	var names []string
+	for _, c := range evidence.Cadences() {
+		names = append(names, string(c))
+	}
+	return strings.Join(names, "|")
 }
 
 func profileList() string {
