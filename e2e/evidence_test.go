@@ -42,10 +42,17 @@ func evidenceFleet() fleetgen.Fleet {
 		return fleetgen.Node{Name: name, Cluster: "aks-prod", Profile: "mifid_ii_algo", Inventory: whole, Reporting: whole, Bound: normal, Reference: "aks-host"}
 	}
 	ok := node("node-a-ok")
+	ok.CrossChecks = []fleetgen.CrossCheck{ntp1}
 	// kube-state-metrics missed two minutes of scrapes: still in the fleet.
 	ok.Inventory = []fleetgen.Window{{Start: evFrom, End: at(1, 0)}, {Start: at(1, 2), End: evTo}}
 	breach := node("node-b-breach")
 	breach.Breach, breach.BreachBound = []fleetgen.Window{{Start: at(10, 0), End: at(10, 3)}}, 2.5e-3
+	// A disagreement across midnight: one run in the two days, two in the
+	// daily reports.
+	overnight := ntp1
+	overnight.Disagree = []fleetgen.Window{{Start: at(23, 50), End: at(24, 10)}}
+	overnight.DisagreeOffset, overnight.DisagreeBound = 5e-3, 5.2e-3
+	breach.CrossChecks = []fleetgen.CrossCheck{overnight}
 	gap := node("node-c-gap")
 	gap.Reporting = []fleetgen.Window{{Start: evFrom, End: at(6, 0)}, {Start: at(18, 0), End: evTo}}
 	left := node("node-d-left")
@@ -338,6 +345,31 @@ func TestEvidenceFromBackfilledPrometheus(t *testing.T) {
 		os.CopyFS(keep, os.DirFS(r.dir))
 	}
 
+	t.Run("rolled up from daily reports", func(t *testing.T) {
+		day1 := runEvidence(t, "--prometheus", url, "--from", rfc(evFrom), "--to", rfc(at(24, 0)), "--profile", "mifid_ii_algo")
+		day2 := runEvidence(t, "--prometheus", url, "--from", rfc(at(24, 0)), "--to", rfc(evTo), "--profile", "mifid_ii_algo")
+		if day1.code != 0 || day2.code != 0 {
+			t.Fatalf("daily reports: exit %d, %d: %s %s", day1.code, day2.code, day1.stderr, day2.stderr)
+		}
+		rolled := runEvidence(t, "rollup", day2.dir, day1.dir)
+		if rolled.code != 0 {
+			t.Fatalf("rollup exited %d: %s", rolled.code, rolled.stderr)
+		}
+		checkManifest(t, rolled.dir)
+		got, want := comparable(t, rolled.dir), comparable(t, r.dir)
+		if got != want {
+			t.Errorf("the rollup of the two days differs from the two days read from the store:\nrollup: %s\nstore:  %s", got, want)
+		}
+		// A day missing from the middle, or a report altered, is refused.
+		if gap := runEvidence(t, "rollup", day1.dir, filepath.Join(day2.dir, "..", "nothing")); gap.code != 1 {
+			t.Errorf("rollup of a missing report: exit %d", gap.code)
+		}
+		os.WriteFile(filepath.Join(day1.dir, "nodes.csv"), []byte("node\n"), 0o644)
+		if bad := runEvidence(t, "rollup", day1.dir, day2.dir); bad.code != 1 || !strings.Contains(bad.stderr, "does not verify") {
+			t.Errorf("rollup of an altered report: exit %d, %s", bad.code, bad.stderr)
+		}
+	})
+
 	t.Run("without inventory", func(t *testing.T) {
 		r := runEvidence(t, "--prometheus", url, "--from", rfc(evFrom), "--to", rfc(evTo), "--tolerance", "1ms", "--inventory", "none", "--cluster", "aks-prod")
 		if r.code != 0 {
@@ -365,6 +397,34 @@ func TestEvidenceFromBackfilledPrometheus(t *testing.T) {
 		noInv["node-h-late"] = h
 		checkNodes(t, s, noInv)
 	})
+}
+
+// comparable is summary.json without what a rollup cannot give back
+// (percentiles), what names its inputs, and what describes the way the
+// data was read rather than the data: the rest must be equal.
+func comparable(t *testing.T, dir string) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s map[string]any
+	if err := json.Unmarshal(raw, &s); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"inventory", "window", "warnings", "partial", "rolled_up_from"} {
+		delete(s, k)
+	}
+	for _, n := range s["nodes"].([]any) {
+		delete(n.(map[string]any), "p50_max_error_seconds")
+		delete(n.(map[string]any), "p99_max_error_seconds")
+	}
+	for _, sv := range s["cross_check_servers"].([]any) {
+		delete(sv.(map[string]any), "abs_offset_p50_seconds")
+		delete(sv.(map[string]any), "abs_offset_p99_seconds")
+	}
+	out, _ := json.Marshal(s)
+	return string(out)
 }
 
 func checkCSV(t *testing.T, dir string, s summaryJSON) {

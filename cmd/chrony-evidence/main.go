@@ -8,6 +8,7 @@
 //	                [--inventory auto|none] [--bearer-token-file FILE | --azure-workload-identity]
 //	                [--header NAME=VALUE]... [--accept-partial] [--max-response-bytes N]
 //	                [--request-timeout DURATION] [--utc-window DURATION]
+//	chrony-evidence rollup --out DIR REPORT...
 //	chrony-evidence verify DIR
 package main
 
@@ -48,6 +49,7 @@ const synopsis = `chrony-evidence --prometheus URL (--from RFC3339 --to RFC3339 
                 [--inventory auto|none] [--bearer-token-file FILE | --azure-workload-identity]
                 [--header NAME=VALUE]... [--accept-partial] [--max-response-bytes N]
                 [--request-timeout DURATION] [--utc-window DURATION]
+chrony-evidence rollup --out DIR REPORT...
 chrony-evidence verify DIR
 `
 
@@ -67,6 +69,9 @@ func (h headers) Set(s string) error {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "verify" {
 		return verify(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "rollup" {
+		return rollup(args[1:], stdout, stderr)
 	}
 	fs, o := reportFlags(stderr)
 	if err := fs.Parse(args); err != nil {

@@ -503,7 +503,7 @@ func (c *collector) stepQueries() [][]stepQuery {
 				}
 				if addr := labels[labelServer]; addr != "" && !math.IsNaN(v) {
 					sv := c.servers.get(addr)
-					sv.offsets.add(math.Abs(v))
+					sv.addOffset(v)
 					c.servers.nodes[addr][labels[labelNode]] = true
 				}
 				return true

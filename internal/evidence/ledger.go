@@ -254,6 +254,10 @@ type Ledger struct {
 	dayStart  time.Time
 	days      int
 	buckets   int
+	// NoDays is true when the ledger cannot say how a node's steps fell
+	// into UTC days (a rollup of reports longer than a day): Node.Days is
+	// then empty, not zero.
+	NoDays bool
 }
 
 // NewLedger starts a ledger for the period.
@@ -265,6 +269,16 @@ func NewLedger(p Period, tolerance float64) *Ledger {
 	}
 	return &Ledger{Period: p, Tolerance: tolerance, nodes: map[string]*Node{}, dayStart: dayStart, days: days, buckets: min(p.Steps, 480)}
 }
+
+// SetBuckets sets how many plot buckets the nodes added from now on have
+// (480 at most, by default): a rollup plots no finer than its inputs.
+func (l *Ledger) SetBuckets(n int) { l.buckets = max(1, min(n, l.Period.Steps, 480)) }
+
+// Buckets is how many plot buckets a node has.
+func (l *Ledger) Buckets() int { return l.buckets }
+
+// DayStart is the start of the UTC day of Node.Days[0].
+func (l *Ledger) DayStart() time.Time { return l.dayStart }
 
 // Add puts a node in the fleet for the given spans of steps.
 func (l *Ledger) Add(name, cluster string, fleet []Span, inInventory bool) *Node {

@@ -22,6 +22,8 @@ type Server struct {
 	ConsistentSamples, DisagreeingSamples int64
 	// WorstBound is the highest ntp_cross_check_error_bound; NaN if none.
 	WorstBound float64
+	// AbsOffsetMax is the largest |offset| read; NaN if none.
+	AbsOffsetMax float64
 	// offsets holds |offset| of each node's last sample in each step.
 	offsets histogram
 }
@@ -36,11 +38,15 @@ type ServerIdentity struct {
 // sample in every step (to within 0.5%), or NaN when none was read.
 func (s *Server) OffsetPercentile(q float64) float64 { return s.offsets.percentile(q) }
 
-// MaxOffset is the largest |offset| read, or NaN.
-func (s *Server) MaxOffset() float64 { return s.offsets.max }
+// NewServer is a server of that address of which nothing is known yet.
+func NewServer(address string) *Server {
+	return &Server{Address: address, WorstBound: math.NaN(), AbsOffsetMax: math.NaN(), offsets: newHistogram()}
+}
 
-func newServer(address string) *Server {
-	return &Server{Address: address, WorstBound: math.NaN(), offsets: newHistogram()}
+func (s *Server) addOffset(v float64) {
+	v = math.Abs(v)
+	s.offsets.add(v)
+	s.AbsOffsetMax = maxKnown(s.AbsOffsetMax, v)
 }
 
 // servers accumulates the per-server table while the period is read.
@@ -57,7 +63,7 @@ func newServers() *servers {
 func (s *servers) get(address string) *Server {
 	sv := s.by[address]
 	if sv == nil {
-		sv = newServer(address)
+		sv = NewServer(address)
 		s.by[address] = sv
 		s.nodes[address] = map[string]bool{}
 		s.ids[address] = map[ServerIdentity]int64{}

@@ -29,12 +29,15 @@ type Summary struct {
 	Warnings         []string `json:"warnings"`
 	Partial          []string `json:"partial"`
 	// UTCWindowSeconds is the window a step's UTC state is read from.
-	UTCWindowSeconds  float64    `json:"utc_window_seconds"`
-	Nodes             []NodeLine `json:"nodes"`
-	ExcludedNodes     []Excluded `json:"excluded_nodes"`
-	CrossCheckServers []Server   `json:"cross_check_servers"`
-	System            System     `json:"system"`
-	Fleet             Fleet      `json:"fleet"`
+	UTCWindowSeconds float64 `json:"utc_window_seconds"`
+	// RolledUpFrom lists the verified reports a rollup combined; absent
+	// for a report read from the store.
+	RolledUpFrom      []RolledInput `json:"rolled_up_from,omitempty"`
+	Nodes             []NodeLine    `json:"nodes"`
+	ExcludedNodes     []Excluded    `json:"excluded_nodes"`
+	CrossCheckServers []Server      `json:"cross_check_servers"`
+	System            System        `json:"system"`
+	Fleet             Fleet         `json:"fleet"`
 }
 
 // UTCSeconds is the time a node (or the fleet) spent in each UTC state.
@@ -65,6 +68,8 @@ type Server struct {
 	Nodes      int              `json:"nodes"`
 	// AnsweredRatio is the share of ntp_cross_check_up samples that were 1.
 	AnsweredRatio      *float64 `json:"answered_ratio"`
+	UpSamples          int64    `json:"up_samples"`
+	AnsweredSamples    int64    `json:"answered_samples"`
 	OffsetP50          *float64 `json:"abs_offset_p50_seconds"`
 	OffsetP99          *float64 `json:"abs_offset_p99_seconds"`
 	OffsetMax          *float64 `json:"abs_offset_max_seconds"`
@@ -201,6 +206,18 @@ type Fleet struct {
 type Meta struct {
 	Profile string
 	Cluster string
+	// RolledUpFrom lists the reports a rollup was made from; nil for a
+	// report read from the store.
+	RolledUpFrom []RolledInput
+}
+
+// RolledInput is one report a rollup was made from.
+type RolledInput struct {
+	Report         string `json:"report"`
+	From           string `json:"from"`
+	To             string `json:"to"`
+	Schema         string `json:"schema"`
+	ManifestSHA256 string `json:"manifest_sha256"`
 }
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
@@ -222,7 +239,7 @@ func Summarise(res *evidence.Result, meta Meta) *Summary {
 		ToleranceSeconds: l.Tolerance, StepSeconds: step, Cluster: meta.Cluster, Inventory: res.Inventory,
 		Window: res.WindowSemantic, Warnings: append([]string{}, res.Warnings...), Partial: append([]string{}, res.Partial...),
 		Nodes: []NodeLine{}, ExcludedNodes: []Excluded{}, UTCWindowSeconds: res.UTCWindow.Seconds(),
-		CrossCheckServers: servers(res.Servers), System: system(res),
+		CrossCheckServers: servers(res.Servers), System: system(res), RolledUpFrom: meta.RolledUpFrom,
 	}
 	for _, e := range res.Excluded {
 		s.ExcludedNodes = append(s.ExcludedNodes, Excluded{Node: e.Node, OSImage: e.OSImage, Reason: e.Reason})
@@ -315,7 +332,7 @@ func servers(in []evidence.Server) []Server {
 	out := []Server{}
 	for _, sv := range in {
 		line := Server{Address: sv.Address, Identities: []ServerIdentity{}, Nodes: sv.Nodes,
-			OffsetP50: ptr(sv.OffsetPercentile(0.5)), OffsetP99: ptr(sv.OffsetPercentile(0.99)), OffsetMax: ptr(sv.MaxOffset()),
+			OffsetP50: ptr(sv.OffsetPercentile(0.5)), OffsetP99: ptr(sv.OffsetPercentile(0.99)), OffsetMax: ptr(sv.AbsOffsetMax), UpSamples: sv.UpSamples, AnsweredSamples: sv.AnsweredSamples,
 			WorstErrorBound: ptr(sv.WorstBound), DisagreeingSamples: sv.DisagreeingSamples, ConsistentSamples: sv.ConsistentSamples}
 		if sv.UpSamples > 0 {
 			line.AnsweredRatio = ptr(float64(sv.AnsweredSamples) / float64(sv.UpSamples))
