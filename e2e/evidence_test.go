@@ -125,7 +125,11 @@ type evidenceRun struct {
 
 func runEvidence(t *testing.T, args ...string) evidenceRun {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "report")
+	return runEvidenceInto(t, filepath.Join(t.TempDir(), "report"), args...)
+}
+
+func runEvidenceInto(t *testing.T, out string, args ...string) evidenceRun {
+	t.Helper()
 	cmd := exec.Command(testbin.Evidence(t), append(args, "--out", out)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -346,10 +350,40 @@ func TestEvidenceFromBackfilledPrometheus(t *testing.T) {
 	}
 
 	t.Run("rolled up from daily reports", func(t *testing.T) {
-		day1 := runEvidence(t, "--prometheus", url, "--from", rfc(evFrom), "--to", rfc(at(24, 0)), "--profile", "mifid_ii_algo")
-		day2 := runEvidence(t, "--prometheus", url, "--from", rfc(at(24, 0)), "--to", rfc(evTo), "--profile", "mifid_ii_algo")
+		// Side by side, as the daily CronJob keeps them.
+		kept := t.TempDir()
+		day1 := runEvidenceInto(t, filepath.Join(kept, "2026-10-01"), "--prometheus", url, "--from", rfc(evFrom), "--to", rfc(at(24, 0)), "--profile", "mifid_ii_algo")
+		day2 := runEvidenceInto(t, filepath.Join(kept, "2026-10-02"), "--prometheus", url, "--from", rfc(at(24, 0)), "--to", rfc(evTo), "--profile", "mifid_ii_algo")
 		if day1.code != 0 || day2.code != 0 {
 			t.Fatalf("daily reports: exit %d, %d: %s %s", day1.code, day2.code, day1.stderr, day2.stderr)
+		}
+		// The second day compares itself with the first.
+		var s1, s2 struct {
+			Fleet struct {
+				Breaches  int      `json:"breaches"`
+				Traceable *float64 `json:"traceable_within_ratio"`
+			} `json:"fleet"`
+			Previous *struct {
+				Report    string   `json:"report"`
+				From      string   `json:"from"`
+				Breaches  int      `json:"breaches"`
+				Traceable *float64 `json:"traceable_within_ratio"`
+			} `json:"previous_period"`
+		}
+		for _, x := range []struct {
+			dir string
+			s   any
+		}{{day1.dir, &s1}, {day2.dir, &s2}} {
+			raw, _ := os.ReadFile(filepath.Join(x.dir, "summary.json"))
+			if err := json.Unmarshal(raw, x.s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if s1.Previous != nil || !strings.Contains(day1.stderr, "no report of the previous period") {
+			t.Errorf("day 1: previous_period %+v, stderr %q; want none, and a warning saying so", s1.Previous, day1.stderr)
+		}
+		if p := s2.Previous; p == nil || p.Report != "2026-10-01" || p.From != rfc(evFrom) || p.Breaches != s1.Fleet.Breaches || fmt.Sprint(deref(p.Traceable)) != fmt.Sprint(deref(s1.Fleet.Traceable)) {
+			t.Errorf("day 2: previous_period %+v, want day 1's figures (breaches %d, traceable %v)", p, s1.Fleet.Breaches, deref(s1.Fleet.Traceable))
 		}
 		rolled := runEvidence(t, "rollup", day2.dir, day1.dir)
 		if rolled.code != 0 {

@@ -228,7 +228,21 @@ func makeReport(ctx context.Context, client *promapi.Client, job reportJob, stdo
 		}
 		return 1
 	}
-	summary, err := report.Write(job.outDir, res, report.Meta{Profile: job.collect.Profile, Cluster: job.collect.Cluster},
+	meta := report.Meta{Profile: job.collect.Profile, Cluster: job.collect.Cluster}
+	p := job.collect.Period
+	previous, err := report.FindPrevious(filepath.Dir(filepath.Clean(job.outDir)), p.From, p.To())
+	switch {
+	case err != nil:
+		res.Warnings = append(res.Warnings, fmt.Sprintf("no comparison with the previous period: %v", err))
+	case previous == "":
+		res.Warnings = append(res.Warnings, fmt.Sprintf("no report of the previous period (%s to %s) beside %s: no comparison",
+			p.From.Add(-p.To().Sub(p.From)).Format(time.RFC3339), p.From.Format(time.RFC3339), job.outDir))
+	default:
+		if meta.Previous, err = report.Compare(previous); err != nil {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("no comparison with the previous period: %v", err))
+		}
+	}
+	summary, err := report.Write(job.outDir, res, meta,
 		report.Run{Version: version(), DataSource: client.Redacted(), Generated: time.Now().UTC().Truncate(time.Second)})
 	if err != nil {
 		fmt.Fprintf(stderr, "chrony-evidence: %v\n", err)

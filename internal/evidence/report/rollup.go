@@ -4,7 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -397,4 +399,54 @@ func sortedNames(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Compare reads the headline of the report in dir, verified first, for the
+// comparison with the period after it.
+func Compare(dir string) (*Comparison, error) {
+	r, err := readInput(dir)
+	if err != nil {
+		return nil, err
+	}
+	s, f := r.summary, r.summary.Fleet
+	c := &Comparison{Report: filepath.Base(filepath.Clean(dir)), From: s.From, To: s.To, Nodes: f.Nodes,
+		TraceableWithinRatio: f.TraceableWithinRatio, WithinToleranceRatio: f.WithinToleranceRatio, NoDataRatio: f.NoDataRatio,
+		Breaches: f.Breaches, Disagreements: f.Disagreements, WorstMaxError: f.WorstMaxError, WorstUTCErrorBound: f.WorstUTCErrorBound}
+	if s.Schema == "chrony-evidence/summary/v1" {
+		c.TraceableWithinRatio = nil // not measured then
+	}
+	return c, nil
+}
+
+// FindPrevious looks in parent, where reports are kept side by side, for
+// the report of the period of the same length that ends at from: the
+// report a scheduled run made the period before. It reads each
+// directory's manifest only; "" when there is none.
+func FindPrevious(parent string, from, to time.Time) (string, error) {
+	entries, err := os.ReadDir(parent)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("listing %s: %w", parent, err)
+	}
+	want := from.Add(-to.Sub(from))
+	for i := len(entries) - 1; i >= 0; i-- {
+		e := entries[i]
+		if !e.IsDir() {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join(parent, e.Name(), ManifestName))
+		if err != nil {
+			continue
+		}
+		var m struct{ From, To string }
+		if json.Unmarshal(raw, &m) != nil {
+			continue
+		}
+		if m.From == rfc3339(want) && m.To == rfc3339(from) {
+			return filepath.Join(parent, e.Name()), nil
+		}
+	}
+	return "", nil
 }

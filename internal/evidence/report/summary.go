@@ -32,12 +32,15 @@ type Summary struct {
 	UTCWindowSeconds float64 `json:"utc_window_seconds"`
 	// RolledUpFrom lists the verified reports a rollup combined; absent
 	// for a report read from the store.
-	RolledUpFrom      []RolledInput `json:"rolled_up_from,omitempty"`
-	Nodes             []NodeLine    `json:"nodes"`
-	ExcludedNodes     []Excluded    `json:"excluded_nodes"`
-	CrossCheckServers []Server      `json:"cross_check_servers"`
-	System            System        `json:"system"`
-	Fleet             Fleet         `json:"fleet"`
+	RolledUpFrom []RolledInput `json:"rolled_up_from,omitempty"`
+	// PreviousPeriod is the previous period's headline, read from its
+	// verified report, for the comparison; null when none was found.
+	PreviousPeriod    *Comparison `json:"previous_period"`
+	Nodes             []NodeLine  `json:"nodes"`
+	ExcludedNodes     []Excluded  `json:"excluded_nodes"`
+	CrossCheckServers []Server    `json:"cross_check_servers"`
+	System            System      `json:"system"`
+	Fleet             Fleet       `json:"fleet"`
 }
 
 // UTCSeconds is the time a node (or the fleet) spent in each UTC state.
@@ -209,6 +212,24 @@ type Meta struct {
 	// RolledUpFrom lists the reports a rollup was made from; nil for a
 	// report read from the store.
 	RolledUpFrom []RolledInput
+	// Previous is the report of the period before, of the same length, for
+	// the comparison; nil when there is none.
+	Previous *Comparison
+}
+
+// Comparison is the headline of the previous period's report.
+type Comparison struct {
+	Report               string   `json:"report"`
+	From                 string   `json:"from"`
+	To                   string   `json:"to"`
+	Nodes                int      `json:"nodes"`
+	TraceableWithinRatio *float64 `json:"traceable_within_ratio"`
+	WithinToleranceRatio *float64 `json:"within_tolerance_ratio"`
+	NoDataRatio          *float64 `json:"no_data_ratio"`
+	Breaches             int      `json:"breaches"`
+	Disagreements        int      `json:"disagreements"`
+	WorstMaxError        *float64 `json:"worst_max_error_seconds"`
+	WorstUTCErrorBound   *float64 `json:"worst_utc_error_bound_seconds"`
 }
 
 // RolledInput is one report a rollup was made from.
@@ -240,6 +261,7 @@ func Summarise(res *evidence.Result, meta Meta) *Summary {
 		Window: res.WindowSemantic, Warnings: append([]string{}, res.Warnings...), Partial: append([]string{}, res.Partial...),
 		Nodes: []NodeLine{}, ExcludedNodes: []Excluded{}, UTCWindowSeconds: res.UTCWindow.Seconds(),
 		CrossCheckServers: servers(res.Servers), System: system(res), RolledUpFrom: meta.RolledUpFrom,
+		PreviousPeriod: meta.Previous,
 	}
 	for _, e := range res.Excluded {
 		s.ExcludedNodes = append(s.ExcludedNodes, Excluded{Node: e.Node, OSImage: e.OSImage, Reason: e.Reason})
