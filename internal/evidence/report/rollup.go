@@ -27,10 +27,36 @@ import (
 
 // inputReport is one verified report read for a rollup.
 type inputReport struct {
-	dir      string
-	summary  Summary
-	from, to time.Time
-	manifest string // SHA-256 of manifest.json
+	dir string
+	// summary holds the header only (no nodes, servers or system) until
+	// load reads the whole: a year of daily reports of a large fleet does
+	// not fit in memory at once.
+	summary    Summary
+	from, to   time.Time
+	manifest   string // SHA-256 of manifest.json
+	summarySum string // SHA-256 of summary.json as the manifest lists it
+}
+
+// load reads the input's whole summary, checking it is still the one its
+// manifest lists.
+func (r *inputReport) load() error {
+	root, err := os.OpenRoot(r.dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	raw, err := root.ReadFile("summary.json")
+	if err != nil {
+		return fmt.Errorf("reading %s's summary: %w", r.dir, err)
+	}
+	if sum := sha256.Sum256(raw); hex.EncodeToString(sum[:]) != r.summarySum {
+		return fmt.Errorf("%s/summary.json changed while the rollup read it", r.dir)
+	}
+	return json.Unmarshal(raw, &r.summary)
+}
+
+func (r *inputReport) unload() {
+	r.summary.Nodes, r.summary.CrossCheckServers, r.summary.System = nil, nil, System{}
 }
 
 // Rollup reads the reports in dirs, verifies each, and combines them. They
@@ -93,7 +119,11 @@ func Rollup(dirs []string) (*evidence.Result, Meta, error) {
 	platforms := map[platformKey]map[string]bool{}
 	collectors := map[buildKey]map[string]bool{}
 	excluded := map[string]bool{}
-	for _, r := range in {
+	for i := range in {
+		r := &in[i]
+		if err := r.load(); err != nil {
+			return nil, Meta{}, err
+		}
 		s := r.summary
 		meta.RolledUpFrom = append(meta.RolledUpFrom, RolledInput{Report: filepath.Base(filepath.Clean(r.dir)), From: s.From, To: s.To, Schema: s.Schema, ManifestSHA256: r.manifest})
 		tag := fmt.Sprintf("%s to %s: ", s.From, s.To)
@@ -109,7 +139,7 @@ func Rollup(dirs []string) (*evidence.Result, Meta, error) {
 				res.Excluded = append(res.Excluded, evidence.Excluded{Node: e.Node, OSImage: e.OSImage, Reason: e.Reason})
 			}
 		}
-		if err := addNodes(l, r, step, daily); err != nil {
+		if err := addNodes(l, *r, step, daily); err != nil {
 			return nil, Meta{}, err
 		}
 		for _, sv := range s.CrossCheckServers {
@@ -121,6 +151,7 @@ func Rollup(dirs []string) (*evidence.Result, Meta, error) {
 		for _, c := range s.System.Collectors {
 			addNames(collectors, buildKey{c.Command, c.Version}, c.Nodes)
 		}
+		r.unload()
 	}
 	sort.Slice(res.Excluded, func(i, j int) bool { return res.Excluded[i].Node < res.Excluded[j].Node })
 	for addr, sv := range servers {
@@ -183,6 +214,18 @@ func readInput(dir string) (inputReport, error) {
 	r := inputReport{dir: dir}
 	sum := sha256.Sum256(manifest)
 	r.manifest = hex.EncodeToString(sum[:])
+	var m Manifest
+	if err := json.Unmarshal(manifest, &m); err != nil {
+		return inputReport{}, fmt.Errorf("decoding %s's manifest: %w", dir, err)
+	}
+	for _, f := range m.Files {
+		if f.Name == "summary.json" {
+			r.summarySum = f.SHA256
+		}
+	}
+	if sum := sha256.Sum256(raw); hex.EncodeToString(sum[:]) != r.summarySum {
+		return inputReport{}, fmt.Errorf("%s/summary.json changed while the rollup read it", dir)
+	}
 	if err := json.Unmarshal(raw, &r.summary); err != nil {
 		return inputReport{}, fmt.Errorf("decoding %s/summary.json: %w", dir, err)
 	}
@@ -197,6 +240,7 @@ func readInput(dir string) (inputReport, error) {
 	if err != nil || !r.to.After(r.from) {
 		return inputReport{}, fmt.Errorf("%s/summary.json: period %q to %q is not a period", dir, r.summary.From, r.summary.To)
 	}
+	r.unload()
 	return r, nil
 }
 
