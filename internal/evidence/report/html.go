@@ -65,6 +65,7 @@ svg text { font-family: sans-serif; }
 {{end}}</table>
 {{if .LeadNote}}<p class="note">{{.LeadNote}}</p>{{end}}
 <table id="fleet">{{range .Headline}}<tr><th>{{index . 0}}</th><td class="num">{{index . 1}}</td></tr>{{end}}</table>
+<p id="comparison">{{.CompareHead}}</p>{{if .Compare}}<table>{{range $i, $r := .Compare}}<tr>{{if eq $i 0}}<th>{{index $r 0}}</th><th>{{index $r 1}}</th><th>{{index $r 2}}</th>{{else}}<th>{{index $r 0}}</th><td class="num">{{index $r 1}}</td><td class="num">{{index $r 2}}</td>{{end}}</tr>{{end}}</table>{{end}}
 
 <h2 id="servers">Cross-check servers</h2>
 {{if .Servers}}<p>The independent NTP servers the nodes' collectors checked their clocks against. Answered: the share of the collectors' scrapes at which the latest check had been answered. |offset|: each node's last sample in each step. Disagreeing: samples in which the server contradicted chronyd's bound, of those that compared.</p>
@@ -88,9 +89,9 @@ svg text { font-family: sans-serif; }
 {{end}}</table>{{if .MoreDisagreements}}<p>{{.MoreDisagreements}} more in summary.json (utc_outages).</p>{{end}}{{else}}<p>No cross-check contradicted chronyd's bound.</p>{{end}}
 
 <h2 id="by-day">Nodes by day</h2>
-<div class="heatpick"><input type="radio" name="heat" id="heat-t" checked><label for="heat-t">Traceably within (verified against UTC)</label><input type="radio" name="heat" id="heat-r"><label for="heat-r">Within against chronyd's reference only</label>
+{{if .NoDays}}<p>{{.NoDays}}</p>{{else}}<div class="heatpick"><input type="radio" name="heat" id="heat-t" checked><label for="heat-t">Traceably within (verified against UTC)</label><input type="radio" name="heat" id="heat-r"><label for="heat-r">Within against chronyd's reference only</label>
 <p class="cap-t">Shown: {{index captions 0}}</p><p class="cap-r">Shown: {{index captions 1}}</p>
-{{heatSVG .}}</div>
+{{heatSVG .}}</div>{{end}}
 
 <h2 id="nodes">Nodes</h2>
 <p>{{.PlotLegend}}</p>

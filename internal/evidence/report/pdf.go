@@ -310,6 +310,15 @@ func (d *pdfDoc) fleetSummary(v *view) {
 	}
 	d.Ln(2)
 	d.pairs(v.Headline, 80)
+	d.Ln(2)
+	d.para(v.CompareHead, 9)
+	if len(v.Compare) > 0 {
+		rows := make([][]string, 0, len(v.Compare)-1)
+		for _, r := range v.Compare[1:] {
+			rows = append(rows, r[:])
+		}
+		d.table([]float64{pdfTextWidth - 70, 35, 35}, v.Compare[0][:], rows, 1, 2)
+	}
 }
 
 func (d *pdfDoc) servers(v *view) {
@@ -380,6 +389,10 @@ func (d *pdfDoc) runs(bs []breach, more int, where string) {
 // no switch.
 func (d *pdfDoc) nodesByDay(v *view) {
 	d.heading("Nodes by day", 40)
+	if v.NoDays != "" {
+		d.para(v.NoDays, 9)
+		return
+	}
 	for i, caption := range heatCaptions {
 		if i > 0 && d.GetY()+40 > pdfBottom {
 			d.AddPage()

@@ -41,6 +41,9 @@ type Summary struct {
 	CrossCheckServers []Server    `json:"cross_check_servers"`
 	System            System      `json:"system"`
 	Fleet             Fleet       `json:"fleet"`
+
+	// noDays is true when the ledger cannot place steps in UTC days.
+	noDays bool
 }
 
 // UTCSeconds is the time a node (or the fleet) spent in each UTC state.
@@ -261,7 +264,7 @@ func Summarise(res *evidence.Result, meta Meta) *Summary {
 		Window: res.WindowSemantic, Warnings: append([]string{}, res.Warnings...), Partial: append([]string{}, res.Partial...),
 		Nodes: []NodeLine{}, ExcludedNodes: []Excluded{}, UTCWindowSeconds: res.UTCWindow.Seconds(),
 		CrossCheckServers: servers(res.Servers), System: system(res), RolledUpFrom: meta.RolledUpFrom,
-		PreviousPeriod: meta.Previous,
+		PreviousPeriod: meta.Previous, noDays: l.NoDays,
 	}
 	for _, e := range res.Excluded {
 		s.ExcludedNodes = append(s.ExcludedNodes, Excluded{Node: e.Node, OSImage: e.OSImage, Reason: e.Reason})

@@ -34,8 +34,15 @@ type view struct {
 	Servers           []serverRow
 	// NoServers is the sentence shown instead of the server table when the
 	// store held no cross-check data; "" otherwise.
-	NoServers         string
-	Days              []string // heat map columns, UTC dates
+	NoServers string
+	Days      []string // heat map columns, UTC dates
+	// NoDays says why there is no heat map; "" when there is one.
+	NoDays string
+	// Compare is the comparison with the previous period: figure, this
+	// period, the previous one; CompareHead names the previous report, or
+	// says there is none.
+	Compare           [][3]string
+	CompareHead       string
 	Heat              []heatRow
 	Plots             []plot
 	MaxOutagesPerNode int
@@ -259,10 +266,17 @@ func newView(s *Summary, period evidence.Period) *view {
 	v.Breaches, v.MoreBreaches = firstByStart(v.Breaches, breachesShown)
 	v.Disagreements, v.MoreDisagreements = firstByStart(v.Disagreements, breachesShown)
 
+	v.CompareHead, v.Compare = comparison(s)
+	if s.noDays {
+		v.NoDays = "No day-by-day map: this report was rolled up from reports longer than a day, which do not say how their steps fell into days. Each input report has its own."
+	}
 	dayStart := period.From.UTC().Truncate(24 * time.Hour)
 	for _, n := range s.Nodes {
 		row := heatRow{Node: n.Node}
 		for d, day := range n.node.Days {
+			if s.noDays {
+				break
+			}
 			if len(v.Days) <= d {
 				v.Days = append(v.Days, dayStart.Add(time.Duration(d)*24*time.Hour).Format("2006-01-02"))
 			}
@@ -594,4 +608,26 @@ func formatSeconds(v float64) string {
 
 func trim(v float64) string {
 	return fmt.Sprintf("%.4g", v)
+}
+
+// comparison sets the period's headline beside the previous period's.
+func comparison(s *Summary) (string, [][3]string) {
+	p := s.PreviousPeriod
+	if p == nil {
+		return "No report of the previous period of the same length was found beside this one, so there is no comparison.", nil
+	}
+	f := s.Fleet
+	head := fmt.Sprintf("Against the previous period, %s to %s (report %s, verified against its manifest before it was read).", p.From, p.To, p.Report)
+	opt := func(v *float64) string { return formatOptSeconds(v) }
+	return head, [][3]string{
+		{"Figure", "This period", "Previous period"},
+		{"Nodes", fmt.Sprint(f.Nodes), fmt.Sprint(p.Nodes)},
+		{"Fleet share of steps traceably within", formatRatio(f.TraceableWithinRatio), formatRatio(p.TraceableWithinRatio)},
+		{"Fleet share of steps within, against chronyd's reference only", formatRatio(f.WithinToleranceRatio), formatRatio(p.WithinToleranceRatio)},
+		{"Fleet share of steps without data", formatRatio(f.NoDataRatio), formatRatio(p.NoDataRatio)},
+		{"Breaches (above tolerance or unsynchronised)", fmt.Sprint(f.Breaches), fmt.Sprint(p.Breaches)},
+		{"Runs in which a cross-check disagreed", fmt.Sprint(f.Disagreements), fmt.Sprint(p.Disagreements)},
+		{"Worst bound (chronyd's max_error)", opt(f.WorstMaxError), opt(p.WorstMaxError)},
+		{"Worst cross-check bound on UTC", opt(f.WorstUTCErrorBound), opt(p.WorstUTCErrorBound)},
+	}
 }
