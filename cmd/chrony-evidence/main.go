@@ -14,6 +14,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -243,7 +244,7 @@ func makeReport(ctx context.Context, client *promapi.Client, job reportJob, stdo
 		}
 	}
 	summary, err := report.Write(job.outDir, res, meta,
-		report.Run{Version: version(), DataSource: client.Redacted(), Generated: time.Now().UTC().Truncate(time.Second)})
+		report.Run{ID: newRunID(), Version: version(), DataSource: client.Redacted(), Generated: time.Now().UTC().Truncate(time.Second)})
 	if err != nil {
 		fmt.Fprintf(stderr, "chrony-evidence: %v\n", err)
 		return 1
@@ -334,6 +335,14 @@ func verify(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "chrony-evidence: %s: every file matches its SHA-256 in the manifest\n", args[0])
 	return 0
+}
+
+// newRunID is a random UUID (version 4) naming one run.
+func newRunID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
 // version is the module version and VCS revision the binary was built from.

@@ -32,6 +32,8 @@ func main() {
 	evidence := flag.String("evidence", "_build/chrony-evidence", "the chrony-evidence binary")
 	work := flag.String("work", "", "a scratch directory (default: a new temporary one, removed at the end)")
 	doc := flag.String("doc", "", "a Markdown file whose <!-- evidence-bench:begin/end --> block receives the table")
+	rollupNodes := flag.Int("rollup-nodes", 0, "instead: measure `chrony-evidence rollup` of -rollup-days daily reports of this many nodes")
+	rollupDays := flag.Int("rollup-days", 365, "with -rollup-nodes: how many daily reports")
 	flag.Parse()
 	dir := *work
 	if dir == "" {
@@ -40,6 +42,19 @@ func main() {
 			log.Fatal(err)
 		}
 		defer os.RemoveAll(dir)
+	}
+	if *rollupNodes > 0 {
+		table, err := rollupBench(dir, *rollupNodes, *rollupDays, *evidence)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Print(table)
+		if *doc != "" {
+			if err := replaceBlockNamed(*doc, "rollup-bench", table); err != nil {
+				log.Fatal(err)
+			}
+		}
+		return
 	}
 	var rows []string
 	for _, s := range strings.Split(*sizes, ",") {
@@ -70,12 +85,14 @@ func main() {
 	}
 }
 
-func replaceBlock(path, block string) error {
+func replaceBlock(path, block string) error { return replaceBlockNamed(path, "evidence-bench", block) }
+
+func replaceBlockNamed(path, name, block string) error {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	const begin, end = "<!-- evidence-bench:begin -->\n", "<!-- evidence-bench:end -->"
+	begin, end := "<!-- "+name+":begin -->\n", "<!-- "+name+":end -->"
 	s := string(raw)
 	i, j := strings.Index(s, begin), strings.Index(s, end)
 	if i < 0 || j < i {

@@ -49,12 +49,14 @@ th { background: #eee; } .num { text-align: right; } .warn { color: #a00; }
 .annex th { width: 16em; } .firm { width: 100%; } .firm td { height: 5em; color: #999; font-style: italic; } .firm th { width: 40%; }
 nav ul { margin: 0.2em 0; padding-left: 1.2em; columns: 2; }
 svg text { font-family: sans-serif; }
+@page { @bottom-center { content: "{{.Title}}, {{.Summary.From}} to {{.Summary.To}}, run {{.Summary.Run.ID}}, page " counter(page) " of " counter(pages); font-size: 8pt; } }
 @media print { body { margin: 0; } h2 { page-break-after: avoid; } .firm { page-break-inside: avoid; } }
 </style>
 </head>
 <body>
 {{if .PartialNotice}}<div class="partial" id="partial"><p>{{.PartialNotice}}</p><ul>{{range .Summary.Partial}}<li>{{.}}</li>{{end}}</ul></div>{{end}}
 <h1>{{.Title}}</h1>
+<p id="identity">{{.Identity}}</p>
 <table>{{range .Facts}}<tr><th>{{index . 0}}</th><td>{{index . 1}}</td></tr>{{end}}</table>
 {{if .Summary.Warnings}}<ul class="warn">{{range .Summary.Warnings}}<li>{{.}}</li>{{end}}</ul>{{end}}
 <nav><ul><li><a href="#summary">Fleet summary</a></li><li><a href="#servers">Cross-check servers</a></li><li><a href="#worst">Worst nodes</a></li><li><a href="#breaches">When any node breached</a></li><li><a href="#disagreements">When a cross-check disagreed</a></li><li><a href="#by-day">Nodes by day</a></li><li><a href="#nodes">Nodes</a></li><li><a href="#annex">{{annexT}}</a></li><li><a href="#firm">{{firmT}}</a></li></ul></nav>
@@ -90,7 +92,7 @@ svg text { font-family: sans-serif; }
 
 <h2 id="by-day">Nodes by day</h2>
 {{if .NoDays}}<p>{{.NoDays}}</p>{{else}}<div class="heatpick"><input type="radio" name="heat" id="heat-t" checked><label for="heat-t">Traceably within (verified against UTC)</label><input type="radio" name="heat" id="heat-r"><label for="heat-r">Within against chronyd's reference only</label>
-<p class="cap-t">Shown: {{index captions 0}}</p><p class="cap-r">Shown: {{index captions 1}}</p>
+<p class="cap-t">Shown: {{index captions 0}}</p><p class="cap-r">Shown: {{index captions 1}}</p><p>{{.HeatColumns}}</p>
 {{heatSVG .}}</div>{{end}}
 
 <h2 id="nodes">Nodes</h2>

@@ -65,10 +65,16 @@ func newPDFDoc(v *view, generated time.Time) *pdfDoc {
 	for _, s := range pdfSections {
 		d.links[s] = pdf.AddLink()
 	}
+	pdf.AliasNbPages("{nb}")
 	pdf.SetFooterFunc(func() {
-		pdf.SetY(-12)
-		pdf.SetFont("Helvetica", "", 8)
-		pdf.CellFormat(0, 5, d.tr(fmt.Sprintf("%s, %s to %s, page %d", v.Title, v.Summary.From, v.Summary.To, pdf.PageNo())), "", 0, "C", false, 0, "")
+		pdf.SetY(-13)
+		pdf.SetFont("Helvetica", "", 7.5)
+		profile := v.Summary.Profile
+		if profile == "" {
+			profile = "tolerance " + formatSeconds(v.Summary.ToleranceSeconds)
+		}
+		pdf.CellFormat(0, 4, d.tr(fmt.Sprintf("%s, %s to %s, %s, page %d of {nb}", v.Title, v.Summary.From, v.Summary.To, profile, pdf.PageNo())), "", 1, "C", false, 0, "")
+		pdf.CellFormat(0, 4, d.tr(shorten(v.Identity, 150)), "", 0, "C", false, 0, "")
 	})
 	if v.PartialNotice != "" {
 		// Every page says it, so that no page printed or copied alone
@@ -393,6 +399,7 @@ func (d *pdfDoc) nodesByDay(v *view) {
 		d.para(v.NoDays, 9)
 		return
 	}
+	d.para(v.HeatColumns, 9)
 	for i, caption := range heatCaptions {
 		if i > 0 && d.GetY()+40 > pdfBottom {
 			d.AddPage()

@@ -17,7 +17,9 @@ const SummarySchema = "chrony-evidence/summary/v2"
 
 // Summary is summary.json.
 type Summary struct {
-	Schema           string   `json:"schema"`
+	Schema string `json:"schema"`
+	// Run says which run of which tool made the report, from what.
+	Run              RunInfo  `json:"run"`
 	From             string   `json:"from"`
 	To               string   `json:"to"`
 	Profile          string   `json:"profile,omitempty"`
@@ -44,6 +46,15 @@ type Summary struct {
 
 	// noDays is true when the ledger cannot place steps in UTC days.
 	noDays bool
+}
+
+// RunInfo identifies the run that made a report.
+type RunInfo struct {
+	ID          string `json:"id"`
+	Tool        string `json:"tool"`
+	Version     string `json:"version"`
+	GeneratedAt string `json:"generated_at"`
+	DataSource  string `json:"data_source"`
 }
 
 // UTCSeconds is the time a node (or the fleet) spent in each UTC state.

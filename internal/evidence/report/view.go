@@ -36,6 +36,11 @@ type view struct {
 	// store held no cross-check data; "" otherwise.
 	NoServers string
 	Days      []string // heat map columns, UTC dates
+	// Identity ties a page to its run: tool, version, run id, generation
+	// time, data source. Every page carries it.
+	Identity string
+	// HeatColumns says how many days a heat map column holds.
+	HeatColumns string
 	// NoDays says why there is no heat map; "" when there is one.
 	NoDays string
 	// Compare is the comparison with the previous period: figure, this
@@ -182,7 +187,10 @@ func newView(s *Summary, period evidence.Period) *view {
 	if cluster == "" {
 		cluster = "all clusters in the store"
 	}
+	v.Identity = fmt.Sprintf("%s %s, run %s, generated %s from %s", s.Run.Tool, s.Run.Version, s.Run.ID, s.Run.GeneratedAt, s.Run.DataSource)
 	v.Facts = [][2]string{
+		{"Report", fmt.Sprintf("run %s, generated %s by %s %s", s.Run.ID, s.Run.GeneratedAt, s.Run.Tool, s.Run.Version)},
+		{"Data source", s.Run.DataSource},
 		{"Period (UTC)", s.From + " to " + s.To},
 		{"Profile", profile},
 		{"Tolerance", formatSeconds(s.ToleranceSeconds)},
@@ -271,16 +279,35 @@ func newView(s *Summary, period evidence.Period) *view {
 		v.NoDays = "No day-by-day map: this report was rolled up from reports longer than a day, which do not say how their steps fell into days. Each input report has its own."
 	}
 	dayStart := period.From.UTC().Truncate(24 * time.Hour)
+	// A column per day up to a quarter; longer periods group days, so that
+	// the map stays readable (and a year of a large fleet small).
+	group := 1
+	if len(s.Nodes) > 0 {
+		switch days := len(s.Nodes[0].node.Days); {
+		case days > 731:
+			group = 30
+		case days > 92:
+			group = 7
+		}
+	}
+	v.HeatColumns = "Each column is one UTC day."
+	if group > 1 {
+		v.HeatColumns = fmt.Sprintf("Each column is %d UTC days from the date it names (the period is longer than %d days); the last may be shorter.", group, map[int]int{7: 92, 30: 731}[group])
+	}
 	for _, n := range s.Nodes {
 		row := heatRow{Node: n.Node}
-		for d, day := range n.node.Days {
-			if s.noDays {
-				break
-			}
-			if len(v.Days) <= d {
+		for d := 0; d < len(n.node.Days) && !s.noDays; d += group {
+			col := d / group
+			if len(v.Days) <= col {
 				v.Days = append(v.Days, dayStart.Add(time.Duration(d)*24*time.Hour).Format("2006-01-02"))
 			}
-			row.Cells = append(row.Cells, cellFor(day))
+			var sum evidence.Day
+			for _, day := range n.node.Days[d:min(d+group, len(n.node.Days))] {
+				sum.Within += day.Within
+				sum.Traceable += day.Traceable
+				sum.InFleet += day.InFleet
+			}
+			row.Cells = append(row.Cells, cellFor(sum))
 		}
 		v.Heat = append(v.Heat, row)
 		v.Plots = append(v.Plots, newPlot(n, s.ToleranceSeconds, period))

@@ -40,6 +40,7 @@ type Manifest struct {
 	Profile          string                 `json:"profile,omitempty"`
 	Cluster          string                 `json:"cluster,omitempty"`
 	GeneratedAt      string                 `json:"generated_at"`
+	RunID            string                 `json:"run_id,omitempty"`
 	Queries          []evidence.QueryRecord `json:"queries"`
 	Files            []FileHash             `json:"files"`
 }
@@ -57,71 +58,50 @@ var reportFiles = []string{"nodes.csv", "outages.csv", "report.html", "report.pd
 
 // Run is what the manifest records about the run besides the data.
 type Run struct {
+	// ID names the run: it is on every page, in summary.json and in the
+	// manifest, so a page printed alone leads back to its report.
+	ID         string
 	Version    string
 	DataSource string
 	Generated  time.Time
 }
 
-// Write renders every file of the report, then writes them into dir, the
-// manifest last. Each file is written once under its final name, with no
-// temporary file renamed over it: on write-once storage (an Azure Blob
-// container under an immutability policy) a rename is a copy and a delete,
-// and the delete is refused. When a write fails, the files already written
-// are removed where the storage allows; where it does not, they stay without
-// a manifest, which `chrony-evidence verify` reports. An existing report is
-// never overwritten.
+// Write renders the files of the report one by one, writing each into dir
+// as soon as it is rendered, and the manifest last. One file is in memory
+// at a time: a year of a large fleet renders hundreds of megabytes. Each
+// file is written once under its final name, with no temporary file renamed
+// over it: on write-once storage (an Azure Blob container under an
+// immutability policy) a rename is a copy and a delete, and the delete is
+// refused. When a step fails, the files already written are removed where
+// the storage allows; where it does not, they stay without a manifest,
+// which `chrony-evidence verify` reports. An existing report is never
+// overwritten.
 func Write(dir string, res *evidence.Result, meta Meta, run Run) (*Summary, error) {
 	summary := Summarise(res, meta)
+	summary.Run = RunInfo{ID: run.ID, Tool: "chrony-evidence", Version: run.Version, GeneratedAt: rfc3339(run.Generated), DataSource: run.DataSource}
 	v := newView(summary, res.Ledger.Period)
-	files := map[string]*bytes.Buffer{}
-	render := func(name string, f func(*bytes.Buffer) error) error {
-		var b bytes.Buffer
-		if err := f(&b); err != nil {
-			return fmt.Errorf("rendering %s: %w", name, err)
-		}
-		files[name] = &b
-		return nil
-	}
-	err := errors.Join(
-		render("summary.json", func(b *bytes.Buffer) error {
+	renderers := map[string]func(*bytes.Buffer) error{
+		"summary.json": func(b *bytes.Buffer) error {
 			enc := json.NewEncoder(b)
 			enc.SetIndent("", "  ")
 			return enc.Encode(summary)
-		}),
-		render("nodes.csv", func(b *bytes.Buffer) error { return writeNodesCSV(b, summary) }),
-		render("outages.csv", func(b *bytes.Buffer) error { return writeOutagesCSV(b, summary) }),
-		render("report.html", func(b *bytes.Buffer) error { return writeHTML(b, v) }),
-		render("report.pdf", func(b *bytes.Buffer) error { return writePDF(b, v, run.Generated) }),
-	)
-	if err != nil {
-		return nil, err
+		},
+		"nodes.csv":   func(b *bytes.Buffer) error { return writeNodesCSV(b, summary) },
+		"outages.csv": func(b *bytes.Buffer) error { return writeOutagesCSV(b, summary) },
+		"report.html": func(b *bytes.Buffer) error { return writeHTML(b, v) },
+		"report.pdf":  func(b *bytes.Buffer) error { return writePDF(b, v, run.Generated) },
+	}
+	// The manifest lists what the schema names, which verify requires.
+	if len(renderers) != len(reportFiles) {
+		return nil, fmt.Errorf("%d renderers, not the %d files %s names", len(renderers), len(reportFiles), ManifestSchema)
 	}
 	p := res.Ledger.Period
 	m := Manifest{
 		Schema: ManifestSchema, Tool: "chrony-evidence", Version: run.Version, DataSource: run.DataSource,
 		ServerVersion: res.ServerVersion, From: rfc3339(p.From), To: rfc3339(p.To()), StepSeconds: p.Step.Seconds(),
 		ToleranceSeconds: res.Ledger.Tolerance, Profile: meta.Profile, Cluster: meta.Cluster,
-		GeneratedAt: rfc3339(run.Generated), Queries: res.Queries,
+		GeneratedAt: rfc3339(run.Generated), RunID: run.ID, Queries: res.Queries,
 	}
-	// The manifest lists what the schema names, which verify requires.
-	names := append([]string{}, reportFiles...)
-	for _, name := range names {
-		if files[name] == nil || len(files) != len(names) {
-			return nil, fmt.Errorf("rendered %d files, not the %d files %s names", len(files), len(names), ManifestSchema)
-		}
-	}
-	for _, name := range names {
-		sum := sha256.Sum256(files[name].Bytes())
-		m.Files = append(m.Files, FileHash{Name: name, SHA256: hex.EncodeToString(sum[:]), Bytes: files[name].Len()})
-	}
-	if err := render(ManifestName, func(b *bytes.Buffer) error {
-		enc := json.NewEncoder(b)
-		enc.SetIndent("", "  ")
-		return enc.Encode(m)
-	}); err != nil {
-		return nil, err
-	}
-	names = append(names, ManifestName) // last: a report without it is visibly incomplete
 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating the output directory: %w", err)
@@ -130,15 +110,44 @@ func Write(dir string, res *evidence.Result, meta Meta, run Run) (*Summary, erro
 		return nil, fmt.Errorf("%s already holds a report (%s): choose another --out; a kept report is never overwritten", dir, ManifestName)
 	}
 	var written []string
-	for _, name := range names {
+	fail := func(err error) (*Summary, error) {
+		for _, w := range written {
+			os.Remove(w)
+		}
+		return nil, err
+	}
+	put := func(name string, render func(*bytes.Buffer) error) error {
+		var b bytes.Buffer
+		if err := render(&b); err != nil {
+			return fmt.Errorf("rendering %s: %w", name, err)
+		}
 		path := filepath.Join(dir, name)
-		if err := writeNew(path, files[name].Bytes()); err != nil {
-			for _, w := range written {
-				os.Remove(w)
-			}
-			return nil, fmt.Errorf("writing %s: %w", path, err)
+		if err := writeNew(path, b.Bytes()); err != nil {
+			return fmt.Errorf("writing %s: %w", path, err)
 		}
 		written = append(written, path)
+		if name != ManifestName {
+			sum := sha256.Sum256(b.Bytes())
+			m.Files = append(m.Files, FileHash{Name: name, SHA256: hex.EncodeToString(sum[:]), Bytes: b.Len()})
+		}
+		return nil
+	}
+	for _, name := range reportFiles {
+		render := renderers[name]
+		if render == nil {
+			return fail(fmt.Errorf("no renderer for %s, a file %s names", name, ManifestSchema))
+		}
+		if err := put(name, render); err != nil {
+			return fail(err)
+		}
+	}
+	// Last: a report without it is visibly incomplete.
+	if err := put(ManifestName, func(b *bytes.Buffer) error {
+		enc := json.NewEncoder(b)
+		enc.SetIndent("", "  ")
+		return enc.Encode(m)
+	}); err != nil {
+		return fail(err)
 	}
 	return summary, nil
 }
