@@ -8,7 +8,9 @@
 //	                [--inventory auto|none] [--bearer-token-file FILE | --azure-workload-identity]
 //	                [--header NAME=VALUE]... [--accept-partial] [--max-response-bytes N]
 //	                [--request-timeout DURATION]
-//	chrony-evidence verify DIR
+//	                [--signing-key FILE] [--chain-previous DIR]
+//	chrony-evidence verify [--public-key FILE]... DIR
+//	chrony-evidence verify --chain [--public-key FILE]... (PARENT | DIR DIR...)
 package main
 
 import (
@@ -48,7 +50,9 @@ const synopsis = `chrony-evidence --prometheus URL (--from RFC3339 --to RFC3339 
                 [--inventory auto|none] [--bearer-token-file FILE | --azure-workload-identity]
                 [--header NAME=VALUE]... [--accept-partial] [--max-response-bytes N]
                 [--request-timeout DURATION]
-chrony-evidence verify DIR
+                [--signing-key FILE] [--chain-previous DIR]
+chrony-evidence verify [--public-key FILE]... DIR
+chrony-evidence verify --chain [--public-key FILE]... (PARENT | DIR DIR...)
 `
 
 type headers http.Header
@@ -79,6 +83,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return badUsage(stderr, err)
 	}
+	if job.chain, err = o.chain(job, stderr); err != nil {
+		return badUsage(stderr, err)
+	}
 	client, err := o.client(os.Getenv)
 	if err != nil {
 		return badUsage(stderr, err)
@@ -99,6 +106,7 @@ type reportOptions struct {
 	azureWorkloadIdentity, acceptPartial                                     bool
 	headers                                                                  headers
 	maxResponseBytes                                                         int64
+	chainOptions
 }
 
 // reportFlags defines the flags of a report run.
@@ -110,6 +118,7 @@ func reportFlags(stderr io.Writer) (*flag.FlagSet, *reportOptions) {
 		fmt.Fprintf(fs.Output(), "usage:\n%s\nflags:\n", synopsis)
 		fs.PrintDefaults()
 	}
+	o.chainOptions.define(fs)
 	fs.StringVar(&o.promURL, "prometheus", "", "the query API's base URL (the part before /api/v1)")
 	fs.StringVar(&o.from, "from", "", "the period's start, RFC 3339 (e.g. 2026-11-01T00:00:00Z)")
 	fs.StringVar(&o.to, "to", "", "the period's end, RFC 3339")
@@ -134,6 +143,7 @@ func reportFlags(stderr io.Writer) (*flag.FlagSet, *reportOptions) {
 type reportJob struct {
 	outDir  string
 	collect evidence.Config
+	chain   chain
 }
 
 // job checks the flags that say what to report and where, and turns them
@@ -219,7 +229,8 @@ func makeReport(ctx context.Context, client *promapi.Client, job reportJob, stdo
 		return 1
 	}
 	summary, err := report.Write(job.outDir, res, report.Meta{Profile: job.collect.Profile, Cluster: job.collect.Cluster},
-		report.Run{Version: version(), DataSource: client.Redacted(), Generated: time.Now().UTC().Truncate(time.Second)})
+		report.Run{Version: version(), DataSource: client.Redacted(), Generated: time.Now().UTC().Truncate(time.Second),
+			Previous: job.chain.previous, SigningKey: job.chain.key})
 	if err != nil {
 		fmt.Fprintf(stderr, "chrony-evidence: %v\n", err)
 		return 1
@@ -237,6 +248,7 @@ func makeReport(ctx context.Context, client *promapi.Client, job reportJob, stdo
 	}
 	fmt.Fprintf(stdout, "chrony-evidence: %s: %d nodes, %d within tolerance for every step, fleet %s within, %d breaches, %d outages%s\n",
 		job.outDir, f.Nodes, f.NodesFullyWithin, ratio(f.WithinToleranceRatio), f.Breaches, f.Outages, partial)
+	job.chain.written(stdout, job.outDir)
 	return 0
 }
 
@@ -286,26 +298,6 @@ func profileList() string {
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")
-}
-
-func verify(args []string, stdout, stderr io.Writer) int {
-	if len(args) != 1 {
-		fmt.Fprintln(stderr, "usage: chrony-evidence verify DIR")
-		return 2
-	}
-	problems, err := report.Verify(args[0])
-	if err != nil {
-		fmt.Fprintf(stderr, "chrony-evidence: verify %s: %v\n", args[0], err)
-		return 1
-	}
-	if len(problems) > 0 {
-		for _, p := range problems {
-			fmt.Fprintf(stderr, "chrony-evidence: verify %s: %s\n", args[0], p)
-		}
-		return 1
-	}
-	fmt.Fprintf(stdout, "chrony-evidence: %s: every file matches its SHA-256 in the manifest\n", args[0])
-	return 0
 }
 
 // version is the module version and VCS revision the binary was built from.

@@ -32,8 +32,10 @@ func flagsNamed(text string) []string {
 
 func definedFlags() []string {
 	fs, _ := reportFlags(io.Discard)
+	vfs, _ := verifyFlags(io.Discard)
 	var names []string
 	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	vfs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
 	sort.Strings(names)
 	return names
 }
