@@ -8,8 +8,10 @@
 //	                [--inventory auto|none] [--bearer-token-file FILE | --azure-workload-identity]
 //	                [--header NAME=VALUE]... [--accept-partial] [--max-response-bytes N]
 //	                [--request-timeout DURATION] [--utc-window DURATION]
+//	                [--signing-key FILE] [--chain-previous DIR]
 //	chrony-evidence rollup --out DIR REPORT...
-//	chrony-evidence verify DIR
+//	chrony-evidence verify [--public-key FILE]... DIR
+//	chrony-evidence verify --chain [--public-key FILE]... (PARENT | DIR DIR...)
 package main
 
 import (
@@ -50,8 +52,10 @@ const synopsis = `chrony-evidence --prometheus URL (--from RFC3339 --to RFC3339 
                 [--inventory auto|none] [--bearer-token-file FILE | --azure-workload-identity]
                 [--header NAME=VALUE]... [--accept-partial] [--max-response-bytes N]
                 [--request-timeout DURATION] [--utc-window DURATION]
+                [--signing-key FILE] [--chain-previous DIR]
 chrony-evidence rollup --out DIR REPORT...
-chrony-evidence verify DIR
+chrony-evidence verify [--public-key FILE]... DIR
+chrony-evidence verify --chain [--public-key FILE]... (PARENT | DIR DIR...)
 `
 
 type headers http.Header
@@ -85,6 +89,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return badUsage(stderr, err)
 	}
+	if job.chain, err = o.chain(job, stderr); err != nil {
+		return badUsage(stderr, err)
+	}
 	client, err := o.client(os.Getenv)
 	if err != nil {
 		return badUsage(stderr, err)
@@ -105,6 +112,7 @@ type reportOptions struct {
 	azureWorkloadIdentity, acceptPartial                                     bool
 	headers                                                                  headers
 	maxResponseBytes                                                         int64
+	chainOptions
 }
 
 // reportFlags defines the flags of a report run.
@@ -116,6 +124,7 @@ func reportFlags(stderr io.Writer) (*flag.FlagSet, *reportOptions) {
 		fmt.Fprintf(fs.Output(), "usage:\n%s\nflags:\n", synopsis)
 		fs.PrintDefaults()
 	}
+	o.chainOptions.define(fs)
 	fs.StringVar(&o.promURL, "prometheus", "", "the query API's base URL (the part before /api/v1)")
 	fs.StringVar(&o.from, "from", "", "the period's start, RFC 3339 (e.g. 2026-11-01T00:00:00Z)")
 	fs.StringVar(&o.to, "to", "", "the period's end, RFC 3339")
@@ -125,7 +134,7 @@ func reportFlags(stderr io.Writer) (*flag.FlagSet, *reportOptions) {
 	fs.StringVar(&o.profile, "profile", "", "the compliance profile whose tolerance applies: "+profileList())
 	fs.DurationVar(&o.tolerance, "tolerance", 0, "the tolerance, instead of a profile (e.g. 100us)")
 	fs.DurationVar(&o.step, "step", 30*time.Second, "the unit of evidence; the collectors' collection interval")
-	fs.DurationVar(&o.utcWindow, "utc-window", evidence.DefaultUTCWindow, "a step's UTC state is read from the node's cross-check samples in the window this long ending at the step's end; at least --step")
+	fs.DurationVar(&o.utcWindow, "utc-window", 0, fmt.Sprintf("a step's UTC state is read from the node's cross-check samples in the window this long ending at the step's end; at least --step (default %s, or --step when that is longer)", evidence.DefaultUTCWindow))
 	fs.StringVar(&o.inventory, "inventory", "auto", "auto: the fleet is kube_node_info (kube-state-metrics); none: every node seen")
 	fs.StringVar(&o.tokenFile, "bearer-token-file", "", "a file holding a bearer token for the query API, read on every request")
 	fs.BoolVar(&o.azureWorkloadIdentity, "azure-workload-identity", false, "authenticate to an Azure Monitor workspace with AKS workload identity (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE)")
@@ -141,6 +150,7 @@ func reportFlags(stderr io.Writer) (*flag.FlagSet, *reportOptions) {
 type reportJob struct {
 	outDir  string
 	collect evidence.Config
+	chain   chain
 }
 
 // job checks the flags that say what to report and where, and turns them
@@ -166,6 +176,9 @@ func (o *reportOptions) job(now time.Time) (reportJob, error) {
 	tolerance, err := o.toleranceSeconds()
 	if err != nil {
 		return reportJob{}, err
+	}
+	if o.utcWindow == 0 {
+		o.utcWindow = max(evidence.DefaultUTCWindow, o.step)
 	}
 	if o.utcWindow < o.step || o.utcWindow%time.Millisecond != 0 {
 		return reportJob{}, fmt.Errorf("--utc-window %s: must be at least --step (%s), in whole milliseconds", o.utcWindow, o.step)
@@ -231,7 +244,7 @@ func makeReport(ctx context.Context, client *promapi.Client, job reportJob, stdo
 	}
 	meta := report.Meta{Profile: job.collect.Profile, Cluster: job.collect.Cluster}
 	p := job.collect.Period
-	previous, err := report.FindPrevious(filepath.Dir(filepath.Clean(job.outDir)), p.From, p.To())
+	previous, err := report.FindComparable(filepath.Dir(filepath.Clean(job.outDir)), p.From, p.To())
 	switch {
 	case err != nil:
 		res.Warnings = append(res.Warnings, fmt.Sprintf("no comparison with the previous period: %v", err))
@@ -244,7 +257,8 @@ func makeReport(ctx context.Context, client *promapi.Client, job reportJob, stdo
 		}
 	}
 	summary, err := report.Write(job.outDir, res, meta,
-		report.Run{ID: newRunID(), Version: version(), DataSource: client.Redacted(), Generated: time.Now().UTC().Truncate(time.Second)})
+		report.Run{ID: newRunID(), Version: version(), DataSource: client.Redacted(), Generated: time.Now().UTC().Truncate(time.Second),
+			Previous: job.chain.previous, SigningKey: job.chain.key})
 	if err != nil {
 		fmt.Fprintf(stderr, "chrony-evidence: %v\n", err)
 		return 1
@@ -262,6 +276,7 @@ func makeReport(ctx context.Context, client *promapi.Client, job reportJob, stdo
 	}
 	fmt.Fprintf(stdout, "chrony-evidence: %s: %d nodes, %d traceably within tolerance for every step (fleet %s), %d within against chronyd's reference (fleet %s), %d breaches, %d outages, %d UTC disagreements%s\n",
 		job.outDir, f.Nodes, f.NodesFullyTraceable, ratio(f.TraceableWithinRatio), f.NodesFullyWithin, ratio(f.WithinToleranceRatio), f.Breaches, f.Outages, f.Disagreements, partial)
+	job.chain.written(stdout, job.outDir)
 	return 0
 }
 
@@ -315,26 +330,6 @@ func profileList() string {
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")
-}
-
-func verify(args []string, stdout, stderr io.Writer) int {
-	if len(args) != 1 {
-		fmt.Fprintln(stderr, "usage: chrony-evidence verify DIR")
-		return 2
-	}
-	problems, err := report.Verify(args[0])
-	if err != nil {
-		fmt.Fprintf(stderr, "chrony-evidence: verify %s: %v\n", args[0], err)
-		return 1
-	}
-	if len(problems) > 0 {
-		for _, p := range problems {
-			fmt.Fprintf(stderr, "chrony-evidence: verify %s: %s\n", args[0], p)
-		}
-		return 1
-	}
-	fmt.Fprintf(stdout, "chrony-evidence: %s: every file matches its SHA-256 in the manifest\n", args[0])
-	return 0
 }
 
 // newRunID is a random UUID (version 4) naming one run.

@@ -33,8 +33,9 @@ func flagsNamed(text string) []string {
 func definedFlags() []string {
 	report, _ := reportFlags(io.Discard)
 	rollup, _ := rollupFlags(io.Discard)
+	verify, _ := verifyFlags(io.Discard)
 	var names []string
-	for _, fs := range []*flag.FlagSet{report, rollup} {
+	for _, fs := range []*flag.FlagSet{report, rollup, verify} {
 		fs.VisitAll(func(f *flag.Flag) {
 			if !slices.Contains(names, f.Name) {
 				names = append(names, f.Name)

@@ -80,11 +80,11 @@ func TestVerifyRefuses(t *testing.T) {
 			}
 			editManifest(t, dir, func(m map[string]any) { m["files"] = []any{} })
 		}, []string{
-			"nodes.csv: a chrony-evidence/manifest/v1 report has it, the manifest does not list it",
-			"outages.csv: a chrony-evidence/manifest/v1 report has it, the manifest does not list it",
-			"report.html: a chrony-evidence/manifest/v1 report has it, the manifest does not list it",
-			"report.pdf: a chrony-evidence/manifest/v1 report has it, the manifest does not list it",
-			"summary.json: a chrony-evidence/manifest/v1 report has it, the manifest does not list it",
+			"nodes.csv: a chrony-evidence/manifest/v2 report has it, the manifest does not list it",
+			"outages.csv: a chrony-evidence/manifest/v2 report has it, the manifest does not list it",
+			"report.html: a chrony-evidence/manifest/v2 report has it, the manifest does not list it",
+			"report.pdf: a chrony-evidence/manifest/v2 report has it, the manifest does not list it",
+			"summary.json: a chrony-evidence/manifest/v2 report has it, the manifest does not list it",
 		}},
 		{"a manifest without one file, the file gone too", func(t *testing.T, dir string) {
 			os.Remove(filepath.Join(dir, "outages.csv"))
@@ -97,7 +97,7 @@ func TestVerifyRefuses(t *testing.T) {
 				}
 				m["files"] = keep
 			})
-		}, []string{"outages.csv: a chrony-evidence/manifest/v1 report has it, the manifest does not list it"}},
+		}, []string{"outages.csv: a chrony-evidence/manifest/v2 report has it, the manifest does not list it"}},
 		{"a name that leaves the directory, with the right hash", func(t *testing.T, dir string) {
 			editManifest(t, dir, func(m map[string]any) { m["files"] = append(m["files"].([]any), fileEntry(t, rel, outside)) })
 		}, []string{rel + ": a name in the manifest that leaves the report directory; refused, not read"}},
@@ -118,7 +118,7 @@ func TestVerifyRefuses(t *testing.T) {
 			editManifest(t, dir, func(m map[string]any) {
 				m["files"] = append(m["files"].([]any), fileEntry(t, "extra.txt", filepath.Join(dir, "extra.txt")))
 			})
-		}, []string{"extra.txt: not a file of a chrony-evidence/manifest/v1 report; refused, not read", "extra.txt: not in the manifest"}},
+		}, []string{"extra.txt: not a file of a chrony-evidence/manifest/v2 report; refused, not read", "extra.txt: not in the manifest"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := wholeReport(t)

@@ -97,3 +97,35 @@ func (c Cadence) LastWhole(now time.Time) (from, to time.Time, err error) {
 	}
 	return c.Previous(to), to, nil
 }
+
+// Parse is the start of the period a directory name of c names; ok is false
+// for a name that is not one, or not written as Name writes it.
+func (c Cadence) Parse(name string) (start time.Time, ok bool) {
+	var err error
+	switch c {
+	case Daily:
+		start, err = time.Parse("2006-01-02", name)
+	case Monthly:
+		start, err = time.Parse("2006-01", name)
+	case Yearly:
+		start, err = time.Parse("2006", name)
+	case Weekly:
+		var y, w int
+		if _, err = fmt.Sscanf(name, "%4d-W%2d", &y, &w); err == nil {
+			// ISO week 1 holds 4 January.
+			jan4 := time.Date(y, 1, 4, 0, 0, 0, 0, time.UTC)
+			start, _ = Weekly.Start(jan4)
+			start = start.AddDate(0, 0, 7*(w-1))
+		}
+	case Quarterly:
+		var y, q int
+		if _, err = fmt.Sscanf(name, "%4d-Q%1d", &y, &q); err == nil && q >= 1 && q <= 4 {
+			start = time.Date(y, time.Month(3*q-2), 1, 0, 0, 0, 0, time.UTC)
+		} else if err == nil {
+			err = fmt.Errorf("quarter %d", q)
+		}
+	default:
+		return start, false
+	}
+	return start, err == nil && c.Name(start) == name
+}

@@ -57,6 +57,7 @@ func newPDFDoc(v *view, generated time.Time) *pdfDoc {
 	pdf := fpdf.New("P", "mm", "A4", "")
 	pdf.SetCreationDate(generated)
 	pdf.SetModificationDate(generated)
+	pdf.SetCatalogSort(true) // the same report gives the same bytes (fonts and images are otherwise written in map order)
 	pdf.SetTitle(v.Title, true)
 	pdf.SetCreator("chrony-evidence", true)
 	pdf.SetMargins(15, 15, 15)

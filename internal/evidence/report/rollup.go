@@ -462,11 +462,11 @@ func Compare(dir string) (*Comparison, error) {
 	return c, nil
 }
 
-// FindPrevious looks in parent, where reports are kept side by side, for
+// FindComparable looks in parent, where reports are kept side by side, for
 // the report of the period of the same length that ends at from: the
 // report a scheduled run made the period before. It reads each
 // directory's manifest only; "" when there is none.
-func FindPrevious(parent string, from, to time.Time) (string, error) {
+func FindComparable(parent string, from, to time.Time) (string, error) {
 	entries, err := os.ReadDir(parent)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil

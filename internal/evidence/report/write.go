@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
@@ -20,7 +21,7 @@ import (
 )
 
 // ManifestSchema names the version of manifest.json's layout.
-const ManifestSchema = "chrony-evidence/manifest/v1"
+const ManifestSchema = "chrony-evidence/manifest/v2"
 
 // ManifestName is the file that lists and hashes every other file.
 const ManifestName = "manifest.json"
@@ -43,6 +44,10 @@ type Manifest struct {
 	RunID            string                 `json:"run_id,omitempty"`
 	Queries          []evidence.QueryRecord `json:"queries"`
 	Files            []FileHash             `json:"files"`
+	// v2: the report before this one, and the key that signs the manifest
+	// (chain.go, sign.go); null when there is none.
+	PreviousReport *PreviousReport `json:"previous_report"`
+	Signature      *SignatureInfo  `json:"signature"`
 }
 
 // FileHash is one file of the report and its SHA-256.
@@ -53,7 +58,7 @@ type FileHash struct {
 }
 
 // reportFiles are the files of a report besides the manifest, in the order
-// the manifest lists them: the files chrony-evidence/manifest/v1 names.
+// the manifest lists them: the files chrony-evidence/manifest/v1 and v2 name.
 var reportFiles = []string{"nodes.csv", "outages.csv", "report.html", "report.pdf", "summary.json"}
 
 // Run is what the manifest records about the run besides the data.
@@ -64,6 +69,10 @@ type Run struct {
 	Version    string
 	DataSource string
 	Generated  time.Time
+	// Previous is the report this one follows, recorded in the manifest;
+	// SigningKey, when set, signs the manifest (manifest.json.sig).
+	Previous   *PreviousReport
+	SigningKey ed25519.PrivateKey
 }
 
 // Write renders the files of the report one by one, writing each into dir
@@ -74,7 +83,8 @@ type Run struct {
 // immutability policy) a rename is a copy and a delete, and the delete is
 // refused. When a step fails, the files already written are removed where
 // the storage allows; where it does not, they stay without a manifest,
-// which `chrony-evidence verify` reports. An existing report is never
+// which `chrony-evidence verify` reports. With run.SigningKey the
+// manifest's signature follows it. An existing report is never
 // overwritten.
 func Write(dir string, res *evidence.Result, meta Meta, run Run) (*Summary, error) {
 	summary := Summarise(res, meta)
@@ -101,6 +111,7 @@ func Write(dir string, res *evidence.Result, meta Meta, run Run) (*Summary, erro
 		ServerVersion: res.ServerVersion, From: rfc3339(p.From), To: rfc3339(p.To()), StepSeconds: p.Step.Seconds(),
 		ToleranceSeconds: res.Ledger.Tolerance, Profile: meta.Profile, Cluster: meta.Cluster,
 		GeneratedAt: rfc3339(run.Generated), RunID: run.ID, Queries: res.Queries,
+		PreviousReport: run.Previous, Signature: signatureInfo(run.SigningKey),
 	}
 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -110,6 +121,7 @@ func Write(dir string, res *evidence.Result, meta Meta, run Run) (*Summary, erro
 		return nil, fmt.Errorf("%s already holds a report (%s): choose another --out; a kept report is never overwritten", dir, ManifestName)
 	}
 	var written []string
+	var last []byte // the bytes put last
 	fail := func(err error) (*Summary, error) {
 		for _, w := range written {
 			os.Remove(w)
@@ -126,7 +138,8 @@ func Write(dir string, res *evidence.Result, meta Meta, run Run) (*Summary, erro
 			return fmt.Errorf("writing %s: %w", path, err)
 		}
 		written = append(written, path)
-		if name != ManifestName {
+		last = b.Bytes()
+		if name != ManifestName && name != SignatureName {
 			sum := sha256.Sum256(b.Bytes())
 			m.Files = append(m.Files, FileHash{Name: name, SHA256: hex.EncodeToString(sum[:]), Bytes: b.Len()})
 		}
@@ -148,6 +161,16 @@ func Write(dir string, res *evidence.Result, meta Meta, run Run) (*Summary, erro
 		return enc.Encode(m)
 	}); err != nil {
 		return fail(err)
+	}
+	// The signature goes after the manifest it signs.
+	if run.SigningKey != nil {
+		manifest := last
+		if err := put(SignatureName, func(b *bytes.Buffer) error {
+			_, err := b.Write(ed25519.Sign(run.SigningKey, manifest))
+			return err
+		}); err != nil {
+			return fail(err)
+		}
 	}
 	return summary, nil
 }
@@ -245,26 +268,37 @@ func opt(v *float64) string {
 
 // Verify checks that the manifest in dir lists every file of the report,
 // each a regular file in dir, against its SHA-256, and that no file was
-// added. It returns one line per problem, naming the file.
+// added. It returns one line per problem, naming the file. It does not check
+// a signature; VerifyReport does.
 func Verify(dir string) ([]string, error) {
+	c, err := VerifyReport(dir, nil)
+	if err != nil {
+		return nil, err
+	}
+	return c.Problems, nil
+}
+
+// verifyFiles is Verify's check of the files, with the manifest it read and
+// its bytes.
+func verifyFiles(dir string) (*Manifest, []byte, []string, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return nil, fmt.Errorf("opening the report directory: %w", err)
+		return nil, nil, nil, fmt.Errorf("opening the report directory: %w", err)
 	}
 	defer root.Close()
 	if problem := regularFile(root, ManifestName); problem != "" {
-		return nil, fmt.Errorf("%s: %s", ManifestName, problem)
+		return nil, nil, nil, fmt.Errorf("%s: %s", ManifestName, problem)
 	}
 	raw, err := root.ReadFile(ManifestName)
 	if err != nil {
-		return nil, fmt.Errorf("reading the manifest: %w", err)
+		return nil, nil, nil, fmt.Errorf("reading the manifest: %w", err)
 	}
 	var m Manifest
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, fmt.Errorf("decoding %s: %w", ManifestName, err)
+		return nil, nil, nil, fmt.Errorf("decoding %s: %w", ManifestName, err)
 	}
-	if m.Schema != ManifestSchema {
-		return nil, fmt.Errorf("%s has schema %q, this tool reads %q", ManifestName, m.Schema, ManifestSchema)
+	if err := checkSchema(&m); err != nil {
+		return nil, nil, nil, err
 	}
 	var problems []string
 	named := map[string]bool{}
@@ -284,7 +318,7 @@ func Verify(dir string) ([]string, error) {
 			problems = append(problems, fmt.Sprintf("%s: a name in the manifest that leaves the report directory; refused, not read", f.Name))
 			continue
 		case !named[f.Name]:
-			problems = append(problems, fmt.Sprintf("%s: not a file of a %s report; refused, not read", f.Name, ManifestSchema))
+			problems = append(problems, fmt.Sprintf("%s: not a file of a %s report; refused, not read", f.Name, m.Schema))
 			continue
 		}
 		listed[f.Name] = true
@@ -304,19 +338,20 @@ func Verify(dir string) ([]string, error) {
 	}
 	for _, name := range reportFiles {
 		if !listed[name] {
-			problems = append(problems, fmt.Sprintf("%s: a %s report has it, the manifest does not list it", name, ManifestSchema))
+			problems = append(problems, fmt.Sprintf("%s: a %s report has it, the manifest does not list it", name, m.Schema))
 		}
 	}
+	listed[SignatureName] = true // it signs the manifest, which cannot list it: checkSignature checks it
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("listing the report directory: %w", err)
+		return nil, nil, nil, fmt.Errorf("listing the report directory: %w", err)
 	}
 	for _, e := range entries {
 		if !listed[e.Name()] {
 			problems = append(problems, fmt.Sprintf("%s: not in the manifest", e.Name()))
 		}
 	}
-	return problems, nil
+	return &m, raw, problems, nil
 }
 
 // regularFile says what is wrong with name in root for a file of a report,

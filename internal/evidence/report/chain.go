@@ -1,0 +1,212 @@
+package report
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/chronyotel/otelcol-chrony/internal/evidence"
+)
+
+// PreviousReport is manifest.json's previous_report field (v2): the report
+// this one follows, by the SHA-256 of its manifest's exact bytes. The digest
+// is of the manifest, not of its signature, so the chain goes on when the
+// signing key changes. Name, From and To say which report and period it
+// was, so that a removed report, or a period no report covers, can be named.
+type PreviousReport struct {
+	// Name is the previous report's directory name, e.g. 2026-12-03.
+	Name           string `json:"name"`
+	From           string `json:"from"`
+	To             string `json:"to"`
+	ManifestSHA256 string `json:"manifest_sha256"`
+}
+
+// DatedDirs lists the subdirectories of parent named as a scheduled run of
+// cadence c names its reports, oldest first. A parent that does not exist
+// holds none.
+func DatedDirs(parent string, c evidence.Cadence) ([]string, error) {
+	entries, err := os.ReadDir(parent)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		if _, ok := c.Parse(e.Name()); e.IsDir() && ok {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names) // a cadence's names sort as its periods do
+	return names, nil
+}
+
+// FindPrevious is the report a scheduled run writing parent/name follows:
+// the subdirectory of parent with the latest name before name of the same
+// cadence that holds a manifest, whatever the time between them (verify
+// --chain names a gap). It is nil when there is none: the chain starts.
+// Warnings name directories passed over, and a previous report that does
+// not verify: it is linked to as it is, so that today's report is still
+// made, and the chain then shows the break.
+func FindPrevious(parent, name string, c evidence.Cadence) (prev *PreviousReport, warnings []string, err error) {
+	names, err := DatedDirs(parent, c)
+	if err != nil {
+		return nil, nil, fmt.Errorf("looking for the previous report in %s: %w", parent, err)
+	}
+	for i := sort.SearchStrings(names, name) - 1; i >= 0; i-- {
+		dir := filepath.Join(parent, names[i])
+		prev, err := LinkTo(dir)
+		if errors.Is(err, errNoManifest) {
+			warnings = append(warnings, fmt.Sprintf("%s holds no %s, so it is not a report (a run that failed while writing?): passed over for the chain; verify --chain will name the gap", dir, ManifestName))
+			continue
+		}
+		if err != nil && prev == nil {
+			warnings = append(warnings, fmt.Sprintf("%v: passed over for the chain", err))
+			continue
+		}
+		if err != nil {
+			// Linked by its bytes all the same: the chain keeps what is
+			// there, and verify names what is wrong with it.
+			warnings = append(warnings, fmt.Sprintf("the previous report: %v; linked to as it is", err))
+		}
+		if problems, err := Verify(dir); err == nil {
+			for _, p := range problems {
+				warnings = append(warnings, fmt.Sprintf("the previous report %s does not verify: %s; linked to as it is", dir, p))
+			}
+		}
+		return prev, warnings, nil
+	}
+	return nil, warnings, nil
+}
+
+var errNoManifest = errors.New("no manifest")
+
+// LinkTo is the previous_report field of a report that follows the report
+// in dir. When the manifest is there but cannot be decoded, the link holds
+// its name and digest, with the error.
+func LinkTo(dir string) (*PreviousReport, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	defer root.Close()
+	if problem := regularFile(root, ManifestName); problem == "missing" {
+		return nil, fmt.Errorf("%s holds no %s: %w", dir, ManifestName, errNoManifest)
+	} else if problem != "" {
+		return nil, fmt.Errorf("%s/%s: %s", dir, ManifestName, problem)
+	}
+	raw, err := root.ReadFile(ManifestName)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	sum := sha256.Sum256(raw)
+	prev := &PreviousReport{Name: filepath.Base(filepath.Clean(dir)), ManifestSHA256: hex.EncodeToString(sum[:])}
+	var m Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return prev, fmt.Errorf("%s: decoding %s: %w", dir, ManifestName, err)
+	}
+	prev.From, prev.To = m.From, m.To
+	return prev, nil
+}
+
+// ChainResult is what verify --chain found.
+type ChainResult struct {
+	// Reports is each report's own check, oldest first; nil where the
+	// report has no manifest to check against (named in Problems).
+	Reports []*Check
+	// Problems name each missing or altered link, each report that is not
+	// in the chain, and each gap or overlap between the periods.
+	Problems []string
+	// Notes say where the chain starts and its newest report.
+	Notes []string
+}
+
+// VerifyChain verifies each report of dirs, oldest first, with keys as
+// VerifyReport does, and the links between them: each report's
+// previous_report must be the report before it in dirs, with the SHA-256 of
+// that report's manifest as it is now, and a period that ends where this
+// one starts.
+func VerifyChain(dirs []string, keys []ed25519.PublicKey) *ChainResult {
+	r := &ChainResult{}
+	byName := map[string]*Check{}
+	unreadable := map[string]bool{}
+	var chain []*Check // the reports with a manifest, in order
+	for _, dir := range dirs {
+		name := filepath.Base(filepath.Clean(dir))
+		c, err := VerifyReport(dir, keys)
+		r.Reports = append(r.Reports, c)
+		if err != nil {
+			unreadable[name] = true
+			r.Problems = append(r.Problems, fmt.Sprintf("%s: %v: not a report, and not in the chain", name, err))
+			continue
+		}
+		if _, dup := byName[name]; !dup {
+			byName[name] = c
+		}
+		chain = append(chain, c)
+	}
+	for i, c := range chain {
+		name := filepath.Base(filepath.Clean(c.Dir))
+		rec := c.Manifest.PreviousReport
+		var before string // the report before this one in the walk
+		if i > 0 {
+			before = filepath.Base(filepath.Clean(chain[i-1].Dir))
+		}
+		if rec == nil {
+			if i == 0 {
+				r.Notes = append(r.Notes, fmt.Sprintf("the chain starts at %s (it records no previous report)", name))
+			} else {
+				r.Problems = append(r.Problems, fmt.Sprintf("chain broken: %s records no previous report, yet %s is before it: the chain starts again here", name, before))
+			}
+			continue
+		}
+		prev, ok := byName[rec.Name]
+		switch {
+		case unreadable[rec.Name]:
+			r.Problems = append(r.Problems, fmt.Sprintf("link broken: %s records previous report %s (%s to %s, manifest SHA-256 %s), whose manifest cannot be read (above)", name, rec.Name, rec.From, rec.To, rec.ManifestSHA256))
+		case !ok:
+			r.Problems = append(r.Problems, fmt.Sprintf("missing link: %s records previous report %s (%s to %s, manifest SHA-256 %s), which is not there: removed or moved", name, rec.Name, rec.From, rec.To, rec.ManifestSHA256))
+		case rec.Name != before:
+			r.Problems = append(r.Problems, fmt.Sprintf("not in the chain: %s records previous report %s, not %s, the report before it: %s was added after %s was made, or is out of order", name, rec.Name, before, before, name))
+		}
+		if ok && prev.ManifestSHA256 != rec.ManifestSHA256 {
+			r.Problems = append(r.Problems, fmt.Sprintf("altered link: %s records manifest SHA-256 %s for %s, whose manifest.json has %s: %s's manifest was altered or replaced after %s was made", name, rec.ManifestSHA256, rec.Name, prev.ManifestSHA256, rec.Name, name))
+		}
+		if gap := PeriodGap(rec, c.Manifest.From); gap != "" {
+			r.Problems = append(r.Problems, fmt.Sprintf("%s (between %s and %s)", gap, rec.Name, name))
+		}
+	}
+	if n := len(chain); n > 0 {
+		head := chain[n-1]
+		r.Notes = append(r.Notes, fmt.Sprintf("the newest report is %s, manifest SHA-256 %s: a report removed after it shows only against a copy of this digest kept elsewhere", filepath.Base(filepath.Clean(head.Dir)), head.ManifestSHA256))
+	}
+	return r
+}
+
+// PeriodGap says how the previous report's period fails to end where the
+// next one's starts (from), or "".
+func PeriodGap(rec *PreviousReport, from string) string {
+	if rec.To == from {
+		return ""
+	}
+	end, err1 := time.Parse(time.RFC3339, rec.To)
+	start, err2 := time.Parse(time.RFC3339, from)
+	switch {
+	case err1 != nil || err2 != nil:
+		return fmt.Sprintf("gap: the previous report ends at %q, the next starts at %q", rec.To, from)
+	case end.Before(start):
+		return fmt.Sprintf("gap: no report covers %s to %s", rec.To, from)
+	case end.After(start):
+		return fmt.Sprintf("overlap: the previous report ends at %s, after the next starts at %s", rec.To, from)
+	}
+	return "" // the same instant, written differently
+}
