@@ -35,6 +35,9 @@ const (
 	metricXServer     = "ntp_cross_check_server_info"
 	labelServer       = "server_address"
 	metricCollector   = "chrony_collector_info"
+	// What else the synchronisation log keeps.
+	metricLastOffset = "ntp_time_last_offset_seconds"
+	metricRefAge     = "ntp_time_reference_age_seconds"
 )
 
 // DefaultUTCWindow is Config.UTCWindow when it is not set: long enough to
@@ -74,6 +77,10 @@ type Config struct {
 	// UTCWindow is how far back from a step's end its cross-check samples
 	// count: (end − UTCWindow, end]. At least the step.
 	UTCWindow time.Duration
+	// OnStep, when set, is given every in-fleet step of every node as it
+	// is accounted, with what the synchronisation log keeps (StepLog): it
+	// costs three more range queries per chunk.
+	OnStep func(StepRecord)
 }
 
 // QueryRecord is one distinct query the report rests on, for the manifest.
@@ -142,6 +149,7 @@ func Collect(ctx context.Context, q Querier, cfg Config) (*Result, error) {
 	res.WindowSemantic = c.window.note
 
 	ledger := NewLedger(cfg.Period, cfg.Tolerance)
+	ledger.OnStep = cfg.OnStep
 	res.Ledger = ledger
 
 	var inventory map[string][]Span
@@ -483,7 +491,7 @@ type stepQuery struct {
 func (c *collector) stepQueries() [][]stepQuery {
 	by := fmt.Sprintf("by (%s, %s)", labelCluster, labelNode)
 	step, utc := c.window.of(c.cfg.Period.Step), c.window.of(c.cfg.UTCWindow)
-	return [][]stepQuery{{
+	groups := [][]stepQuery{{
 		{metricUp, fmt.Sprintf("min %s (min_over_time(%s[%s]))", by, c.chronySelector(metricUp), step),
 			func(r *Reading, _ map[string]string, v float64) bool { return r.AddUp(v) }},
 		{metricMaxError, fmt.Sprintf("max %s (max_over_time(%s[%s]))", by, c.chronySelector(metricMaxError), step),
@@ -509,6 +517,34 @@ func (c *collector) stepQueries() [][]stepQuery {
 				return true
 			}},
 	}}
+	if c.cfg.OnStep == nil {
+		return groups
+	}
+	last := func(metric string) string {
+		return fmt.Sprintf("max %s (last_over_time(%s[%s]))", by, c.chronySelector(metric), step)
+	}
+	return append(groups, []stepQuery{
+		{metricLastOffset, last(metricLastOffset), func(r *Reading, _ map[string]string, v float64) bool {
+			if !math.IsNaN(v) && !math.IsInf(v, 0) {
+				r.Log.HaveLastOffset, r.Log.LastOffset = true, v
+			}
+			return true
+		}},
+		{metricRefAge, last(metricRefAge), func(r *Reading, _ map[string]string, v float64) bool {
+			if !math.IsNaN(v) && !math.IsInf(v, 0) {
+				r.Log.HaveRefAge, r.Log.RefAge = true, v
+			}
+			return true
+		}},
+	}, []stepQuery{
+		{metricReference, fmt.Sprintf("max by (%s, %s, reference_id) (last_over_time(%s[%s]))", labelCluster, labelNode, c.chronySelector(metricReference), step),
+			func(r *Reading, labels map[string]string, _ float64) bool {
+				if id := labels["reference_id"]; id != "" && !strings.Contains(" "+r.Log.ReferenceID+" ", " "+id+" ") {
+					r.Log.ReferenceID = strings.TrimSpace(r.Log.ReferenceID + " " + id)
+				}
+				return true
+			}},
+	})
 }
 
 // readChrony reads the steps' readings chunk by chunk, and accounts every

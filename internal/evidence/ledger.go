@@ -52,6 +52,30 @@ type Reading struct {
 	Invalid bool
 	// UTC is the step's cross-check window.
 	UTC UTCReading
+	// Log is what else the synchronisation log keeps of the step.
+	Log StepLog
+}
+
+// StepLog is what the synchronisation log keeps of a step beside its
+// states: chronyd's last offset and the age of its reference (the last
+// sample of each in the step), and the reference it followed.
+type StepLog struct {
+	HaveLastOffset bool
+	LastOffset     float64
+	HaveRefAge     bool
+	RefAge         float64
+	// ReferenceID is the reference's ID; several, space-separated, when
+	// the step saw the reference change.
+	ReferenceID string
+}
+
+// StepRecord is one in-fleet step of one node, as accounted.
+type StepRecord struct {
+	Node    *Node
+	End     time.Time // the step's end
+	State   State
+	UTC     UTCState
+	Reading Reading
 }
 
 // AddUp merges one chrony_up value into the step: the lowest decides. NaN
@@ -258,6 +282,9 @@ type Ledger struct {
 	// into UTC days (a rollup of reports longer than a day): Node.Days is
 	// then empty, not zero.
 	NoDays bool
+	// OnStep, when set, is given every in-fleet step as it is accounted:
+	// the synchronisation log.
+	OnStep func(StepRecord)
 }
 
 // NewLedger starts a ledger for the period.
@@ -336,6 +363,9 @@ func (l *Ledger) record(n *Node, k int, r Reading) {
 	}
 	s := Classify(r, l.Tolerance)
 	u := ClassifyUTC(r.UTC, l.Tolerance)
+	if l.OnStep != nil {
+		l.OnStep(StepRecord{Node: n, End: l.Period.At(k + 1), State: s, UTC: u, Reading: r})
+	}
 	n.Steps[s]++
 	n.UTCSteps[u]++
 	day := &n.Days[int(l.Period.At(k).Sub(l.dayStart)/(24*time.Hour))]

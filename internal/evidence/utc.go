@@ -43,6 +43,9 @@ type UTCReading struct {
 	MinBound       float64
 	HaveOffset     bool
 	MaxAbsOffset   float64
+	// Offset is that offset with its sign: the server's time minus the
+	// node's.
+	Offset float64
 	// Invalid marks a value no receiver writes in the window: such a step
 	// is never verified.
 	Invalid bool
@@ -91,7 +94,7 @@ func (u *UTCReading) AddOffset(v float64) bool {
 		u.Invalid = true
 		return false
 	case !u.HaveOffset || math.Abs(v) > u.MaxAbsOffset:
-		u.HaveOffset, u.MaxAbsOffset = true, math.Abs(v)
+		u.HaveOffset, u.MaxAbsOffset, u.Offset = true, math.Abs(v), v
 	}
 	return true
 }
