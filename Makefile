@@ -136,6 +136,10 @@ fuzz: ## fuzz the chrony and NTP reply decoding for FUZZTIME each (default 2m; m
 bench: build ## measure round trips, scrapes, chronyc and the collector process; writes docs/benchmarks
 	./scripts/bench.sh
 
+.PHONY: bench-rollup
+bench-rollup: $(EVIDENCE) $(DEV_TOOLS)/evidencebench ## chrony-evidence rollup of a year of daily reports of 1,000 nodes: time and peak RSS (about 10 minutes, 2 GB of disk)
+	$(DEV_TOOLS)/evidencebench -rollup-nodes 1000 -rollup-days 365 -evidence $(EVIDENCE) -doc docs/evidence.md
+
 .PHONY: bench-evidence
 bench-evidence: $(EVIDENCE) $(DEV_TOOLS)/evidencebench ## chrony-evidence over a month of 25, 50 and 100 nodes backfilled into Prometheus: time and peak RSS (about 10 minutes)
 	@./scripts/install-deps.sh prometheus

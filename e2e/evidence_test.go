@@ -42,10 +42,17 @@ func evidenceFleet() fleetgen.Fleet {
 		return fleetgen.Node{Name: name, Cluster: "aks-prod", Profile: "mifid_ii_algo", Inventory: whole, Reporting: whole, Bound: normal, Reference: "aks-host"}
 	}
 	ok := node("node-a-ok")
+	ok.CrossChecks = []fleetgen.CrossCheck{ntp1}
 	// kube-state-metrics missed two minutes of scrapes: still in the fleet.
 	ok.Inventory = []fleetgen.Window{{Start: evFrom, End: at(1, 0)}, {Start: at(1, 2), End: evTo}}
 	breach := node("node-b-breach")
 	breach.Breach, breach.BreachBound = []fleetgen.Window{{Start: at(10, 0), End: at(10, 3)}}, 2.5e-3
+	// A disagreement across midnight: one run in the two days, two in the
+	// daily reports.
+	overnight := ntp1
+	overnight.Disagree = []fleetgen.Window{{Start: at(23, 50), End: at(24, 10)}}
+	overnight.DisagreeOffset, overnight.DisagreeBound = 5e-3, 5.2e-3
+	breach.CrossChecks = []fleetgen.CrossCheck{overnight}
 	gap := node("node-c-gap")
 	gap.Reporting = []fleetgen.Window{{Start: evFrom, End: at(6, 0)}, {Start: at(18, 0), End: evTo}}
 	left := node("node-d-left")
@@ -96,8 +103,15 @@ func backfilledPrometheus(t *testing.T, fleet fleetgen.Fleet) string {
 		"--storage.tsdb.path="+data, "--storage.tsdb.retention.time=100y", "--web.listen-address="+addr)
 	p.waitReady(t)
 	// The blocks are loaded when ready; a query proves it.
-	if got := p.query(t, fmt.Sprintf("count(count_over_time(chrony_up[48h] @ %d))", evTo.Unix())); len(got) != 1 || got[0].Value != 7 {
-		t.Fatalf("backfilled Prometheus: count of chrony_up series = %v, want 7", got)
+	reporting := 0
+	for _, n := range fleet.Nodes {
+		if len(n.Reporting) > 0 {
+			reporting++
+		}
+	}
+	span := fleet.To.Sub(fleet.From)
+	if got := p.query(t, fmt.Sprintf("count(count_over_time(chrony_up[%ds] @ %d))", int(span.Seconds()), fleet.To.Unix())); len(got) != 1 || got[0].Value != float64(reporting) {
+		t.Fatalf("backfilled Prometheus: count of chrony_up series = %v, want %d", got, reporting)
 	}
 	return p.url
 }
@@ -111,7 +125,11 @@ type evidenceRun struct {
 
 func runEvidence(t *testing.T, args ...string) evidenceRun {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "report")
+	return runEvidenceInto(t, filepath.Join(t.TempDir(), "report"), args...)
+}
+
+func runEvidenceInto(t *testing.T, out string, args ...string) evidenceRun {
+	t.Helper()
 	cmd := exec.Command(testbin.Evidence(t), append(args, "--out", out)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -158,6 +176,7 @@ type summaryJSON struct {
 		NodesFullyWithin int      `json:"nodes_fully_within"`
 		Breaches         int      `json:"breaches"`
 		Outages          int      `json:"outages"`
+		UTCOutages       int      `json:"utc_outages"`
 		WithinRatio      *float64 `json:"within_tolerance_ratio"`
 		WorstNode        string   `json:"worst_node"`
 	} `json:"fleet"`
@@ -284,7 +303,7 @@ func TestEvidenceFromBackfilledPrometheus(t *testing.T) {
 		t.Fatalf("chrony-evidence exited %d: %s", r.code, r.stderr)
 	}
 	s := readSummary(t, r.dir)
-	if s.Schema != "chrony-evidence/summary/v1" || s.ToleranceSeconds != 1e-3 || s.StepSeconds != 30 || s.From != rfc(evFrom) || s.To != rfc(evTo) {
+	if s.Schema != "chrony-evidence/summary/v2" || s.ToleranceSeconds != 1e-3 || s.StepSeconds != 30 || s.From != rfc(evFrom) || s.To != rfc(evTo) {
 		t.Errorf("header: %+v", s)
 	}
 	if !strings.HasPrefix(s.Inventory, "kube_node_info") {
@@ -330,6 +349,61 @@ func TestEvidenceFromBackfilledPrometheus(t *testing.T) {
 		os.CopyFS(keep, os.DirFS(r.dir))
 	}
 
+	t.Run("rolled up from daily reports", func(t *testing.T) {
+		// Side by side, as the daily CronJob keeps them.
+		kept := t.TempDir()
+		day1 := runEvidenceInto(t, filepath.Join(kept, "2026-10-01"), "--prometheus", url, "--from", rfc(evFrom), "--to", rfc(at(24, 0)), "--profile", "mifid_ii_algo")
+		day2 := runEvidenceInto(t, filepath.Join(kept, "2026-10-02"), "--prometheus", url, "--from", rfc(at(24, 0)), "--to", rfc(evTo), "--profile", "mifid_ii_algo")
+		if day1.code != 0 || day2.code != 0 {
+			t.Fatalf("daily reports: exit %d, %d: %s %s", day1.code, day2.code, day1.stderr, day2.stderr)
+		}
+		// The second day compares itself with the first.
+		var s1, s2 struct {
+			Fleet struct {
+				Breaches  int      `json:"breaches"`
+				Traceable *float64 `json:"traceable_within_ratio"`
+			} `json:"fleet"`
+			Previous *struct {
+				Report    string   `json:"report"`
+				From      string   `json:"from"`
+				Breaches  int      `json:"breaches"`
+				Traceable *float64 `json:"traceable_within_ratio"`
+			} `json:"previous_period"`
+		}
+		for _, x := range []struct {
+			dir string
+			s   any
+		}{{day1.dir, &s1}, {day2.dir, &s2}} {
+			raw, _ := os.ReadFile(filepath.Join(x.dir, "summary.json"))
+			if err := json.Unmarshal(raw, x.s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if s1.Previous != nil || !strings.Contains(day1.stderr, "no report of the previous period") {
+			t.Errorf("day 1: previous_period %+v, stderr %q; want none, and a warning saying so", s1.Previous, day1.stderr)
+		}
+		if p := s2.Previous; p == nil || p.Report != "2026-10-01" || p.From != rfc(evFrom) || p.Breaches != s1.Fleet.Breaches || fmt.Sprint(deref(p.Traceable)) != fmt.Sprint(deref(s1.Fleet.Traceable)) {
+			t.Errorf("day 2: previous_period %+v, want day 1's figures (breaches %d, traceable %v)", p, s1.Fleet.Breaches, deref(s1.Fleet.Traceable))
+		}
+		rolled := runEvidence(t, "rollup", day2.dir, day1.dir)
+		if rolled.code != 0 {
+			t.Fatalf("rollup exited %d: %s", rolled.code, rolled.stderr)
+		}
+		checkManifest(t, rolled.dir)
+		got, want := comparable(t, rolled.dir), comparable(t, r.dir)
+		if got != want {
+			t.Errorf("the rollup of the two days differs from the two days read from the store:\nrollup: %s\nstore:  %s", got, want)
+		}
+		// A day missing from the middle, or a report altered, is refused.
+		if gap := runEvidence(t, "rollup", day1.dir, filepath.Join(day2.dir, "..", "nothing")); gap.code != 1 {
+			t.Errorf("rollup of a missing report: exit %d", gap.code)
+		}
+		os.WriteFile(filepath.Join(day1.dir, "nodes.csv"), []byte("node\n"), 0o644)
+		if bad := runEvidence(t, "rollup", day1.dir, day2.dir); bad.code != 1 || !strings.Contains(bad.stderr, "does not verify") {
+			t.Errorf("rollup of an altered report: exit %d, %s", bad.code, bad.stderr)
+		}
+	})
+
 	t.Run("without inventory", func(t *testing.T) {
 		r := runEvidence(t, "--prometheus", url, "--from", rfc(evFrom), "--to", rfc(evTo), "--tolerance", "1ms", "--inventory", "none", "--cluster", "aks-prod")
 		if r.code != 0 {
@@ -359,6 +433,34 @@ func TestEvidenceFromBackfilledPrometheus(t *testing.T) {
 	})
 }
 
+// comparable is summary.json without what a rollup cannot give back
+// (percentiles), what names its inputs, and what describes the way the
+// data was read rather than the data: the rest must be equal.
+func comparable(t *testing.T, dir string) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s map[string]any
+	if err := json.Unmarshal(raw, &s); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"inventory", "window", "warnings", "partial", "rolled_up_from"} {
+		delete(s, k)
+	}
+	for _, n := range s["nodes"].([]any) {
+		delete(n.(map[string]any), "p50_max_error_seconds")
+		delete(n.(map[string]any), "p99_max_error_seconds")
+	}
+	for _, sv := range s["cross_check_servers"].([]any) {
+		delete(sv.(map[string]any), "abs_offset_p50_seconds")
+		delete(sv.(map[string]any), "abs_offset_p99_seconds")
+	}
+	out, _ := json.Marshal(s)
+	return string(out)
+}
+
 func checkCSV(t *testing.T, dir string, s summaryJSON) {
 	t.Helper()
 	nodes, _ := os.ReadFile(filepath.Join(dir, "nodes.csv"))
@@ -367,7 +469,7 @@ func checkCSV(t *testing.T, dir string, s summaryJSON) {
 	}
 	outages, _ := os.ReadFile(filepath.Join(dir, "outages.csv"))
 	if !strings.Contains(string(outages), "node-b-breach,aks-prod,2026-10-01T10:00:00Z,2026-10-01T10:03:00Z,180,above_tolerance\n") ||
-		strings.Count(string(outages), "\n") != s.Fleet.Outages+1 {
+		strings.Count(string(outages), "\n") != s.Fleet.Outages+s.Fleet.UTCOutages+1 {
 		t.Errorf("outages.csv:\n%s", outages)
 	}
 }

@@ -3,16 +3,18 @@
 // within tolerance, and every step it was not and why. It reads any
 // Prometheus-compatible query API and never writes to it.
 //
-//	chrony-evidence --prometheus URL (--from RFC3339 --to RFC3339 | --previous day|month) --out DIR
+//	chrony-evidence --prometheus URL (--from RFC3339 --to RFC3339 | --previous day|week|month|quarter|year) --out DIR
 //	                [--cluster NAME] [--profile NAME | --tolerance DURATION] [--step DURATION]
 //	                [--inventory auto|none] [--bearer-token-file FILE | --azure-workload-identity]
 //	                [--header NAME=VALUE]... [--accept-partial] [--max-response-bytes N]
-//	                [--request-timeout DURATION]
+//	                [--request-timeout DURATION] [--utc-window DURATION]
+//	chrony-evidence rollup --out DIR REPORT...
 //	chrony-evidence verify DIR
 package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -43,11 +45,12 @@ func main() {
 // synopsis is how the tool is called, printed by -h above the flags. The
 // package comment and docs/evidence.md carry it too; usage_test.go keeps the
 // three equal, and their flags those of reportFlags.
-const synopsis = `chrony-evidence --prometheus URL (--from RFC3339 --to RFC3339 | --previous day|month) --out DIR
+const synopsis = `chrony-evidence --prometheus URL (--from RFC3339 --to RFC3339 | --previous day|week|month|quarter|year) --out DIR
                 [--cluster NAME] [--profile NAME | --tolerance DURATION] [--step DURATION]
                 [--inventory auto|none] [--bearer-token-file FILE | --azure-workload-identity]
                 [--header NAME=VALUE]... [--accept-partial] [--max-response-bytes N]
-                [--request-timeout DURATION]
+                [--request-timeout DURATION] [--utc-window DURATION]
+chrony-evidence rollup --out DIR REPORT...
 chrony-evidence verify DIR
 `
 
@@ -67,6 +70,9 @@ func (h headers) Set(s string) error {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "verify" {
 		return verify(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "rollup" {
+		return rollup(args[1:], stdout, stderr)
 	}
 	fs, o := reportFlags(stderr)
 	if err := fs.Parse(args); err != nil {
@@ -95,7 +101,7 @@ func badUsage(stderr io.Writer, err error) int {
 // reportOptions are the flags of a report run, as given.
 type reportOptions struct {
 	promURL, from, to, previous, out, cluster, profile, inventory, tokenFile string
-	tolerance, step, timeout                                                 time.Duration
+	tolerance, step, timeout, utcWindow                                      time.Duration
 	azureWorkloadIdentity, acceptPartial                                     bool
 	headers                                                                  headers
 	maxResponseBytes                                                         int64
@@ -113,12 +119,13 @@ func reportFlags(stderr io.Writer) (*flag.FlagSet, *reportOptions) {
 	fs.StringVar(&o.promURL, "prometheus", "", "the query API's base URL (the part before /api/v1)")
 	fs.StringVar(&o.from, "from", "", "the period's start, RFC 3339 (e.g. 2026-11-01T00:00:00Z)")
 	fs.StringVar(&o.to, "to", "", "the period's end, RFC 3339")
-	fs.StringVar(&o.previous, "previous", "", "day or month: the last whole UTC day or month before now, instead of --from/--to; the report goes into OUT/<YYYY-MM-DD> or OUT/<YYYY-MM>")
+	fs.StringVar(&o.previous, "previous", "", "day, week, month, quarter or year: the last whole UTC period of it before now (weeks are ISO weeks, Monday to Monday), instead of --from/--to; the report goes into OUT/<name>, the name 2026-12-04, 2026-W49, 2026-12, 2026-Q4 or 2026")
 	fs.StringVar(&o.out, "out", "", "the directory to write the report into (must not hold a report)")
 	fs.StringVar(&o.cluster, "cluster", "", "only this cluster's series (k8s_cluster_name; the inventory's cluster label)")
 	fs.StringVar(&o.profile, "profile", "", "the compliance profile whose tolerance applies: "+profileList())
 	fs.DurationVar(&o.tolerance, "tolerance", 0, "the tolerance, instead of a profile (e.g. 100us)")
 	fs.DurationVar(&o.step, "step", 30*time.Second, "the unit of evidence; the collectors' collection interval")
+	fs.DurationVar(&o.utcWindow, "utc-window", evidence.DefaultUTCWindow, "a step's UTC state is read from the node's cross-check samples in the window this long ending at the step's end; at least --step")
 	fs.StringVar(&o.inventory, "inventory", "auto", "auto: the fleet is kube_node_info (kube-state-metrics); none: every node seen")
 	fs.StringVar(&o.tokenFile, "bearer-token-file", "", "a file holding a bearer token for the query API, read on every request")
 	fs.BoolVar(&o.azureWorkloadIdentity, "azure-workload-identity", false, "authenticate to an Azure Monitor workspace with AKS workload identity (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE)")
@@ -160,6 +167,9 @@ func (o *reportOptions) job(now time.Time) (reportJob, error) {
 	if err != nil {
 		return reportJob{}, err
 	}
+	if o.utcWindow < o.step || o.utcWindow%time.Millisecond != 0 {
+		return reportJob{}, fmt.Errorf("--utc-window %s: must be at least --step (%s), in whole milliseconds", o.utcWindow, o.step)
+	}
 	if o.inventory != "auto" && o.inventory != "none" {
 		return reportJob{}, fmt.Errorf("--inventory %q: auto or none", o.inventory)
 	}
@@ -169,6 +179,7 @@ func (o *reportOptions) job(now time.Time) (reportJob, error) {
 	return reportJob{outDir: outDir, collect: evidence.Config{
 		Period:    evidence.Period{From: from.UTC(), Step: o.step, Steps: int(to.Sub(from) / o.step)},
 		Tolerance: tolerance, Profile: o.profile, Cluster: o.cluster, Inventory: o.inventory == "auto", AcceptPartial: o.acceptPartial,
+		UTCWindow: o.utcWindow,
 	}}, nil
 }
 
@@ -218,8 +229,22 @@ func makeReport(ctx context.Context, client *promapi.Client, job reportJob, stdo
 		}
 		return 1
 	}
-	summary, err := report.Write(job.outDir, res, report.Meta{Profile: job.collect.Profile, Cluster: job.collect.Cluster},
-		report.Run{Version: version(), DataSource: client.Redacted(), Generated: time.Now().UTC().Truncate(time.Second)})
+	meta := report.Meta{Profile: job.collect.Profile, Cluster: job.collect.Cluster}
+	p := job.collect.Period
+	previous, err := report.FindPrevious(filepath.Dir(filepath.Clean(job.outDir)), p.From, p.To())
+	switch {
+	case err != nil:
+		res.Warnings = append(res.Warnings, fmt.Sprintf("no comparison with the previous period: %v", err))
+	case previous == "":
+		res.Warnings = append(res.Warnings, fmt.Sprintf("no report of the previous period (%s to %s) beside %s: no comparison",
+			p.From.Add(-p.To().Sub(p.From)).Format(time.RFC3339), p.From.Format(time.RFC3339), job.outDir))
+	default:
+		if meta.Previous, err = report.Compare(previous); err != nil {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("no comparison with the previous period: %v", err))
+		}
+	}
+	summary, err := report.Write(job.outDir, res, meta,
+		report.Run{ID: newRunID(), Version: version(), DataSource: client.Redacted(), Generated: time.Now().UTC().Truncate(time.Second)})
 	if err != nil {
 		fmt.Fprintf(stderr, "chrony-evidence: %v\n", err)
 		return 1
@@ -235,8 +260,8 @@ func makeReport(ctx context.Context, client *promapi.Client, job reportJob, stdo
 	if len(res.Partial) > 0 {
 		partial = fmt.Sprintf(", PARTIAL DATA (%d reason(s), on every page)", len(res.Partial))
 	}
-	fmt.Fprintf(stdout, "chrony-evidence: %s: %d nodes, %d within tolerance for every step, fleet %s within, %d breaches, %d outages%s\n",
-		job.outDir, f.Nodes, f.NodesFullyWithin, ratio(f.WithinToleranceRatio), f.Breaches, f.Outages, partial)
+	fmt.Fprintf(stdout, "chrony-evidence: %s: %d nodes, %d traceably within tolerance for every step (fleet %s), %d within against chronyd's reference (fleet %s), %d breaches, %d outages, %d UTC disagreements%s\n",
+		job.outDir, f.Nodes, f.NodesFullyTraceable, ratio(f.TraceableWithinRatio), f.NodesFullyWithin, ratio(f.WithinToleranceRatio), f.Breaches, f.Outages, f.Disagreements, partial)
 	return 0
 }
 
@@ -247,18 +272,14 @@ func period(fromFlag, toFlag, previous string, now time.Time) (from, to time.Tim
 	switch {
 	case previous != "" && (fromFlag != "" || toFlag != ""):
 		return from, to, "", errors.New("give --previous or --from/--to, not both")
-	case previous == "day":
-		to = now.Truncate(24 * time.Hour)
-		from = to.Add(-24 * time.Hour)
-		return from, to, from.Format("2006-01-02"), nil
-	case previous == "month":
-		to = time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
-		from = to.AddDate(0, -1, 0)
-		return from, to, from.Format("2006-01"), nil
 	case previous != "":
-		return from, to, "", fmt.Errorf("--previous %q: day or month", previous)
+		c := evidence.Cadence(previous)
+		if from, to, err = c.LastWhole(now); err != nil {
+			return from, to, "", fmt.Errorf("--previous: %w", err)
+		}
+		return from, to, c.Name(from), nil
 	case fromFlag == "" || toFlag == "":
-		return from, to, "", errors.New("give --from and --to (RFC 3339), or --previous day|month")
+		return from, to, "", errors.New("give --from and --to (RFC 3339), or --previous " + cadenceList())
 	}
 	if from, err = time.Parse(time.RFC3339, fromFlag); err != nil {
 		return from, to, "", fmt.Errorf("--from: %w", err)
@@ -277,6 +298,14 @@ func ratio(r *float64) string {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.4f%%", *r*100)
+}
+
+func cadenceList() string {
+	var names []string
+	for _, c := range evidence.Cadences() {
+		names = append(names, string(c))
+	}
+	return strings.Join(names, "|")
 }
 
 func profileList() string {
@@ -306,6 +335,14 @@ func verify(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "chrony-evidence: %s: every file matches its SHA-256 in the manifest\n", args[0])
 	return 0
+}
+
+// newRunID is a random UUID (version 4) naming one run.
+func newRunID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
 // version is the module version and VCS revision the binary was built from.

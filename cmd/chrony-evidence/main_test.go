@@ -88,6 +88,10 @@ func TestPreviousPeriod(t *testing.T) {
 	}{
 		{"day", "2026-11-26T00:00:00Z", "2026-11-27T00:00:00Z", "2026-11-26"},
 		{"month", "2026-10-01T00:00:00Z", "2026-11-01T00:00:00Z", "2026-10"},
+		// 2026-11-27 is a Friday of ISO week 48.
+		{"week", "2026-11-16T00:00:00Z", "2026-11-23T00:00:00Z", "2026-W47"},
+		{"quarter", "2026-07-01T00:00:00Z", "2026-10-01T00:00:00Z", "2026-Q3"},
+		{"year", "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z", "2025"},
 	} {
 		from, to, sub, err := period("", "", tc.previous, now)
 		if err != nil || from.Format(time.RFC3339) != tc.from || to.Format(time.RFC3339) != tc.to || sub != tc.sub {
@@ -97,6 +101,13 @@ func TestPreviousPeriod(t *testing.T) {
 	// January's previous month is December of the year before.
 	if from, _, _, _ := period("", "", "month", time.Date(2027, 1, 1, 0, 5, 0, 0, time.UTC)); from.Format("2006-01") != "2026-12" {
 		t.Errorf("previous month of January 2027: %s", from)
+	}
+	// The ISO week of 2027-01-01 (a Friday) is 2026's 53rd.
+	if from, _, sub, _ := period("", "", "week", time.Date(2027, 1, 4, 1, 0, 0, 0, time.UTC)); from.Format("2006-01-02") != "2026-12-28" || sub != "2026-W53" {
+		t.Errorf("previous week of Monday 2027-01-04: %s into %q, want 2026-12-28 into 2026-W53", from, sub)
+	}
+	if _, _, _, err := period("", "", "fortnight", now); err == nil || !strings.Contains(err.Error(), "day, week, month, quarter or year") {
+		t.Errorf("--previous fortnight: %v", err)
 	}
 	if _, _, _, err := period("2026-11-01T00:00:00Z", "", "day", now); err == nil {
 		t.Error("--previous with --from accepted")

@@ -56,6 +56,8 @@ func jsonString(s string) string {
 // series, and whose instant answers are empty.
 type fakeStore struct {
 	up, bound, inventory []string
+	// The cross-check's series, empty unless set.
+	consistent, crossBound, offset []string
 	// warnings go with every query answer.
 	warnings []string
 	// status is the HTTP status of every query answer; 200 when 0.
@@ -87,6 +89,12 @@ func (f fakeStore) start(t *testing.T) string {
 			kind, result = "matrix", f.up
 		case strings.Contains(query, "ntp_time_max_error_seconds"):
 			kind, result = "matrix", f.bound
+		case strings.Contains(query, "ntp_cross_check_consistent"):
+			kind, result = "matrix", f.consistent
+		case strings.Contains(query, "ntp_cross_check_error_bound_seconds"):
+			kind, result = "matrix", f.crossBound
+		case strings.Contains(query, "ntp_cross_check_offset_seconds"):
+			kind, result = "matrix", f.offset
 		default:
 			t.Errorf("unexpected range query %s", query)
 			kind = "matrix"
@@ -131,6 +139,8 @@ type storeSummary struct {
 		InFleetSeconds float64            `json:"in_fleet_seconds"`
 		Seconds        map[string]float64 `json:"seconds"`
 		WorstMaxError  *float64           `json:"worst_max_error_seconds"`
+		UTCSeconds     map[string]float64 `json:"utc_seconds"`
+		Traceable      *float64           `json:"traceable_within_ratio"`
 	} `json:"nodes"`
 }
 
@@ -294,8 +304,11 @@ func TestStoreWarnings(t *testing.T) {
 		t.Errorf("stdout %q, stderr %q: want both to say the data is partial", r.stdout, r.stderr)
 	}
 	s := r.summary(t)
-	if len(s.Partial) != 1 || !strings.Contains(s.Partial[0], warning) || !strings.Contains(s.Partial[0], "on 3 of 3 queries") {
-		t.Errorf("summary.json partial %q, want the warning on 3 of 3 queries (up, bound, references)", s.Partial)
+	if len(s.Partial) != 1 || !strings.Contains(s.Partial[0], warning) || !strings.Contains(s.Partial[0], "on 14 of 14 queries") {
+		// The steps' five range queries (up, bound, consistency, cross-check
+		// bound, offsets), the references, the servers' seven and the
+		// collector builds, for one day.
+		t.Errorf("summary.json partial %q, want the warning on 14 of 14 queries", s.Partial)
 	}
 	html, _ := os.ReadFile(filepath.Join(r.dir, "report.html"))
 	if !bytes.Contains(html, []byte(`<div class="partial" id="partial"><p>PARTIAL DATA`)) || !bytes.Contains(html, []byte(warning)) {
@@ -469,4 +482,72 @@ func TestResponseTooLarge(t *testing.T) {
 			t.Errorf("within the bound: exit %d: %s", r.code, r.stderr)
 		}
 	}
+}
+
+// The cross-check's values decide each step's UTC state as the rule says,
+// and values no receiver writes end the run unless accepted.
+func TestCrossCheckValues(t *testing.T) {
+	good := []string{chronySeries("n1", points("1", "1", "1", "1"))}
+	fine := []string{chronySeries("n1", points("1e-5", "1e-5", "1e-5", "1e-5"))}
+	agree := []string{chronySeries("n1", points("1", "1", "1", "1"))}
+	// The profile is voice: a tolerance of 1 s.
+	within := []string{chronySeries("n1", points("0.002", "0.002", "0.002", "0.002"))}
+	for _, tc := range []struct {
+		name              string
+		consistent, bound []string
+		code              int
+		want              map[string]float64 // UTC seconds of n1 on exit 0
+		traceable         float64
+		stderr            string
+	}{
+		{"verified throughout", agree, within, 0, map[string]float64{"utc_verified": 120, "utc_inconclusive": 0, "utc_unverified": 0, "utc_disagrees": 0}, 1, ""},
+		{"one disagreement", []string{chronySeries("n1", points("1", "0", "1", "1"))}, within, 0,
+			map[string]float64{"utc_verified": 90, "utc_inconclusive": 0, "utc_unverified": 0, "utc_disagrees": 30}, 0.75, ""},
+		{"a path too long for the tolerance", agree, []string{chronySeries("n1", points("1.5", "0.5", "1.5", "1.5"))}, 0,
+			map[string]float64{"utc_verified": 30, "utc_inconclusive": 90, "utc_unverified": 0, "utc_disagrees": 0}, 0.25, ""},
+		{"no cross-check", nil, nil, 0, map[string]float64{"utc_verified": 0, "utc_inconclusive": 0, "utc_unverified": 120, "utc_disagrees": 0}, 0, ""},
+		{"two servers' series, one disagrees", []string{chronySeries("n1", points("1", "1", "1", "1")), chronySeries("n1", points("1", "1", "0", "1"))}, within, 0,
+			map[string]float64{"utc_verified": 90, "utc_inconclusive": 0, "utc_unverified": 0, "utc_disagrees": 30}, 0.75, ""},
+		{"consistency 0.5", []string{chronySeries("n1", points("1", "0.5", "1", "1"))}, within, 1, nil, 0,
+			"node n1: 1 value(s) of ntp_cross_check_consistent that no collector writes, the first 0.5 at 2026-10-01T00:01:00Z (a consistency is 0 or 1)"},
+		{"a negative cross-check bound", agree, []string{chronySeries("n1", points("0.002", "-1", "0.002", "0.002"))}, 1, nil, 0,
+			"of ntp_cross_check_error_bound_seconds that no collector writes, the first -1 "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := fakeStore{up: good, bound: fine, consistent: tc.consistent, crossBound: tc.bound}.start(t)
+			r := runAgainst(t, url, "--inventory", "none")
+			if r.code != tc.code {
+				t.Fatalf("exit %d, want %d; stderr %s", r.code, tc.code, r.stderr)
+			}
+			if tc.code != 0 {
+				if !strings.Contains(r.stderr, tc.stderr) {
+					t.Errorf("stderr %q, want %q", r.stderr, tc.stderr)
+				}
+				r.noFiles(t)
+				r = runAgainst(t, url, "--inventory", "none", "--accept-partial")
+				if r.code != 0 {
+					t.Fatalf("with --accept-partial: exit %d: %s", r.code, r.stderr)
+				}
+				n := r.summary(t).Nodes[0]
+				if n.UTCSeconds["utc_verified"] != 90 || n.UTCSeconds["utc_unverified"] != 30 {
+					t.Errorf("with --accept-partial: UTC seconds %v, want the step of the bad value unverified, the rest verified", n.UTCSeconds)
+				}
+				return
+			}
+			n := r.summary(t).Nodes[0]
+			if fmt.Sprint(n.UTCSeconds) != fmt.Sprint(tc.want) {
+				t.Errorf("UTC seconds %v, want %v", n.UTCSeconds, tc.want)
+			}
+			if n.Traceable == nil || *n.Traceable != tc.traceable {
+				t.Errorf("traceable_within_ratio %v, want %g", deref(n.Traceable), tc.traceable)
+			}
+		})
+	}
+}
+
+func deref(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }

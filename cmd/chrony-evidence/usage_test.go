@@ -31,9 +31,16 @@ func flagsNamed(text string) []string {
 }
 
 func definedFlags() []string {
-	fs, _ := reportFlags(io.Discard)
+	report, _ := reportFlags(io.Discard)
+	rollup, _ := rollupFlags(io.Discard)
 	var names []string
-	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	for _, fs := range []*flag.FlagSet{report, rollup} {
+		fs.VisitAll(func(f *flag.Flag) {
+			if !slices.Contains(names, f.Name) {
+				names = append(names, f.Name)
+			}
+		})
+	}
 	sort.Strings(names)
 	return names
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/chronyotel/otelcol-chrony/internal/evidence/promapi"
@@ -23,7 +25,22 @@ const (
 	// kube-state-metrics' node inventory; Azure managed Prometheus scrapes
 	// it by default and adds a cluster label.
 	metricInventory = "kube_node_info"
+
+	// The receiver's cross-check against independent NTP servers, and the
+	// collector's build.
+	metricXConsistent = "ntp_cross_check_consistent"
+	metricXBound      = "ntp_cross_check_error_bound_seconds"
+	metricXOffset     = "ntp_cross_check_offset_seconds"
+	metricXUp         = "ntp_cross_check_up"
+	metricXServer     = "ntp_cross_check_server_info"
+	labelServer       = "server_address"
+	metricCollector   = "chrony_collector_info"
 )
+
+// DefaultUTCWindow is Config.UTCWindow when it is not set: long enough to
+// hold a cross-check at the receiver's default interval (64 s, ±10%) even
+// when one check in a row is lost.
+const DefaultUTCWindow = 5 * time.Minute
 
 // Querier is the part of the query API the evidence needs. The warnings are
 // what the API said beside the data.
@@ -54,6 +71,9 @@ type Config struct {
 	// API's warnings, values no collector writes) instead of failing; the
 	// reasons go into Result.Partial.
 	AcceptPartial bool
+	// UTCWindow is how far back from a step's end its cross-check samples
+	// count: (end − UTCWindow, end]. At least the step.
+	UTCWindow time.Duration
 }
 
 // QueryRecord is one distinct query the report rests on, for the manifest.
@@ -79,6 +99,15 @@ type Result struct {
 	Excluded       []Excluded
 	ServerVersion  string
 	WindowSemantic string
+	// UTCWindow is the window a step's UTC state is read from.
+	UTCWindow time.Duration
+	// Servers are the cross-check servers the fleet checked against.
+	Servers []Server
+	// Platforms and Collectors are the system-design annex's inventory:
+	// the node images and versions (kube_node_info) and the collector builds
+	// (chrony_collector_info) in the period.
+	Platforms  []Platform
+	Collectors []CollectorBuild
 }
 
 // Excluded is a node of the inventory outside the fleet.
@@ -101,8 +130,14 @@ func Collect(ctx context.Context, q Querier, cfg Config) (*Result, error) {
 	if cfg.InventoryGap == 0 {
 		cfg.InventoryGap = 10 * time.Minute
 	}
-	res := &Result{ServerVersion: q.Version(ctx)}
-	c := &collector{q: q, cfg: cfg, res: res, queries: map[string]*QueryRecord{}, warned: map[string]int{}, bad: map[badKey]*badValues{}, seen: map[string]bool{}}
+	if cfg.UTCWindow == 0 {
+		cfg.UTCWindow = DefaultUTCWindow
+	}
+	if cfg.UTCWindow < cfg.Period.Step || cfg.UTCWindow%time.Millisecond != 0 {
+		return nil, fmt.Errorf("the UTC window %s is shorter than the step %s or not in whole milliseconds", cfg.UTCWindow, cfg.Period.Step)
+	}
+	res := &Result{ServerVersion: q.Version(ctx), UTCWindow: cfg.UTCWindow}
+	c := &collector{q: q, cfg: cfg, res: res, queries: map[string]*QueryRecord{}, warned: map[string]int{}, bad: map[badKey]*badValues{}, seen: map[string]bool{}, servers: newServers()}
 	c.window = windowFor(res.ServerVersion, cfg.Period.Step)
 	res.WindowSemantic = c.window.note
 
@@ -130,6 +165,9 @@ func Collect(ctx context.Context, q Querier, cfg Config) (*Result, error) {
 	for name, spans := range inventory {
 		ledger.Add(name, cfg.Cluster, spans, true)
 	}
+	if err := c.readServers(ctx); err != nil {
+		return nil, err
+	}
 	if err := c.readChrony(ctx, ledger); err != nil {
 		return nil, err
 	}
@@ -148,7 +186,11 @@ func Collect(ctx context.Context, q Querier, cfg Config) (*Result, error) {
 	if err := c.readReferences(ctx, ledger); err != nil {
 		return nil, err
 	}
+	if err := c.readSystem(ctx); err != nil {
+		return nil, err
+	}
 	ledger.Finish()
+	res.Servers = c.servers.list()
 	for _, n := range ledger.Nodes() {
 		if haveInventory && !n.InInventory {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("node %s has chrony series but is not in the inventory: it counts for the whole period", n.Name))
@@ -184,6 +226,14 @@ func describe(q Querier) string {
 		return r.Redacted()
 	}
 	return "the query API"
+}
+
+// of is the range selector that covers d ending at the evaluation time.
+func (w window) of(d time.Duration) string {
+	if w.closed {
+		d -= time.Millisecond
+	}
+	return fmt.Sprintf("%dms", d.Milliseconds())
 }
 
 type window struct {
@@ -231,6 +281,7 @@ type collector struct {
 	// Values no collector writes, per node and metric.
 	bad      map[badKey]*badValues
 	badOrder []badKey
+	servers  *servers
 }
 
 type badKey struct{ node, metric string }
@@ -275,10 +326,13 @@ func (c *collector) badReasons() []string {
 	var out []string
 	for _, k := range c.badOrder {
 		b := c.bad[k]
-		why := "chrony_up is 0 or 1"
-		if k.metric == metricMaxError {
-			why = "a bound is never below 0"
-		}
+		why := map[string]string{
+			metricUp:          "chrony_up is 0 or 1",
+			metricMaxError:    "a bound is never below 0",
+			metricXConsistent: "a consistency is 0 or 1",
+			metricXBound:      "a cross-check bound is finite and never below 0",
+			metricXOffset:     "an offset is finite",
+		}[k.metric]
 		out = append(out, fmt.Sprintf("node %s: %d value(s) of %s that no collector writes, the first %s at %s (%s): those steps count as no_data",
 			k.node, b.count, k.metric, strconv.FormatFloat(b.value, 'g', -1, 64), time.UnixMilli(b.first).UTC().Format(time.RFC3339), why))
 	}
@@ -416,84 +470,62 @@ type nodeChunk struct {
 	readings []Reading
 }
 
-// readChrony reads the bound and the read status step by step, chunk by
-// chunk, and accounts every node's steps in order.
-func (c *collector) readChrony(ctx context.Context, ledger *Ledger) error {
+// stepQuery is one range query of a chunk, and how its points go into the
+// step's reading; labels are the series' labels.
+type stepQuery struct {
+	metric, query string
+	add           func(r *Reading, labels map[string]string, v float64) bool
+}
+
+// stepQueries are the range queries that make a step's reading, in pairs
+// that run at once: two answers in memory at a time, as the response bound
+// and the CronJob's memory limit assume.
+func (c *collector) stepQueries() [][]stepQuery {
 	by := fmt.Sprintf("by (%s, %s)", labelCluster, labelNode)
-	upQuery := fmt.Sprintf("min %s (min_over_time(%s[%s]))", by, c.chronySelector(metricUp), c.window.selector)
-	errQuery := fmt.Sprintf("max %s (max_over_time(%s[%s]))", by, c.chronySelector(metricMaxError), c.window.selector)
+	step, utc := c.window.of(c.cfg.Period.Step), c.window.of(c.cfg.UTCWindow)
+	return [][]stepQuery{{
+		{metricUp, fmt.Sprintf("min %s (min_over_time(%s[%s]))", by, c.chronySelector(metricUp), step),
+			func(r *Reading, _ map[string]string, v float64) bool { return r.AddUp(v) }},
+		{metricMaxError, fmt.Sprintf("max %s (max_over_time(%s[%s]))", by, c.chronySelector(metricMaxError), step),
+			func(r *Reading, _ map[string]string, v float64) bool { return r.AddMaxError(v) }},
+	}, {
+		{metricXConsistent, fmt.Sprintf("min %s (min_over_time(%s[%s]))", by, c.chronySelector(metricXConsistent), utc),
+			func(r *Reading, _ map[string]string, v float64) bool { return r.UTC.AddConsistent(v) }},
+		{metricXBound, fmt.Sprintf("min %s (min_over_time(%s[%s]))", by, c.chronySelector(metricXBound), utc),
+			func(r *Reading, _ map[string]string, v float64) bool { return r.UTC.AddBound(v) }},
+	}, {
+		// Per server, for the server table: each node's last offset in the
+		// step (the receiver repeats its latest check at every scrape).
+		{metricXOffset, fmt.Sprintf("max by (%s, %s, %s) (last_over_time(%s[%s]))", labelCluster, labelNode, labelServer, c.chronySelector(metricXOffset), step),
+			func(r *Reading, labels map[string]string, v float64) bool {
+				if !r.UTC.AddOffset(v) {
+					return false
+				}
+				if addr := labels[labelServer]; addr != "" && !math.IsNaN(v) {
+					sv := c.servers.get(addr)
+					sv.addOffset(v)
+					c.servers.nodes[addr][labels[labelNode]] = true
+				}
+				return true
+			}},
+	}}
+}
+
+// readChrony reads the steps' readings chunk by chunk, and accounts every
+// node's steps in order.
+func (c *collector) readChrony(ctx context.Context, ledger *Ledger) error {
 	whole := []Span{{0, c.cfg.Period.Steps}}
-	per := c.chunks(max(len(ledger.nodes), 1000))
+	// The per-server query answers a series per node and server.
+	perNode := max(len(c.servers.by), 1)
+	per := c.chunks(max(len(ledger.nodes), 1000) * perNode)
+	groups := c.stepQueries()
 	for from, to := 0, 0; from < c.cfg.Period.Steps; from = to {
 		to = min(from+per, c.cfg.Period.Steps)
-		var upSeries, errSeries []promapi.Series
-		var upWarnings, errWarnings []string
-		var upErr, errErr error
-		c.record(upQuery, "range", c.cfg.Period.Step.String())
-		c.record(errQuery, "range", c.cfg.Period.Step.String())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			upSeries, upWarnings, upErr = c.rangeQuery(ctx, upQuery, from, to)
-		}()
-		errSeries, errWarnings, errErr = c.rangeQuery(ctx, errQuery, from, to)
-		<-done
-		if err := errors.Join(upErr, errErr); err != nil {
-			return fmt.Errorf("reading the clock bounds: %w", err)
-		}
-		err := c.noteWarnings(c.rangeWhat(upQuery, from, to), upWarnings)
-		if errNext := c.noteWarnings(c.rangeWhat(errQuery, from, to), errWarnings); err == nil {
-			err = errNext
-		}
-		if err != nil {
-			return fmt.Errorf("reading the clock bounds: %w", err)
-		}
 		chunk := map[string]*nodeChunk{}
-		get := func(m map[string]string) (*nodeChunk, error) {
-			name := m[labelNode]
-			nc := chunk[name]
-			if nc == nil {
-				nc = &nodeChunk{cluster: m[labelCluster], readings: make([]Reading, to-from)}
-				chunk[name] = nc
-			} else if nc.cluster != m[labelCluster] {
-				return nil, fmt.Errorf("node %q has series from clusters %q and %q: pass --cluster", name, nc.cluster, m[labelCluster])
+		for _, group := range groups {
+			if err := c.readGroup(ctx, group, from, to, chunk); err != nil {
+				return err
 			}
-			return nc, nil
-		}
-		// Every point is merged into its step, the worst deciding: a store
-		// that answers two series for one node, or one timestamp twice, cannot
-		// have the last one overwrite a breach.
-		fill := func(series []promapi.Series, metric string, add func(r *Reading, v float64) bool) error {
-			for _, s := range series {
-				nc, err := get(s.Metric)
-				if err != nil {
-					return err
-				}
-				name := s.Metric[labelNode]
-				for _, pt := range s.Values {
-					k, ok := c.cfg.Period.Index(pt.T)
-					if !ok || k < from || k >= to {
-						c.outside++
-						continue
-					}
-					if name != "" {
-						c.seen[name] = true
-						if metric == metricUp {
-							c.sawChrony = true
-						}
-					}
-					if !add(&nc.readings[k-from], pt.V) && name != "" {
-						c.noteBad(name, metric, pt.T, pt.V)
-					}
-				}
-			}
-			return nil
-		}
-		if err := errors.Join(
-			fill(upSeries, metricUp, (*Reading).AddUp),
-			fill(errSeries, metricMaxError, (*Reading).AddMaxError),
-		); err != nil {
-			return err
 		}
 		if err := c.checkBad(); err != nil {
 			return err
@@ -520,7 +552,73 @@ func (c *collector) readChrony(ctx context.Context, ledger *Ledger) error {
 				ledger.Account(n, from+i, r)
 			}
 		}
-		per = c.chunks(len(ledger.nodes))
+		per = c.chunks(len(ledger.nodes) * perNode)
+	}
+	return nil
+}
+
+// readGroup runs a group's range queries at once for steps [from, to) and
+// merges their points into the chunk's readings.
+func (c *collector) readGroup(ctx context.Context, group []stepQuery, from, to int, chunk map[string]*nodeChunk) error {
+	series := make([][]promapi.Series, len(group))
+	warnings := make([][]string, len(group))
+	errs := make([]error, len(group))
+	var wg sync.WaitGroup
+	for i, sq := range group {
+		c.record(sq.query, "range", c.cfg.Period.Step.String())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			series[i], warnings[i], errs[i] = c.rangeQuery(ctx, sq.query, from, to)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("reading the steps: %w", err)
+	}
+	for i, sq := range group {
+		if err := c.noteWarnings(c.rangeWhat(sq.query, from, to), warnings[i]); err != nil {
+			return fmt.Errorf("reading the steps: %w", err)
+		}
+	}
+	get := func(m map[string]string) (*nodeChunk, error) {
+		name := m[labelNode]
+		nc := chunk[name]
+		if nc == nil {
+			nc = &nodeChunk{cluster: m[labelCluster], readings: make([]Reading, to-from)}
+			chunk[name] = nc
+		} else if nc.cluster != m[labelCluster] {
+			return nil, fmt.Errorf("node %q has series from clusters %q and %q: pass --cluster", name, nc.cluster, m[labelCluster])
+		}
+		return nc, nil
+	}
+	// Every point is merged into its step, the worst deciding: a store that
+	// answers two series for one node, or one timestamp twice, cannot have
+	// the last one overwrite a breach.
+	for i, sq := range group {
+		for _, s := range series[i] {
+			nc, err := get(s.Metric)
+			if err != nil {
+				return err
+			}
+			name := s.Metric[labelNode]
+			for _, pt := range s.Values {
+				k, ok := c.cfg.Period.Index(pt.T)
+				if !ok || k < from || k >= to {
+					c.outside++
+					continue
+				}
+				if name != "" {
+					c.seen[name] = true
+					if sq.metric == metricUp {
+						c.sawChrony = true
+					}
+				}
+				if !sq.add(&nc.readings[k-from], s.Metric, pt.V) && name != "" {
+					c.noteBad(name, sq.metric, pt.T, pt.V)
+				}
+			}
+		}
 	}
 	return nil
 }
@@ -585,4 +683,135 @@ func (c *collector) readReferences(ctx context.Context, ledger *Ledger) error {
 			}
 		}
 	})
+}
+
+// readServers reads, day by day, who each cross-check server was and its
+// totals over the period: the answered checks, the disagreements and the
+// worst bound. The offsets come with the steps (readChrony).
+func (c *collector) readServers(ctx context.Context) error {
+	by := "by (" + labelServer + ")"
+	type perServer struct {
+		what  string
+		query func(window string) string
+		use   func(sv *Server, s promapi.Sample)
+	}
+	count := func(metric string) func(string) string {
+		return func(w string) string {
+			return fmt.Sprintf("sum %s (count_over_time(%s[%s]))", by, c.chronySelector(metric), w)
+		}
+	}
+	sum := func(metric string) func(string) string {
+		return func(w string) string {
+			return fmt.Sprintf("sum %s (sum_over_time(%s[%s]))", by, c.chronySelector(metric), w)
+		}
+	}
+	// A consistency is 0 or 1 (the steps' queries refuse anything else), so
+	// count − sum is the number of disagreeing samples.
+	for _, q := range []perServer{
+		{"the cross-check servers' checks", count(metricXUp), func(sv *Server, s promapi.Sample) { sv.UpSamples += int64(s.Value.V) }},
+		{"the cross-check servers' answers", sum(metricXUp), func(sv *Server, s promapi.Sample) { sv.AnsweredSamples += int64(s.Value.V) }},
+		{"the cross-check consistency", count(metricXConsistent), func(sv *Server, s promapi.Sample) {
+			sv.ConsistentSamples += int64(s.Value.V)
+			sv.DisagreeingSamples += int64(s.Value.V)
+		}},
+		{"the cross-check consistency", sum(metricXConsistent), func(sv *Server, s promapi.Sample) { sv.DisagreeingSamples -= int64(s.Value.V) }},
+		{"the cross-check bounds", func(w string) string {
+			return fmt.Sprintf("max %s (max_over_time(%s[%s]))", by, c.chronySelector(metricXBound), w)
+		}, func(sv *Server, s promapi.Sample) {
+			if v := s.Value.V; v >= 0 && !math.IsInf(v, 1) {
+				sv.WorstBound = maxKnown(sv.WorstBound, v)
+			}
+		}},
+		{"the cross-check servers' nodes", func(w string) string {
+			return fmt.Sprintf("count by (%s, %s) (count_over_time(%s[%s]))", labelServer, labelNode, c.chronySelector(metricXUp), w)
+		}, func(sv *Server, s promapi.Sample) {
+			if n := s.Metric[labelNode]; n != "" {
+				c.servers.nodes[sv.Address][n] = true
+			}
+		}},
+		{"the cross-check servers' identities", func(w string) string {
+			return fmt.Sprintf("sum by (%s, server_stratum, reference_id, reference_name) (count_over_time(%s[%s]))", labelServer, c.chronySelector(metricXServer), w)
+		}, func(sv *Server, s promapi.Sample) {
+			id := ServerIdentity{Stratum: s.Metric["server_stratum"], ReferenceID: s.Metric["reference_id"], ReferenceName: s.Metric["reference_name"]}
+			c.servers.ids[sv.Address][id] += int64(s.Value.V)
+		}},
+	} {
+		err := c.perDay(ctx, q.what, q.query, func(samples []promapi.Sample) {
+			for _, s := range samples {
+				if addr := s.Metric[labelServer]; addr != "" && !math.IsNaN(s.Value.V) {
+					q.use(c.servers.get(addr), s)
+				}
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readSystem reads, day by day, the node images and versions of the
+// inventory and the collector builds, for the system-design annex.
+func (c *collector) readSystem(ctx context.Context) error {
+	type platformKey struct{ os, kernel, kubelet, runtime string }
+	platforms := map[platformKey]map[string]bool{}
+	if c.cfg.Inventory {
+		err := c.perDay(ctx, "the node images", func(w string) string {
+			return fmt.Sprintf("max by (node, os_image, kernel_version, kubelet_version, container_runtime_version) (max_over_time(%s[%s]))", c.inventorySelector(), w)
+		}, func(samples []promapi.Sample) {
+			for _, s := range samples {
+				m := s.Metric
+				k := platformKey{m["os_image"], m["kernel_version"], m["kubelet_version"], m["container_runtime_version"]}
+				if platforms[k] == nil {
+					platforms[k] = map[string]bool{}
+				}
+				platforms[k][m["node"]] = true
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
+	type buildKey struct{ command, version string }
+	builds := map[buildKey]map[string]bool{}
+	err := c.perDay(ctx, "the collector builds", func(w string) string {
+		return fmt.Sprintf("max by (%s, collector_command, collector_version) (max_over_time(%s[%s]))", labelNode, c.chronySelector(metricCollector), w)
+	}, func(samples []promapi.Sample) {
+		for _, s := range samples {
+			m := s.Metric
+			k := buildKey{m["collector_command"], m["collector_version"]}
+			if builds[k] == nil {
+				builds[k] = map[string]bool{}
+			}
+			builds[k][m[labelNode]] = true
+		}
+	})
+	if err != nil {
+		return err
+	}
+	for k, nodes := range platforms {
+		c.res.Platforms = append(c.res.Platforms, Platform{OSImage: k.os, KernelVersion: k.kernel, KubeletVersion: k.kubelet, ContainerRuntimeVersion: k.runtime, Nodes: sortedKeys(nodes)})
+	}
+	sort.Slice(c.res.Platforms, func(i, j int) bool {
+		a, b := c.res.Platforms[i], c.res.Platforms[j]
+		return a.OSImage+"\x00"+a.KernelVersion+"\x00"+a.KubeletVersion+"\x00"+a.ContainerRuntimeVersion <
+			b.OSImage+"\x00"+b.KernelVersion+"\x00"+b.KubeletVersion+"\x00"+b.ContainerRuntimeVersion
+	})
+	for k, nodes := range builds {
+		c.res.Collectors = append(c.res.Collectors, CollectorBuild{Command: k.command, Version: k.version, Nodes: sortedKeys(nodes)})
+	}
+	sort.Slice(c.res.Collectors, func(i, j int) bool {
+		a, b := c.res.Collectors[i], c.res.Collectors[j]
+		return a.Command+"\x00"+a.Version < b.Command+"\x00"+b.Version
+	})
+	return nil
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -50,6 +50,8 @@ type Reading struct {
 	HaveErr bool
 	MaxErr  float64
 	Invalid bool
+	// UTC is the step's cross-check window.
+	UTC UTCReading
 }
 
 // AddUp merges one chrony_up value into the step: the lowest decides. NaN
@@ -166,8 +168,18 @@ type Node struct {
 	Steps     [numStates]int64
 	Worst     float64 // the highest finite bound; NaN while none
 	WorstStep int
-	hist      []uint32
-	histN     int64
+	hist      histogram
+
+	// UTCSteps counts the in-fleet steps by UTC state; Traceable the steps
+	// both within tolerance and verified against UTC.
+	UTCSteps  [numUTCStates]int64
+	Traceable int64
+	// WorstUTC is the highest of the steps' UTC bounds (each step's the
+	// lowest in its window): the weakest verification in the period. NaN
+	// while none.
+	WorstUTC     float64
+	WorstUTCStep int
+	UTCOutages   []UTCOutage
 
 	Days []Day
 	Plot []Bucket
@@ -179,19 +191,36 @@ type Node struct {
 
 	next    int // the next step to account
 	fleetAt int // index into Fleet of the span holding next
-	run     struct {
-		state State
-		start int
-		last  int
-		open  bool
+	run     run[State]
+	utcRun  run[UTCState]
+}
+
+// run is the current run of steps in one state.
+type run[S comparable] struct {
+	state S
+	start int
+	last  int
+	open  bool
+}
+
+// extend adds step k in state s, and returns the run it ended, if any.
+func (r *run[S]) extend(k int, s S) (ended run[S], ok bool) {
+	if r.open && (r.state != s || r.last != k-1) {
+		ended, ok = *r, true
+		r.open = false
 	}
+	if !r.open {
+		r.state, r.start, r.open = s, k, true
+	}
+	r.last = k
+	return ended, ok
 }
 
 // Reference is a time reference a node followed.
 type Reference struct{ ID, Name string }
 
 // Day is one UTC day of a node's steps.
-type Day struct{ Within, InFleet int32 }
+type Day struct{ Within, Traceable, InFleet int32 }
 
 // Bucket is a slice of the period for plotting: the highest finite bound,
 // and whether any step in it was not within tolerance.
@@ -200,13 +229,19 @@ type Bucket struct {
 	NotOK   bool
 	Unsync  bool
 	InFleet bool
+	// UTCBound is the highest of the steps' UTC bounds, Offset the largest
+	// cross-check |offset|; NaN when none.
+	UTCBound float64
+	Offset   float64
+	// UTC says which UTC states the bucket's in-fleet steps were in.
+	UTC [numUTCStates]bool
 }
 
 func newNode(name, cluster string, fleet []Span, days, buckets int) *Node {
-	n := &Node{Name: name, Cluster: cluster, Fleet: fleet, Worst: math.NaN(), hist: make([]uint32, histSize),
+	n := &Node{Name: name, Cluster: cluster, Fleet: fleet, Worst: math.NaN(), WorstUTC: math.NaN(), hist: newHistogram(),
 		Days: make([]Day, days), Plot: make([]Bucket, buckets), References: map[Reference]int64{}}
 	for i := range n.Plot {
-		n.Plot[i].Max = math.NaN()
+		n.Plot[i].Max, n.Plot[i].UTCBound, n.Plot[i].Offset = math.NaN(), math.NaN(), math.NaN()
 	}
 	return n
 }
@@ -219,6 +254,10 @@ type Ledger struct {
 	dayStart  time.Time
 	days      int
 	buckets   int
+	// NoDays is true when the ledger cannot say how a node's steps fell
+	// into UTC days (a rollup of reports longer than a day): Node.Days is
+	// then empty, not zero.
+	NoDays bool
 }
 
 // NewLedger starts a ledger for the period.
@@ -230,6 +269,16 @@ func NewLedger(p Period, tolerance float64) *Ledger {
 	}
 	return &Ledger{Period: p, Tolerance: tolerance, nodes: map[string]*Node{}, dayStart: dayStart, days: days, buckets: min(p.Steps, 480)}
 }
+
+// SetBuckets sets how many plot buckets the nodes added from now on have
+// (480 at most, by default): a rollup plots no finer than its inputs.
+func (l *Ledger) SetBuckets(n int) { l.buckets = max(1, min(n, l.Period.Steps, 480)) }
+
+// Buckets is how many plot buckets a node has.
+func (l *Ledger) Buckets() int { return l.buckets }
+
+// DayStart is the start of the UTC day of Node.Days[0].
+func (l *Ledger) DayStart() time.Time { return l.dayStart }
 
 // Add puts a node in the fleet for the given spans of steps.
 func (l *Ledger) Add(name, cluster string, fleet []Span, inInventory bool) *Node {
@@ -269,7 +318,7 @@ func (l *Ledger) Finish() {
 		for n.next < l.Period.Steps {
 			l.record(n, n.next, Reading{})
 		}
-		l.closeRun(n)
+		l.closeRuns(n)
 	}
 }
 
@@ -286,13 +335,20 @@ func (l *Ledger) record(n *Node, k int, r Reading) {
 		return
 	}
 	s := Classify(r, l.Tolerance)
+	u := ClassifyUTC(r.UTC, l.Tolerance)
 	n.Steps[s]++
-	day := int(l.Period.At(k).Sub(l.dayStart) / (24 * time.Hour))
-	n.Days[day].InFleet++
+	n.UTCSteps[u]++
+	day := &n.Days[int(l.Period.At(k).Sub(l.dayStart)/(24*time.Hour))]
+	day.InFleet++
 	b := &n.Plot[k*l.buckets/l.Period.Steps]
 	b.InFleet = true
+	b.UTC[u] = true
 	if s == Within {
-		n.Days[day].Within++
+		day.Within++
+		if u == UTCVerified {
+			day.Traceable++
+			n.Traceable++
+		}
 	} else {
 		b.NotOK = true
 	}
@@ -303,57 +359,99 @@ func (l *Ledger) record(n *Node, k int, r Reading) {
 		if math.IsNaN(n.Worst) || r.MaxErr > n.Worst {
 			n.Worst, n.WorstStep = r.MaxErr, k
 		}
-		if math.IsNaN(b.Max) || r.MaxErr > b.Max {
-			b.Max = r.MaxErr
+		b.Max = maxKnown(b.Max, r.MaxErr)
+		n.hist.add(r.MaxErr)
+	}
+	if r.UTC.HaveBound && !r.UTC.Invalid {
+		if math.IsNaN(n.WorstUTC) || r.UTC.MinBound > n.WorstUTC {
+			n.WorstUTC, n.WorstUTCStep = r.UTC.MinBound, k
 		}
-		n.hist[histIndex(r.MaxErr)]++
-		n.histN++
+		b.UTCBound = maxKnown(b.UTCBound, r.UTC.MinBound)
 	}
-	if n.run.open && (n.run.state != s || n.run.last != k-1) {
-		l.closeRun(n)
+	if r.UTC.HaveOffset {
+		b.Offset = maxKnown(b.Offset, r.UTC.MaxAbsOffset)
 	}
-	if !n.run.open {
-		n.run.state, n.run.start, n.run.open = s, k, true
+	if ended, ok := n.run.extend(k, s); ok {
+		l.outage(n, ended)
 	}
-	n.run.last = k
+	if ended, ok := n.utcRun.extend(k, u); ok {
+		l.utcOutage(n, ended)
+	}
 }
 
-func (l *Ledger) closeRun(n *Node) {
-	if n.run.open && n.run.state != Within {
-		n.Outages = append(n.Outages, Outage{Start: l.Period.At(n.run.start), End: l.Period.At(n.run.last + 1), Cause: n.run.state})
+// maxKnown is the larger of a and v, a being NaN while unknown.
+func maxKnown(a, v float64) float64 {
+	if math.IsNaN(a) || v > a {
+		return v
 	}
-	n.run.open = false
+	return a
 }
 
-func histIndex(v float64) int {
-	if v <= histBase {
-		return 0
+func (l *Ledger) closeRuns(n *Node) {
+	if n.run.open {
+		l.outage(n, n.run)
+		n.run.open = false
 	}
-	i := int(math.Log(v/histBase) / math.Log(histGrowth))
-	return min(i+1, histSize-1)
+	if n.utcRun.open {
+		l.utcOutage(n, n.utcRun)
+		n.utcRun.open = false
+	}
+}
+
+func (l *Ledger) outage(n *Node, r run[State]) {
+	if r.state != Within {
+		n.Outages = append(n.Outages, Outage{Start: l.Period.At(r.start), End: l.Period.At(r.last + 1), Cause: r.state})
+	}
+}
+
+func (l *Ledger) utcOutage(n *Node, r run[UTCState]) {
+	if r.state != UTCVerified {
+		n.UTCOutages = append(n.UTCOutages, UTCOutage{Start: l.Period.At(r.start), End: l.Period.At(r.last + 1), Cause: r.state})
+	}
 }
 
 // Percentile is the q-quantile of the node's finite bounds, from the
 // histogram (to within 0.5%), or NaN when it read none.
-func (n *Node) Percentile(q float64) float64 {
-	if n.histN == 0 {
+func (n *Node) Percentile(q float64) float64 { return n.hist.percentile(q) }
+
+// histogram counts values in buckets 1% wide from 1 ns up.
+type histogram struct {
+	counts []uint32
+	n      int64
+	max    float64 // NaN while empty
+}
+
+func newHistogram() histogram { return histogram{counts: make([]uint32, histSize), max: math.NaN()} }
+
+func (h *histogram) add(v float64) {
+	i := 0
+	if v > histBase {
+		i = min(int(math.Log(v/histBase)/math.Log(histGrowth))+1, histSize-1)
+	}
+	h.counts[i]++
+	h.n++
+	h.max = maxKnown(h.max, v)
+}
+
+// percentile is the q-quantile to within 0.5%, never above the largest
+// value added; NaN when empty.
+func (h *histogram) percentile(q float64) float64 {
+	if h.n == 0 {
 		return math.NaN()
 	}
-	rank := int64(math.Ceil(q * float64(n.histN)))
-	rank = max(rank, 1)
+	rank := max(int64(math.Ceil(q*float64(h.n))), 1)
 	var seen int64
-	for i, c := range n.hist {
+	for i, c := range h.counts {
 		seen += int64(c)
 		if seen >= rank {
 			if i == 0 {
 				return histBase
 			}
 			lo := histBase * math.Pow(histGrowth, float64(i-1))
-			v := lo * math.Sqrt(histGrowth)
-			return min(v, n.Worst)
+			return min(lo*math.Sqrt(histGrowth), h.max)
 		}
 	}
-	return n.Worst
+	return h.max
 }
 
 // InFleetSteps is how many steps the node was in the fleet.

@@ -162,3 +162,105 @@ func TestWorstIgnoresImpossibleBounds(t *testing.T) {
 		t.Errorf("steps %v, want %v", n.Steps, want)
 	}
 }
+
+func TestClassifyUTC(t *testing.T) {
+	const tol = 1e-3
+	for _, tc := range []struct {
+		name string
+		u    UTCReading
+		want UTCState
+	}{
+		{"no cross-check sample", UTCReading{}, UTCUnverified},
+		{"a bound within", UTCReading{HaveConsistent: true, MinConsistent: 1, HaveBound: true, MinBound: 0.4e-3}, UTCVerified},
+		{"a bound of exactly the tolerance", UTCReading{HaveBound: true, MinBound: 1e-3}, UTCVerified},
+		{"the best bound above: the path is too long", UTCReading{HaveConsistent: true, MinConsistent: 1, HaveBound: true, MinBound: 4e-3}, UTCInconclusive},
+		{"one disagreement in the window outranks a good bound", UTCReading{HaveConsistent: true, MinConsistent: 0, HaveBound: true, MinBound: 0.1e-3}, UTCDisagrees},
+		{"a disagreement without a bound", UTCReading{HaveConsistent: true, MinConsistent: 0}, UTCDisagrees},
+		{"consistent but no bound", UTCReading{HaveConsistent: true, MinConsistent: 1}, UTCUnverified},
+		{"a value no receiver writes spoils the verification", UTCReading{HaveBound: true, MinBound: 0.1e-3, Invalid: true}, UTCUnverified},
+		{"offsets alone verify nothing", UTCReading{HaveOffset: true, MaxAbsOffset: 1e-6}, UTCUnverified},
+	} {
+		if got := ClassifyUTC(tc.u, tol); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestUTCReadingMerges(t *testing.T) {
+	var u UTCReading
+	for _, v := range []float64{1, math.NaN(), 0, 1} {
+		if !u.AddConsistent(v) {
+			t.Errorf("AddConsistent(%g) refused", v)
+		}
+	}
+	for _, v := range []float64{3e-3, 0.2e-3, math.NaN(), 5e-3} {
+		if !u.AddBound(v) {
+			t.Errorf("AddBound(%g) refused", v)
+		}
+	}
+	for _, v := range []float64{-4e-3, 2e-3} {
+		if !u.AddOffset(v) {
+			t.Errorf("AddOffset(%g) refused", v)
+		}
+	}
+	if !u.HaveConsistent || u.MinConsistent != 0 || u.MinBound != 0.2e-3 || u.MaxAbsOffset != 4e-3 || u.Invalid {
+		t.Errorf("merged %+v: want consistent 0, bound 0.2 ms, |offset| 4 ms", u)
+	}
+	for _, tc := range []struct {
+		name string
+		add  func(*UTCReading) bool
+	}{
+		{"consistent 0.5", func(u *UTCReading) bool { return u.AddConsistent(0.5) }},
+		{"consistent 2", func(u *UTCReading) bool { return u.AddConsistent(2) }},
+		{"bound -1", func(u *UTCReading) bool { return u.AddBound(-1) }},
+		{"bound +Inf", func(u *UTCReading) bool { return u.AddBound(math.Inf(1)) }},
+		{"offset -Inf", func(u *UTCReading) bool { return u.AddOffset(math.Inf(-1)) }},
+	} {
+		var u UTCReading
+		if tc.add(&u) || !u.Invalid {
+			t.Errorf("%s: accepted, or not marked invalid: %+v", tc.name, u)
+		}
+	}
+}
+
+// The UTC state is counted beside the state, step by step: traceable only
+// when both are good, runs of UTC states other than verified kept apart.
+func TestLedgerUTCAccounting(t *testing.T) {
+	p := Period{From: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), Step: 30 * time.Second, Steps: 8}
+	l := NewLedger(p, 1e-3)
+	n := l.Add("n", "c", []Span{{0, 8}}, false)
+	good := Reading{HaveUp: true, MinUp: 1, HaveErr: true, MaxErr: 1e-4}
+	verified := UTCReading{HaveConsistent: true, MinConsistent: 1, HaveBound: true, MinBound: 0.3e-3}
+	with := func(r Reading, u UTCReading) Reading { r.UTC = u; return r }
+	l.Account(n, 0, with(good, verified))
+	l.Account(n, 1, with(good, UTCReading{HaveConsistent: true, MinConsistent: 0, HaveBound: true, MinBound: 6e-3}))
+	l.Account(n, 2, with(good, UTCReading{HaveConsistent: true, MinConsistent: 0}))
+	l.Account(n, 3, with(good, UTCReading{HaveBound: true, MinBound: 2e-3}))
+	l.Account(n, 4, with(Reading{HaveUp: true, MinUp: 1, HaveErr: true, MaxErr: 3e-3}, verified)) // above tolerance, verified
+	l.Account(n, 5, with(good, verified))
+	l.Account(n, 6, good) // no cross-check
+	l.Finish()            // 7: no data, no cross-check
+	wantUTC := [numUTCStates]int64{UTCVerified: 3, UTCInconclusive: 1, UTCDisagrees: 2, UTCUnverified: 2}
+	if n.UTCSteps != wantUTC {
+		t.Errorf("UTC steps %v, want %v", n.UTCSteps, wantUTC)
+	}
+	if n.Traceable != 2 {
+		t.Errorf("traceable %d, want 2 (steps 0 and 5)", n.Traceable)
+	}
+	if n.WorstUTC != 6e-3 || n.WorstUTCStep != 1 {
+		t.Errorf("worst UTC bound %g at %d, want 6 ms at step 1", n.WorstUTC, n.WorstUTCStep)
+	}
+	at := p.At
+	want := []UTCOutage{{at(1), at(3), UTCDisagrees}, {at(3), at(4), UTCInconclusive}, {at(6), at(8), UTCUnverified}}
+	if len(n.UTCOutages) != len(want) {
+		t.Fatalf("UTC runs %v, want %v", n.UTCOutages, want)
+	}
+	for i := range want {
+		if n.UTCOutages[i] != want[i] {
+			t.Errorf("UTC run %d: %v, want %v", i, n.UTCOutages[i], want[i])
+		}
+	}
+	if d := n.Days[0]; d.Traceable != 2 || d.Within != 6 || d.InFleet != 8 {
+		t.Errorf("day %+v, want 2 traceable, 6 within of 8", d)
+	}
+}

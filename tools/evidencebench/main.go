@@ -32,6 +32,8 @@ func main() {
 	evidence := flag.String("evidence", "_build/chrony-evidence", "the chrony-evidence binary")
 	work := flag.String("work", "", "a scratch directory (default: a new temporary one, removed at the end)")
 	doc := flag.String("doc", "", "a Markdown file whose <!-- evidence-bench:begin/end --> block receives the table")
+	rollupNodes := flag.Int("rollup-nodes", 0, "instead: measure `chrony-evidence rollup` of -rollup-days daily reports of this many nodes")
+	rollupDays := flag.Int("rollup-days", 365, "with -rollup-nodes: how many daily reports")
 	flag.Parse()
 	dir := *work
 	if dir == "" {
@@ -40,6 +42,19 @@ func main() {
 			log.Fatal(err)
 		}
 		defer os.RemoveAll(dir)
+	}
+	if *rollupNodes > 0 {
+		table, err := rollupBench(dir, *rollupNodes, *rollupDays, *evidence)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Print(table)
+		if *doc != "" {
+			if err := replaceBlockNamed(*doc, "rollup-bench", table); err != nil {
+				log.Fatal(err)
+			}
+		}
+		return
 	}
 	var rows []string
 	for _, s := range strings.Split(*sizes, ",") {
@@ -57,8 +72,8 @@ func main() {
 	var table strings.Builder
 	fmt.Fprintf(&table, "Measured %s on %s, %d CPUs, %s, with Debian's Prometheus %s (`make bench-evidence`):\n\n",
 		time.Now().UTC().Format("2006-01-02"), cpuModel(), runtime.NumCPU(), memTotal(), promVersion())
-	table.WriteString("| Nodes | Days at 30 s | Samples of chrony_up | Backfill (promtool) | chrony-evidence wall time | Peak RSS | Wall time per node | RSS added per node since the first row |\n")
-	table.WriteString("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	table.WriteString("| Nodes | Days at 30 s | Samples of chrony_up | Cross-check servers per node | Backfill (promtool) | chrony-evidence wall time | Peak RSS | Wall time per node | RSS added per node since the first row |\n")
+	table.WriteString("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, r := range rows {
 		table.WriteString(r + "\n")
 	}
@@ -70,12 +85,14 @@ func main() {
 	}
 }
 
-func replaceBlock(path, block string) error {
+func replaceBlock(path, block string) error { return replaceBlockNamed(path, "evidence-bench", block) }
+
+func replaceBlockNamed(path, name, block string) error {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	const begin, end = "<!-- evidence-bench:begin -->\n", "<!-- evidence-bench:end -->"
+	begin, end := "<!-- "+name+":begin -->\n", "<!-- "+name+":end -->"
 	s := string(raw)
 	i, j := strings.Index(s, begin), strings.Index(s, end)
 	if i < 0 || j < i {
@@ -147,13 +164,19 @@ func measure(dir string, nodes, days int, evidence string) (string, error) {
 		perNodeRSS = fmt.Sprintf("%.2f MiB", (rss-firstRSS)/float64(nodes-firstNodes))
 	}
 	samples := nodes * days * 2880
-	return fmt.Sprintf("| %d | %d | %s | %s | %s | %.0f MiB | %.0f ms | %s |", nodes, days, thousands(samples), backfill.Round(time.Second),
+	return fmt.Sprintf("| %d | %d | %s | %d | %s | %s | %.0f MiB | %.0f ms | %s |", nodes, days, thousands(samples), crossCheckServers, backfill.Round(time.Second),
 		wall.Round(100*time.Millisecond), rss, float64(wall.Milliseconds())/float64(nodes), perNodeRSS), nil
 }
 
 // benchFleet is nodes [lo, hi) of a fleet where every node has the events
 // a month brings: a 10-minute outage of chronyd each, a 3-minute breach on
-// every tenth node, and a 12-hour gap on every 25th.
+// every tenth node, and a 12-hour gap on every 25th. Every node checks its
+// clock against two servers, as the shipped cross-check configuration
+// suggests: the second is down for an hour on every fifth node, and the
+// first disagrees for 20 minutes on every twentieth.
+// crossCheckServers is how many servers each node of benchFleet checks.
+const crossCheckServers = 2
+
 func benchFleet(from, to time.Time, lo, hi int) fleetgen.Fleet {
 	whole := []fleetgen.Window{{Start: from, End: to}}
 	f := fleetgen.Fleet{From: from, To: to, Interval: 30 * time.Second, Offset: 7 * time.Second, InventoryOffset: 3 * time.Second}
@@ -165,7 +188,18 @@ func benchFleet(from, to time.Time, lo, hi int) fleetgen.Fleet {
 			Bound:       func(k int) float64 { return 150e-6 + 50e-6*math.Sin(float64(k+i)/200) },
 			Unreachable: []fleetgen.Window{{Start: from.Add(day + 3*time.Hour), End: from.Add(day + 3*time.Hour + 10*time.Minute)}},
 			BreachBound: 2e-3,
+			Collector:   "bench",
 		}
+		ntp1 := fleetgen.CrossCheck{Address: "ntp1.bench:123", Stratum: 1, ReferenceID: "47505300", Reference: "GPS", Offset: 80e-6, Bound: 320e-6}
+		ntp2 := fleetgen.CrossCheck{Address: "ntp2.bench:123", Stratum: 2, ReferenceID: "0A000001", Reference: "10.0.0.1", Offset: -120e-6, Bound: 610e-6}
+		if i%5 == 0 {
+			ntp2.Down = []fleetgen.Window{{Start: from.Add(day + 15*time.Hour), End: from.Add(day + 16*time.Hour)}}
+		}
+		if i%20 == 0 {
+			ntp1.Disagree = []fleetgen.Window{{Start: from.Add(day + 18*time.Hour), End: from.Add(day + 18*time.Hour + 20*time.Minute)}}
+			ntp1.DisagreeOffset, ntp1.DisagreeBound = 4e-3, 4.3e-3
+		}
+		n.CrossChecks = []fleetgen.CrossCheck{ntp1, ntp2}
 		if i%10 == 0 {
 			n.Breach = []fleetgen.Window{{Start: from.Add(day + 9*time.Hour), End: from.Add(day + 9*time.Hour + 3*time.Minute)}}
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"sort"
 	"strings"
 )
 
@@ -11,11 +12,21 @@ import (
 // from elsewhere), so a kept copy reads the same in ten years and opening it
 // makes no request.
 var htmlPage = template.Must(template.New("report").Funcs(template.FuncMap{
-	"ratio":   formatRatio,
-	"seconds": formatOptSeconds,
-	"worst":   func(n NodeLine) string { return formatWorst(n.WorstMaxError, "", n.WorstAt) },
-	"svgPlot": svgPlot,
-	"heatSVG": heatSVG,
+	"ratio":    formatRatio,
+	"seconds":  formatOptSeconds,
+	"worst":    func(n NodeLine) string { return formatWorst(n.WorstMaxError, "", n.WorstAt) },
+	"worstUTC": func(n NodeLine) string { return formatWorstUTC(n.WorstUTCErrorBound, "", n.WorstUTCAt) },
+	"svgPlot":  svgPlot,
+	"heatSVG":  heatSVG,
+	"heatCSS":  heatCSS,
+	"swatch":   svgSwatch,
+	"captions": func() [2]string { return heatCaptions },
+	"annexT":   func() string { return annexTitle },
+	"firmT":    func() string { return firmTitle },
+	"blank":    func() string { return blankField },
+	"refHead":  func() []string { return referenceHeader },
+	"platHead": func() []string { return platformHeader },
+	"collHead": func() []string { return collectorHeader },
 }).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -29,39 +40,94 @@ table { border-collapse: collapse; margin: 0.5em 0; } td, th { border: 1px solid
 th { background: #eee; } .num { text-align: right; } .warn { color: #a00; }
 .partial { border: 3px solid #a00; color: #a00; padding: 0.3em 0.8em; font-weight: bold; }
 .node { page-break-inside: avoid; break-inside: avoid; margin-bottom: 1.2em; }
+.lead { width: 100%; table-layout: fixed; } .lead td { font-size: 12pt; padding: 6px 8px; } .lead td.trace { font-weight: bold; background: #eef6ee; } .lead th.trace { background: #d5ead5; }
+.note { border-left: 4px solid #a00; padding: 0.2em 0.8em; }
+.legend { display: flex; flex-wrap: wrap; gap: 0.2em 1.2em; font-size: 9pt; margin: 0.3em 0 0.8em; } .legend span { white-space: nowrap; } .legend svg { vertical-align: middle; margin-right: 0.3em; }
+.heatpick label { margin-right: 1.5em; } .heatpick { margin: 0.5em 0; }
+.cap-r { display: none; } #heat-r:checked ~ .cap-r { display: block; } #heat-r:checked ~ .cap-t { display: none; }
+{{heatCSS}}
+.annex th { width: 16em; } .firm { width: 100%; } .firm td { height: 5em; color: #999; font-style: italic; } .firm th { width: 40%; }
+nav ul { margin: 0.2em 0; padding-left: 1.2em; columns: 2; }
 svg text { font-family: sans-serif; }
-@media print { body { margin: 0; } h2 { page-break-after: avoid; } }
+@page { @bottom-center { content: "{{.Title}}, {{.Summary.From}} to {{.Summary.To}}, run {{.Summary.Run.ID}}, page " counter(page) " of " counter(pages); font-size: 8pt; } }
+@media print { body { margin: 0; } h2 { page-break-after: avoid; } .firm { page-break-inside: avoid; } }
 </style>
 </head>
 <body>
 {{if .PartialNotice}}<div class="partial" id="partial"><p>{{.PartialNotice}}</p><ul>{{range .Summary.Partial}}<li>{{.}}</li>{{end}}</ul></div>{{end}}
 <h1>{{.Title}}</h1>
+<p id="identity">{{.Identity}}</p>
 <table>{{range .Facts}}<tr><th>{{index . 0}}</th><td>{{index . 1}}</td></tr>{{end}}</table>
 {{if .Summary.Warnings}}<ul class="warn">{{range .Summary.Warnings}}<li>{{.}}</li>{{end}}</ul>{{end}}
+<nav><ul><li><a href="#summary">Fleet summary</a></li><li><a href="#servers">Cross-check servers</a></li><li><a href="#worst">Worst nodes</a></li><li><a href="#breaches">When any node breached</a></li><li><a href="#disagreements">When a cross-check disagreed</a></li><li><a href="#by-day">Nodes by day</a></li><li><a href="#nodes">Nodes</a></li><li><a href="#annex">{{annexT}}</a></li><li><a href="#firm">{{firmT}}</a></li></ul></nav>
 
-<h2>Fleet summary</h2>
+<h2 id="summary">Fleet summary</h2>
+<table class="lead" id="lead"><tr><th class="trace">{{index .LeadHead 0}}</th><th>{{index .LeadHead 1}}</th></tr>
+{{range .Lead}}<tr><td class="trace">{{index . 0}}</td><td>{{index . 1}}</td></tr>
+{{end}}</table>
+{{if .LeadNote}}<p class="note">{{.LeadNote}}</p>{{end}}
 <table id="fleet">{{range .Headline}}<tr><th>{{index . 0}}</th><td class="num">{{index . 1}}</td></tr>{{end}}</table>
+<p id="comparison">{{.CompareHead}}</p>{{if .Compare}}<table>{{range $i, $r := .Compare}}<tr>{{if eq $i 0}}<th>{{index $r 0}}</th><th>{{index $r 1}}</th><th>{{index $r 2}}</th>{{else}}<th>{{index $r 0}}</th><td class="num">{{index $r 1}}</td><td class="num">{{index $r 2}}</td>{{end}}</tr>{{end}}</table>{{end}}
 
-<h2>Worst nodes</h2>
-{{if .Worst}}<table><tr><th>Node</th><th>Within tolerance</th><th>No data</th><th>Worst bound</th><th>Outages</th></tr>
-{{range .Worst}}<tr><td>{{.Node}}</td><td class="num">{{ratio .WithinToleranceRatio}}</td><td class="num">{{ratio .NoDataRatio}}</td><td>{{worst .}}</td><td class="num">{{len .Outages}}</td></tr>
-{{end}}</table>{{else}}<p>Every node was within tolerance for every step it was in the fleet.</p>{{end}}
+<h2 id="servers">Cross-check servers</h2>
+{{if .Servers}}<p>The independent NTP servers the nodes' collectors checked their clocks against. Answered: the share of the collectors' scrapes at which the latest check had been answered. |offset|: each node's last sample in each step. Disagreeing: samples in which the server contradicted chronyd's bound, of those that compared.</p>
+<table id="server-table"><tr><th>Server, stratum, refid</th><th>Nodes</th><th>Answered</th><th>|offset| p50</th><th>|offset| p99</th><th>|offset| max</th><th>Worst error bound</th><th>Disagreeing samples</th></tr>
+{{range .Servers}}<tr><td>{{.Server}}</td><td class="num">{{.Nodes}}</td><td class="num">{{.Answered}}</td><td class="num">{{.P50}}</td><td class="num">{{.P99}}</td><td class="num">{{.Max}}</td><td class="num">{{.Worst}}</td><td class="num">{{.Disagreeing}}</td></tr>
+{{end}}</table>{{else}}<p class="note" id="no-servers">{{.NoServers}}</p>{{end}}
 
-<h2>When any node breached</h2>
+<h2 id="worst">Worst nodes</h2>
+{{if .Worst}}<table><tr><th>Node</th><th>Traceably within</th><th>Within (chronyd's reference only)</th><th>No data</th><th>Worst bound</th><th>Worst cross-check bound on UTC</th><th>Outages</th></tr>
+{{range .Worst}}<tr><td>{{.Node}}</td><td class="num"><b>{{ratio .TraceableWithinRatio}}</b></td><td class="num">{{ratio .WithinToleranceRatio}}</td><td class="num">{{ratio .NoDataRatio}}</td><td>{{worst .}}</td><td>{{worstUTC .}}</td><td class="num">{{len .Outages}}</td></tr>
+{{end}}</table>{{else}}<p>Every node was traceably within tolerance for every step it was in the fleet.</p>{{end}}
+
+<h2 id="breaches">When any node breached</h2>
 {{if .Breaches}}<table><tr><th>Node</th><th>From</th><th>To</th><th>Cause</th></tr>
 {{range .Breaches}}<tr><td>{{.Node}}</td><td>{{.Start}}</td><td>{{.End}}</td><td>{{.Cause}}</td></tr>
 {{end}}</table>{{if .MoreBreaches}}<p>{{.MoreBreaches}} more in outages.csv.</p>{{end}}{{else}}<p>No node was above tolerance or unsynchronised.</p>{{end}}
 
-<h2>Nodes by day</h2>
-<p>Share of each node's steps within tolerance per UTC day: green 100%, light green 99.9% or more, yellow 99% or more, orange 90% or more, red below; grey: not in the fleet.</p>
-{{heatSVG .}}
+<h2 id="disagreements">When a cross-check disagreed</h2>
+{{if .Disagreements}}<p>Runs of steps in which a cross-check server contradicted chronyd's bound: chronyd's reference or the server was wrong. Investigate each.</p><table><tr><th>Node</th><th>From</th><th>To</th><th>Cause</th></tr>
+{{range .Disagreements}}<tr><td>{{.Node}}</td><td>{{.Start}}</td><td>{{.End}}</td><td>{{.Cause}}</td></tr>
+{{end}}</table>{{if .MoreDisagreements}}<p>{{.MoreDisagreements}} more in summary.json (utc_outages).</p>{{end}}{{else}}<p>No cross-check contradicted chronyd's bound.</p>{{end}}
 
-<h2>Nodes</h2>
+<h2 id="by-day">Nodes by day</h2>
+{{if .NoDays}}<p>{{.NoDays}}</p>{{else}}<div class="heatpick"><input type="radio" name="heat" id="heat-t" checked><label for="heat-t">Traceably within (verified against UTC)</label><input type="radio" name="heat" id="heat-r"><label for="heat-r">Within against chronyd's reference only</label>
+<p class="cap-t">Shown: {{index captions 0}}</p><p class="cap-r">Shown: {{index captions 1}}</p><p>{{.HeatColumns}}</p>
+{{heatSVG .}}</div>{{end}}
+
+<h2 id="nodes">Nodes</h2>
 <p>{{.PlotLegend}}</p>
+<div class="legend">{{range .Legend}}<span>{{swatch .}}{{.Label}}</span>{{end}}</div>
 {{range .Plots}}<div class="node"><h3>{{.Node}}</h3><p>{{.Stats}}</p>
 {{svgPlot .}}
 {{if .Outages}}<table><tr><th>From</th><th>To</th><th>Cause</th></tr>{{range .Outages}}<tr><td>{{.Start}}</td><td>{{.End}}</td><td>{{.Cause}}</td></tr>{{end}}</table>{{if .MoreOutages}}<p>{{.MoreOutages}} more in outages.csv.</p>{{end}}{{end}}
+{{if .UTCOutages}}<table><tr><th>From</th><th>To</th><th>Not verified against UTC</th></tr>{{range .UTCOutages}}<tr><td>{{.Start}}</td><td>{{.End}}</td><td>{{.Cause}}</td></tr>{{end}}</table>{{if .MoreUTCOutages}}<p>{{.MoreUTCOutages}} more in summary.json (utc_outages).</p>{{end}}{{end}}
 </div>
+{{end}}
+
+{{with .Annex}}<h2 id="annex">{{annexT}}</h2>
+<p>{{.Intro}}</p>
+<h3>The chain to UTC</h3>
+<ul>{{range .Chain}}<li>{{.}}</li>{{end}}</ul>
+<h3>Cross-check servers</h3>
+<ul id="annex-servers">{{range .ServerChain}}<li>{{.}}</li>{{end}}</ul>
+<h3>chronyd's references</h3>
+{{if .References}}<table><tr>{{range refHead}}<th>{{.}}</th>{{end}}</tr>{{range .References}}<tr><td>{{index . 0}}</td><td class="num">{{index . 1}}</td><td>{{index . 2}}</td></tr>{{end}}</table>{{end}}
+{{if .ReferenceNote}}<p>{{.ReferenceNote}}</p>{{end}}
+<h3>Platforms</h3>
+{{if .Platforms}}<table><tr>{{range platHead}}<th>{{.}}</th>{{end}}</tr>{{range .Platforms}}<tr><td>{{index . 0}}</td><td>{{index . 1}}</td><td>{{index . 2}}</td><td>{{index . 3}}</td><td class="num">{{index . 4}}</td></tr>{{end}}</table>{{else}}<p>{{.PlatformsNote}}</p>{{end}}
+<h3>Collector builds</h3>
+{{if .Collectors}}<table><tr>{{range collHead}}<th>{{.}}</th>{{end}}</tr>{{range .Collectors}}<tr><td>{{index . 0}}</td><td>{{index . 1}}</td><td class="num">{{index . 2}}</td></tr>{{end}}</table>{{else}}<p>{{.CollectorsNote}}</p>{{end}}
+<h3>Parameters</h3>
+<table class="annex">{{range .Parameters}}<tr><th>{{index . 0}}</th><td>{{index . 1}}</td></tr>{{end}}</table>
+<h3>How a step is decided</h3>
+<table class="annex">{{range .Formulas}}<tr><th>{{index . 0}}</th><td>{{index . 1}}</td></tr>{{end}}</table>
+<h3>What this does not prove</h3>
+<ul>{{range .Limits}}<li>{{.}}</li>{{end}}</ul>
+
+<h2 id="firm">{{firmT}}</h2>
+<p>{{.FirmNote}}</p>
+<table class="firm">{{range .Firm}}<tr><th>{{.}}</th><td>{{blank}}</td></tr>{{end}}</table>
 {{end}}
 </body>
 </html>
@@ -70,6 +136,24 @@ svg text { font-family: sans-serif; }
 // WriteHTML writes report.html.
 func writeHTML(w io.Writer, v *view) error {
 	return htmlPage.Execute(w, v)
+}
+
+// heatCSS colours the heat map's cells by the figure picked: each cell
+// carries the class of its traceable share (t-) and of its share within
+// against chronyd's reference only (w-), and the checked radio button
+// decides which one fills it, with no script.
+func heatCSS() template.CSS {
+	classes := make([]string, 0, len(heatColours))
+	for c := range heatColours {
+		classes = append(classes, c)
+	}
+	sort.Strings(classes)
+	var b strings.Builder
+	for _, c := range classes {
+		fill := htmlFill(heatColours[c])
+		fmt.Fprintf(&b, "#heat-t:checked ~ svg .t-%s { fill: %s; } #heat-r:checked ~ svg .w-%s { fill: %s; }\n", c, fill, c, fill)
+	}
+	return template.CSS(b.String())
 }
 
 func heatSVG(v *view) template.HTML {
@@ -86,48 +170,96 @@ func heatSVG(v *view) template.HTML {
 		y := top + cell*float64(r)
 		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="9" text-anchor="end">%s</text>`, label-4, y+cell-3, template.HTMLEscapeString(row.Node))
 		for d, c := range row.Cells {
-			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s" stroke="#fff"><title>%s %s: %s</title></rect>`,
-				label+cell*float64(d), y, cell, cell, htmlFill(c.Class), template.HTMLEscapeString(row.Node), v.Days[d], template.HTMLEscapeString(c.Label))
+			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" class="t-%s w-%s" stroke="#fff"><title>%s %s: %s</title></rect>`,
+				label+cell*float64(d), y, cell, cell, c.TClass, c.Class, template.HTMLEscapeString(row.Node), v.Days[d], template.HTMLEscapeString(c.Label))
 		}
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
 }
 
-func htmlFill(class string) string {
-	c := heatColours[class]
+func htmlFill(c [3]int) string {
 	return fmt.Sprintf("rgb(%d,%d,%d)", c[0], c[1], c[2])
 }
 
+// svgSwatch draws a legend entry's mark.
+func svgSwatch(l legendItem) template.HTML {
+	c := htmlFill(l.Colour)
+	var mark string
+	switch l.Kind {
+	case "line":
+		mark = fmt.Sprintf(`<line x1="1" x2="23" y1="6" y2="6" stroke="%s" stroke-width="2"/>`, c)
+	case "dash":
+		mark = fmt.Sprintf(`<line x1="1" x2="23" y1="6" y2="6" stroke="%s" stroke-dasharray="6 3"/>`, c)
+	case "dots":
+		mark = fmt.Sprintf(`<path d="M4 6h0M12 6h0M20 6h0" stroke="%s" stroke-width="2.6" stroke-linecap="round"/>`, c)
+	case "band":
+		mark = fmt.Sprintf(`<rect x="1" y="3" width="22" height="6" fill="%s"/>`, c)
+	default:
+		mark = fmt.Sprintf(`<rect x="1" y="0" width="22" height="12" fill="%s" stroke="#999" stroke-width="0.5"/>`, c)
+	}
+	return template.HTML(`<svg xmlns="http://www.w3.org/2000/svg" width="24" height="12" aria-hidden="true">` + mark + `</svg>`)
+}
+
+// The node chart's layout in the page, in CSS pixels.
+const (
+	svgW, svgH                      = 720.0, 214.0
+	svgLeft, svgTop, svgRight       = 60.0, 8.0, 10.0
+	svgBandGap, svgBandH, svgBottom = 6.0, 7.0, 22.0
+	svgPlotH                        = svgH - svgTop - svgBottom - svgBandGap - svgBandH
+)
+
 func svgPlot(p plot) template.HTML {
-	const w, h, left, bottom, top, right = 720.0, 200.0, 60.0, 24.0, 8.0, 10.0
-	pw, ph := w-left-right, h-top-bottom
-	X := func(x float64) float64 { return left + x*pw }
-	Y := func(y float64) float64 { return top + (1-y)*ph }
+	pw, ph := svgW-svgLeft-svgRight, svgPlotH
+	X := func(x float64) float64 { return svgLeft + x*pw }
+	Y := func(y float64) float64 { return svgTop + (1-y)*ph }
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" role="img" aria-label="max_error of %s">`, w, h, template.HTMLEscapeString(p.Node))
-	for _, r := range p.Absent {
-		fmt.Fprintf(&b, `<rect x="%.2f" y="%.1f" width="%.2f" height="%.1f" fill="#e0e0e0"/>`, X(r[0]), top, (r[1]-r[0])*pw, ph)
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" role="img" aria-label="bounds of %s">`, svgW, svgH, template.HTMLEscapeString(p.Node))
+	fill := func(rs [][2]float64, c [3]int) {
+		for _, r := range rs {
+			fmt.Fprintf(&b, `<rect x="%.2f" y="%.1f" width="%.2f" height="%.1f" fill="%s"/>`, X(r[0]), svgTop, (r[1]-r[0])*pw, ph, htmlFill(c))
+		}
 	}
-	for _, r := range p.Shade {
-		fmt.Fprintf(&b, `<rect x="%.2f" y="%.1f" width="%.2f" height="%.1f" fill="#f4c7c3"/>`, X(r[0]), top, (r[1]-r[0])*pw, ph)
-	}
-	for _, r := range p.Unsync {
-		fmt.Fprintf(&b, `<rect x="%.2f" y="%.1f" width="%.2f" height="%.1f" fill="#b39ddb"/>`, X(r[0]), top, (r[1]-r[0])*pw, ph)
-	}
+	fill(p.Absent, colourAbsent)
+	fill(p.Shade, colourNotOK)
+	fill(p.Unsync, colourUnsync)
 	for _, t := range p.Ticks {
 		fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#ddd"/><text x="%.1f" y="%.1f" font-size="9" text-anchor="end">%s</text>`,
-			left, left+pw, Y(t.At), Y(t.At), left-4, Y(t.At)+3, t.Label)
+			svgLeft, svgLeft+pw, Y(t.At), Y(t.At), svgLeft-4, Y(t.At)+3, t.Label)
 	}
-	for _, t := range p.XTicks {
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="9" text-anchor="middle">%s</text>`, X(t.At), h-8, t.Label)
+	bandY := svgTop + ph + svgBandGap
+	for _, r := range p.UTCBand {
+		fmt.Fprintf(&b, `<rect x="%.2f" y="%.1f" width="%.2f" height="%.1f" fill="%s"/>`, X(r.X0), bandY, (r.X1-r.X0)*pw, svgBandH, htmlFill(r.Colour))
 	}
-	fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="none" stroke="#555"/>`, left, top, pw, ph)
-	fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#c00" stroke-dasharray="6 3"/>`, left, left+pw, Y(p.Tolerance), Y(p.Tolerance))
-	for _, line := range p.Lines {
-		b.WriteString(`<polyline fill="none" stroke="#1f4e99" stroke-width="1.2" points="`)
-		for _, pt := range line {
-			fmt.Fprintf(&b, "%.2f,%.2f ", X(pt[0]), Y(pt[1]))
+	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="8" text-anchor="end">UTC</text>`, svgLeft-4, bandY+svgBandH-0.5)
+	for i, t := range p.XTicks {
+		// The last label ends at the frame's right edge, not past the
+		// picture's.
+		anchor := "middle"
+		if i == len(p.XTicks)-1 && t.At >= 1 {
+			anchor = "end"
+		}
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="9" text-anchor="%s">%s</text>`, X(t.At), svgH-6, anchor, t.Label)
+	}
+	fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="none" stroke="#555"/>`, svgLeft, svgTop, pw, ph)
+	fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="%s" stroke-dasharray="6 3"/>`, svgLeft, svgLeft+pw, Y(p.Tolerance), Y(p.Tolerance), htmlFill(colourTolerance))
+	lines := func(ls [][][2]float64, c [3]int) {
+		for _, line := range ls {
+			fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.2" points="`, htmlFill(c))
+			for _, pt := range line {
+				fmt.Fprintf(&b, "%.1f,%.1f ", X(pt[0]), Y(pt[1]))
+			}
+			b.WriteString(`"/>`)
+		}
+	}
+	lines(p.Lines, colourMaxError)
+	lines(p.UTCLines, colourUTCBound)
+	if len(p.Offsets) > 0 {
+		// Dots as zero-length round-capped segments: one path, not a
+		// circle per slice.
+		b.WriteString(`<path fill="none" stroke="` + htmlFill(colourOffset) + `" stroke-width="1.8" stroke-linecap="round" d="`)
+		for _, pt := range p.Offsets {
+			fmt.Fprintf(&b, "M%.1f %.1fh0", X(pt[0]), Y(pt[1]))
 		}
 		b.WriteString(`"/>`)
 	}

@@ -13,18 +13,47 @@ import (
 // view is what report.html and report.pdf both show, laid out once so that
 // the two say the same thing.
 type view struct {
-	Title             string
-	Summary           *Summary
-	Facts             [][2]string // the report's header, label and value
-	Headline          [][2]string // the fleet summary
-	Worst             []NodeLine  // the nodes with the lowest share within tolerance
-	Breaches          []breach    // when any node was above tolerance or unsynchronised
+	Title   string
+	Summary *Summary
+	Facts   [][2]string // the report's header, label and value
+	// Lead is the fleet's figure side by side: traceably within (within
+	// tolerance and verified against UTC) first, then within against
+	// chronyd's reference only. LeadHead heads its two columns; LeadNote
+	// says, when it applies, why nothing is verified.
+	LeadHead [2]string
+	Lead     [][2]string
+	LeadNote string
+	Headline [][2]string // the rest of the fleet summary
+	Worst    []NodeLine  // the nodes with the lowest share traceably within
+	Breaches []breach    // when any node was above tolerance or unsynchronised
+	// Disagreements are the runs of steps in which a cross-check
+	// contradicted chronyd's bound.
+	Disagreements     []breach
 	MoreBreaches      int
-	Days              []string // heat map columns, UTC dates
+	MoreDisagreements int
+	Servers           []serverRow
+	// NoServers is the sentence shown instead of the server table when the
+	// store held no cross-check data; "" otherwise.
+	NoServers string
+	Days      []string // heat map columns, UTC dates
+	// Identity ties a page to its run: tool, version, run id, generation
+	// time, data source. Every page carries it.
+	Identity string
+	// HeatColumns says how many days a heat map column holds.
+	HeatColumns string
+	// NoDays says why there is no heat map; "" when there is one.
+	NoDays string
+	// Compare is the comparison with the previous period: figure, this
+	// period, the previous one; CompareHead names the previous report, or
+	// says there is none.
+	Compare           [][3]string
+	CompareHead       string
 	Heat              []heatRow
 	Plots             []plot
 	MaxOutagesPerNode int
 	PlotLegend        string
+	Legend            []legendItem
+	Annex             annex
 	// PartialNotice is the line every page carries when the report was
 	// made from an answer that was not whole; "" otherwise.
 	PartialNotice string
@@ -34,31 +63,62 @@ type breach struct {
 	Node, Start, End, Cause string
 }
 
+// serverRow is one line of the cross-check server table, as printed.
+type serverRow struct {
+	Server, Nodes, Answered, P50, P99, Max, Worst, Disagreeing string
+}
+
 type heatRow struct {
 	Node  string
 	Cells []heatCell
 }
 
+// heatCell is a node's day, both as its share of steps within tolerance
+// (against chronyd's reference) and as its share traceably within.
 type heatCell struct {
-	Ratio float64 // -1 when the node was not in the fleet that day
-	Class string  // colour class
-	Label string
+	Ratio     float64 // within; -1 when the node was not in the fleet that day
+	Traceable float64 // traceably within; -1 likewise
+	Class     string  // colour class of Ratio
+	TClass    string  // colour class of Traceable
+	Label     string
 }
 
-// plot is a node's max_error over the period on a log scale, in unit
+// legendItem is one entry of the charts' legend: a line, dashed line, dots,
+// background fill or UTC band in a colour, and what it stands for.
+type legendItem struct {
+	Kind   string // "line", "dash", "dots", "fill" or "band"
+	Colour [3]int
+	Label  string
+}
+
+// plot is a node's bounds over the period on a log scale, in unit
 // coordinates (x and y in [0,1], y up) that each renderer maps onto its page.
 type plot struct {
-	Node        string
-	Stats       string
-	Lines       [][][2]float64 // runs of consecutive buckets with a bound
-	Shade       [][2]float64   // x ranges with a step not within tolerance
-	Unsync      [][2]float64   // x ranges with an unsynchronised step
-	Absent      [][2]float64   // x ranges the node was not in the fleet
-	Tolerance   float64        // y of the tolerance line
-	Ticks       []tick         // y axis decades
-	XTicks      []tick
-	Outages     []Outage
-	MoreOutages int
+	Node  string
+	Stats string
+	Lines [][][2]float64 // chronyd's max_error: runs of consecutive buckets with a bound
+	// UTCLines are the cross-check's bound on UTC, likewise; Offsets the
+	// cross-check |offset| points.
+	UTCLines  [][][2]float64
+	Offsets   [][2]float64
+	Shade     [][2]float64 // x ranges with a step not within tolerance
+	Unsync    [][2]float64 // x ranges with an unsynchronised step
+	Absent    [][2]float64 // x ranges the node was not in the fleet
+	UTCBand   []bandRange  // the band under the chart: each slice's worst UTC state
+	Tolerance float64      // y of the tolerance line
+	Ticks     []tick       // y axis decades
+	XTicks    []tick
+	Outages   []Outage
+	// UTCOutages are the runs of steps not verified against UTC.
+	UTCOutages     []Outage
+	MoreOutages    int
+	MoreUTCOutages int
+}
+
+// bandRange is an x range of the UTC band in one colour.
+type bandRange struct {
+	X0, X1 float64
+	Colour [3]int
 }
 
 type tick struct {
@@ -67,9 +127,31 @@ type tick struct {
 }
 
 const (
-	worstShown          = 10
-	breachesShown       = 50
-	outagesShownPerNode = 20
+	worstShown             = 10
+	breachesShown          = 50
+	outagesShownPerNode    = 20
+	utcOutagesShownPerNode = 10
+	// plotDecades is the most decades a chart spans; values below its
+	// floor are drawn on it.
+	plotDecades = 7
+)
+
+// The charts' colours, shared by both renderers.
+var (
+	colourMaxError  = [3]int{31, 78, 153}
+	colourUTCBound  = [3]int{230, 97, 0}
+	colourOffset    = [3]int{40, 40, 40}
+	colourTolerance = [3]int{204, 0, 0}
+	colourNotOK     = [3]int{244, 199, 195}
+	colourUnsync    = [3]int{179, 157, 219}
+	colourAbsent    = [3]int{224, 224, 224}
+	// utcColours are the UTC band's, by state.
+	utcColours = map[evidence.UTCState][3]int{
+		evidence.UTCVerified:     {77, 175, 74},
+		evidence.UTCInconclusive: {255, 191, 0},
+		evidence.UTCUnverified:   {116, 173, 209},
+		evidence.UTCDisagrees:    {120, 0, 30},
+	}
 )
 
 func newView(s *Summary, period evidence.Period) *view {
@@ -78,7 +160,25 @@ func newView(s *Summary, period evidence.Period) *view {
 		title += ": PARTIAL DATA"
 	}
 	v := &view{Title: title, Summary: s, MaxOutagesPerNode: outagesShownPerNode,
-		PlotLegend: "Per node, the highest error bound (max_error) in each slice of the period on a log scale (blue), the tolerance (dashed red), slices with a step not within tolerance (pink), unsynchronised (purple), and not in the fleet (grey)."}
+		PlotLegend: "Per node, on one log scale: chronyd's bound on the clock's error from its reference (max_error, blue line, the highest in each slice of the period); " +
+			"the cross-check's bound on the clock's error from UTC (orange line, the highest of the steps' best-server bounds in the slice); " +
+			"the cross-check |offset| (black dots, the largest in the slice); and the tolerance (dashed red). " +
+			"Background: slices with a step not within tolerance (pink), unsynchronised (purple), not in the fleet (grey). " +
+			"The band under each chart is the slice's UTC state, the worst of its steps: verified (green), inconclusive (amber: a bound, above the tolerance), " +
+			"unverified (blue: no cross-check bound), disagrees (dark red: a cross-check contradicted chronyd's bound); white: not in the fleet.",
+		Legend: []legendItem{
+			{"line", colourMaxError, "chronyd's max_error"},
+			{"line", colourUTCBound, "cross-check bound on UTC"},
+			{"dots", colourOffset, "cross-check |offset|"},
+			{"dash", colourTolerance, "tolerance"},
+			{"fill", colourNotOK, "not within tolerance"},
+			{"fill", colourUnsync, "unsynchronised"},
+			{"fill", colourAbsent, "not in the fleet"},
+			{"band", utcColours[evidence.UTCVerified], "UTC verified"},
+			{"band", utcColours[evidence.UTCInconclusive], "UTC inconclusive"},
+			{"band", utcColours[evidence.UTCUnverified], "UTC unverified"},
+			{"band", utcColours[evidence.UTCDisagrees], "UTC disagrees"},
+		}}
 	profile := s.Profile
 	if profile == "" {
 		profile = "(tolerance given directly)"
@@ -87,11 +187,15 @@ func newView(s *Summary, period evidence.Period) *view {
 	if cluster == "" {
 		cluster = "all clusters in the store"
 	}
+	v.Identity = fmt.Sprintf("%s %s, run %s, generated %s from %s", s.Run.Tool, s.Run.Version, s.Run.ID, s.Run.GeneratedAt, s.Run.DataSource)
 	v.Facts = [][2]string{
+		{"Report", fmt.Sprintf("run %s, generated %s by %s %s", s.Run.ID, s.Run.GeneratedAt, s.Run.Tool, s.Run.Version)},
+		{"Data source", s.Run.DataSource},
 		{"Period (UTC)", s.From + " to " + s.To},
 		{"Profile", profile},
 		{"Tolerance", formatSeconds(s.ToleranceSeconds)},
 		{"Step", formatSeconds(s.StepSeconds)},
+		{"UTC window", formatWindow(s.UTCWindowSeconds)},
 		{"Cluster", cluster},
 		{"Fleet from", s.Inventory},
 	}
@@ -99,12 +203,31 @@ func newView(s *Summary, period evidence.Period) *view {
 		v.PartialNotice = fmt.Sprintf("PARTIAL DATA: made with --accept-partial from an answer of the store that was not whole (%d reason(s), listed in the header); steps without a valid reading count as no_data, and what the store did not answer is not in this report.", n)
 	}
 	f := s.Fleet
+	tol := formatSeconds(s.ToleranceSeconds)
+	v.LeadHead = [2]string{"Traceably within: within tolerance and verified against UTC by the cross-check", "Against chronyd's reference only: within tolerance, not verified against UTC"}
+	v.Lead = [][2]string{
+		{fmt.Sprintf("%d of %d nodes traceably within %s for every step", f.NodesFullyTraceable, f.Nodes, tol),
+			fmt.Sprintf("%d of %d nodes within %s for every step, against chronyd's reference only", f.NodesFullyWithin, f.Nodes, tol)},
+		{fmt.Sprintf("%s of the fleet's steps traceably within %s", formatRatio(f.TraceableWithinRatio), tol),
+			fmt.Sprintf("%s of the fleet's steps within %s, against chronyd's reference only", formatRatio(f.WithinToleranceRatio), tol)},
+	}
+	if len(s.CrossCheckServers) == 0 {
+		u := f.UTCSeconds
+		if u.Verified == 0 && u.Inconclusive == 0 && u.Disagrees == 0 {
+			v.NoServers = "No cross-check data was in the store for the period, so no step is verified against UTC and no node is traceably within. " +
+				"The figures against chronyd's reference only say how far each clock may be from chronyd's reference, not from UTC."
+		} else {
+			v.NoServers = "No cross-check server is listed for the period, though some steps have a UTC state other than utc_unverified: see summary.json."
+		}
+		v.LeadNote = v.NoServers
+	}
 	v.Headline = [][2]string{
 		{"Nodes", fmt.Sprint(f.Nodes)},
-		{"Nodes within tolerance for every step", fmt.Sprintf("%d of %d", f.NodesFullyWithin, f.Nodes)},
-		{"Fleet share of steps within tolerance", formatRatio(f.WithinToleranceRatio)},
+		{"Fleet time by UTC state", formatUTCShares(f.UTCSeconds, f.Seconds)},
+		{"Worst cross-check bound on UTC", formatWorstUTC(f.WorstUTCErrorBound, f.WorstUTCNode, f.WorstUTCAt)},
+		{"Runs not verified against UTC (of which the cross-check disagreed)", fmt.Sprintf("%d (%d)", f.UTCOutages, f.Disagreements)},
 		{"Fleet share of steps without data", formatRatio(f.NoDataRatio)},
-		{"Worst bound", formatWorst(f.WorstMaxError, f.WorstNode, f.WorstAt)},
+		{"Worst bound (chronyd's max_error)", formatWorst(f.WorstMaxError, f.WorstNode, f.WorstAt)},
 		{"Breaches (above tolerance or unsynchronised)", fmt.Sprint(f.Breaches)},
 		{"Outages of any cause", fmt.Sprint(f.Outages)},
 		{"Nodes that sent no data", fmt.Sprint(f.NodesWithoutData)},
@@ -117,10 +240,20 @@ func newView(s *Summary, period evidence.Period) *view {
 		v.Headline = append(v.Headline, [2]string{"Windows nodes not covered (no chronyd)", fmt.Sprintf("%d: %s", n, strings.Join(names, ", "))})
 	}
 
+	for _, sv := range s.CrossCheckServers {
+		v.Servers = append(v.Servers, newServerRow(sv))
+	}
+
 	worst := append([]NodeLine{}, s.Nodes...)
-	sort.SliceStable(worst, func(i, j int) bool { return ratioOf(worst[i]) < ratioOf(worst[j]) })
+	sort.SliceStable(worst, func(i, j int) bool {
+		a, b := worst[i], worst[j]
+		if ta, tb := traceOf(a), traceOf(b); ta != tb {
+			return ta < tb
+		}
+		return ratioOf(a) < ratioOf(b)
+	})
 	for _, n := range worst {
-		if len(v.Worst) == worstShown || ratioOf(n) >= 1 {
+		if len(v.Worst) == worstShown || traceOf(n) >= 1 {
 			break
 		}
 		v.Worst = append(v.Worst, n)
@@ -132,26 +265,65 @@ func newView(s *Summary, period evidence.Period) *view {
 				v.Breaches = append(v.Breaches, breach{Node: n.Node, Start: o.Start, End: o.End, Cause: o.Cause})
 			}
 		}
+		for _, o := range n.UTCOutages {
+			if o.Cause == evidence.UTCDisagrees.String() {
+				v.Disagreements = append(v.Disagreements, breach{Node: n.Node, Start: o.Start, End: o.End, Cause: o.Cause})
+			}
+		}
 	}
-	sort.SliceStable(v.Breaches, func(i, j int) bool { return v.Breaches[i].Start < v.Breaches[j].Start })
-	if len(v.Breaches) > breachesShown {
-		v.MoreBreaches = len(v.Breaches) - breachesShown
-		v.Breaches = v.Breaches[:breachesShown]
-	}
+	v.Breaches, v.MoreBreaches = firstByStart(v.Breaches, breachesShown)
+	v.Disagreements, v.MoreDisagreements = firstByStart(v.Disagreements, breachesShown)
 
+	v.CompareHead, v.Compare = comparison(s)
+	if s.noDays {
+		v.NoDays = "No day-by-day map: this report was rolled up from reports longer than a day, which do not say how their steps fell into days. Each input report has its own."
+	}
 	dayStart := period.From.UTC().Truncate(24 * time.Hour)
+	// A column per day up to a quarter; longer periods group days, so that
+	// the map stays readable (and a year of a large fleet small).
+	group := 1
+	if len(s.Nodes) > 0 {
+		switch days := len(s.Nodes[0].node.Days); {
+		case days > 731:
+			group = 30
+		case days > 92:
+			group = 7
+		}
+	}
+	v.HeatColumns = "Each column is one UTC day."
+	if group > 1 {
+		v.HeatColumns = fmt.Sprintf("Each column is %d UTC days from the date it names (the period is longer than %d days); the last may be shorter.", group, map[int]int{7: 92, 30: 731}[group])
+	}
 	for _, n := range s.Nodes {
 		row := heatRow{Node: n.Node}
-		for d, day := range n.node.Days {
-			if len(v.Days) <= d {
+		for d := 0; d < len(n.node.Days) && !s.noDays; d += group {
+			col := d / group
+			if len(v.Days) <= col {
 				v.Days = append(v.Days, dayStart.Add(time.Duration(d)*24*time.Hour).Format("2006-01-02"))
 			}
-			row.Cells = append(row.Cells, cellFor(day))
+			var sum evidence.Day
+			for _, day := range n.node.Days[d:min(d+group, len(n.node.Days))] {
+				sum.Within += day.Within
+				sum.Traceable += day.Traceable
+				sum.InFleet += day.InFleet
+			}
+			row.Cells = append(row.Cells, cellFor(sum))
 		}
 		v.Heat = append(v.Heat, row)
 		v.Plots = append(v.Plots, newPlot(n, s.ToleranceSeconds, period))
 	}
+	v.Annex = newAnnex(s)
 	return v
+}
+
+// firstByStart sorts the runs by their start and keeps the first n,
+// returning how many it left out.
+func firstByStart(bs []breach, n int) ([]breach, int) {
+	sort.SliceStable(bs, func(i, j int) bool { return bs[i].Start < bs[j].Start })
+	if len(bs) > n {
+		return bs[:n], len(bs) - n
+	}
+	return bs, 0
 }
 
 func ratioOf(n NodeLine) float64 {
@@ -161,25 +333,104 @@ func ratioOf(n NodeLine) float64 {
 	return *n.WithinToleranceRatio
 }
 
+func traceOf(n NodeLine) float64 {
+	if n.TraceableWithinRatio == nil {
+		return 2
+	}
+	return *n.TraceableWithinRatio
+}
+
+// formatUTCShares is the share of the in-fleet time in each UTC state.
+func formatUTCShares(u UTCSeconds, s Seconds) string {
+	total := s.Within + s.AboveTolerance + s.Unsynchronised + s.Unreachable + s.NoData
+	if total <= 0 {
+		return "n/a"
+	}
+	share := func(v float64) string { r := v / total; return formatRatio(&r) }
+	return fmt.Sprintf("verified %s, inconclusive %s, unverified %s, disagrees %s",
+		share(u.Verified), share(u.Inconclusive), share(u.Unverified), share(u.Disagrees))
+}
+
+func formatWindow(sec float64) string {
+	if sec <= 0 {
+		return "not recorded"
+	}
+	return formatSeconds(sec) + ": a step's UTC state is read from the cross-check samples in the window ending at the step"
+}
+
+// formatIdentity is who answered at a server's address, as "stratum 1,
+// refid GPS (47505300)".
+func formatIdentity(id ServerIdentity) string {
+	ref := id.ReferenceName
+	switch {
+	case ref == "" && id.ReferenceID == "":
+		ref = "none"
+	case ref == "":
+		ref = id.ReferenceID
+	case id.ReferenceID != "":
+		ref += " (" + id.ReferenceID + ")"
+	}
+	stratum := id.Stratum
+	if stratum == "" {
+		stratum = "?"
+	}
+	return "stratum " + stratum + ", refid " + ref
+}
+
+// serverName is a server's address with who answered there, most named
+// first, each with its share of the samples when there were several.
+func serverName(sv Server) string {
+	if len(sv.Identities) == 0 {
+		return sv.Address + ", no valid reply seen (stratum and refid unknown)"
+	}
+	var total int64
+	for _, id := range sv.Identities {
+		total += id.Samples
+	}
+	parts := []string{sv.Address}
+	for _, id := range sv.Identities {
+		p := formatIdentity(id)
+		if len(sv.Identities) > 1 && total > 0 {
+			r := float64(id.Samples) / float64(total)
+			p += " (" + formatRatio(&r) + " of samples)"
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func newServerRow(sv Server) serverRow {
+	dis := fmt.Sprint(sv.DisagreeingSamples)
+	if sv.ConsistentSamples > 0 {
+		dis = fmt.Sprintf("%d of %d", sv.DisagreeingSamples, sv.ConsistentSamples)
+	}
+	return serverRow{Server: serverName(sv), Nodes: fmt.Sprint(sv.Nodes), Answered: formatRatio(sv.AnsweredRatio),
+		P50: formatOptSeconds(sv.OffsetP50), P99: formatOptSeconds(sv.OffsetP99), Max: formatOptSeconds(sv.OffsetMax),
+		Worst: formatOptSeconds(sv.WorstErrorBound), Disagreeing: dis}
+}
+
 func cellFor(d evidence.Day) heatCell {
 	if d.InFleet == 0 {
-		return heatCell{Ratio: -1, Class: "absent", Label: "not in the fleet"}
+		return heatCell{Ratio: -1, Traceable: -1, Class: "absent", TClass: "absent", Label: "not in the fleet"}
 	}
 	r := float64(d.Within) / float64(d.InFleet)
-	c := heatCell{Ratio: r, Label: fmt.Sprintf("%.4f%% within", r*100)}
+	t := float64(d.Traceable) / float64(d.InFleet)
+	return heatCell{Ratio: r, Traceable: t, Class: heatClass(r), TClass: heatClass(t),
+		Label: fmt.Sprintf("%s traceably within, %s within against chronyd's reference only", formatRatio(&t), formatRatio(&r))}
+}
+
+func heatClass(r float64) string {
 	switch {
 	case r >= 1:
-		c.Class = "full"
+		return "full"
 	case r >= 0.999:
-		c.Class = "r999"
+		return "r999"
 	case r >= 0.99:
-		c.Class = "r99"
+		return "r99"
 	case r >= 0.9:
-		c.Class = "r90"
-	default:
-		c.Class = "low"
+		return "r90"
 	}
-	return c
+	return "low"
 }
 
 // heatColours are the heat map's fill colours, shared by both renderers.
@@ -190,6 +441,15 @@ var heatColours = map[string][3]int{
 	"r90":    {252, 141, 89},
 	"low":    {215, 48, 39},
 	"absent": {224, 224, 224},
+}
+
+// heatScale is the heat map's key, the same for both of its figures.
+const heatScale = "green 100%, light green 99.9% or more, yellow 99% or more, orange 90% or more, red below; grey: not in the fleet."
+
+// heatCaptions say what each figure of the heat map shows.
+var heatCaptions = [2]string{
+	"Share of each node's steps traceably within tolerance (within tolerance and verified against UTC by the cross-check) per UTC day: " + heatScale,
+	"Share of each node's steps within tolerance against chronyd's reference only (not verified against UTC) per UTC day: " + heatScale,
 }
 
 func newPlot(n NodeLine, tolerance float64, period evidence.Period) plot {
@@ -205,22 +465,25 @@ func newPlot(n NodeLine, tolerance float64, period evidence.Period) plot {
 	if len(refs) == 0 {
 		refs = append(refs, "none seen")
 	}
-	p.Stats = fmt.Sprintf("within tolerance %s, no data %s, worst %s, p50 %s, p99 %s; reference %s",
-		formatRatio(n.WithinToleranceRatio), formatRatio(n.NoDataRatio), formatWorst(n.WorstMaxError, "", n.WorstAt),
-		formatOptSeconds(n.P50MaxError), formatOptSeconds(n.P99MaxError), strings.Join(refs, ", "))
+	p.Stats = fmt.Sprintf("traceably within %s; against chronyd's reference only: within tolerance %s, no data %s, worst %s, p50 %s, p99 %s; worst cross-check bound on UTC %s; reference %s",
+		formatRatio(n.TraceableWithinRatio), formatRatio(n.WithinToleranceRatio), formatRatio(n.NoDataRatio), formatWorst(n.WorstMaxError, "", n.WorstAt),
+		formatOptSeconds(n.P50MaxError), formatOptSeconds(n.P99MaxError), formatWorstUTC(n.WorstUTCErrorBound, "", n.WorstUTCAt), strings.Join(refs, ", "))
 	buckets := n.node.Plot
 	lo, hi := tolerance, tolerance
 	for _, b := range buckets {
-		if !math.IsNaN(b.Max) && b.Max > 0 {
-			lo, hi = math.Min(lo, b.Max), math.Max(hi, b.Max)
+		for _, v := range []float64{b.Max, b.UTCBound, b.Offset} {
+			if !math.IsNaN(v) && !math.IsInf(v, 0) && v > 0 {
+				lo, hi = math.Min(lo, v), math.Max(hi, v)
+			}
 		}
 	}
 	// Whole decades with room on both sides, so the tolerance line never
-	// sits on the frame.
+	// sits on the frame, and no more than plotDecades of them.
 	lo = math.Pow(10, math.Ceil(math.Log10(lo))-1)
 	hi = math.Pow(10, math.Floor(math.Log10(hi))+1)
+	lo = math.Max(lo, hi/math.Pow(10, plotDecades))
 	y := func(v float64) float64 {
-		v = math.Max(v, lo)
+		v = math.Min(math.Max(v, lo), hi)
 		return (math.Log10(v) - math.Log10(lo)) / (math.Log10(hi) - math.Log10(lo))
 	}
 	for d := lo; d <= hi*1.0001; d *= 10 {
@@ -228,16 +491,14 @@ func newPlot(n NodeLine, tolerance float64, period evidence.Period) plot {
 	}
 	p.Tolerance = y(tolerance)
 	nb := float64(len(buckets))
-	var line [][2]float64
+	var line, utcLine [][2]float64
 	for i, b := range buckets {
 		x0, x1 := float64(i)/nb, float64(i+1)/nb
-		if math.IsNaN(b.Max) {
-			if len(line) > 0 {
-				p.Lines = append(p.Lines, line)
-				line = nil
-			}
-		} else {
-			line = append(line, [2]float64{(x0 + x1) / 2, y(b.Max)})
+		xm := (x0 + x1) / 2
+		line, p.Lines = extendLine(line, p.Lines, xm, b.Max, y)
+		utcLine, p.UTCLines = extendLine(utcLine, p.UTCLines, xm, b.UTCBound, y)
+		if !math.IsNaN(b.Offset) {
+			p.Offsets = append(p.Offsets, [2]float64{xm, y(b.Offset)})
 		}
 		if b.NotOK {
 			p.Shade = appendRange(p.Shade, x0, x1)
@@ -248,9 +509,15 @@ func newPlot(n NodeLine, tolerance float64, period evidence.Period) plot {
 		if !b.InFleet {
 			p.Absent = appendRange(p.Absent, x0, x1)
 		}
+		if st, ok := worstUTC(b); ok {
+			p.UTCBand = appendBand(p.UTCBand, x0, x1, utcColours[st])
+		}
 	}
 	if len(line) > 0 {
 		p.Lines = append(p.Lines, line)
+	}
+	if len(utcLine) > 0 {
+		p.UTCLines = append(p.UTCLines, utcLine)
 	}
 	total := period.To().Sub(period.From)
 	for i := 0; i <= 4; i++ {
@@ -262,7 +529,44 @@ func newPlot(n NodeLine, tolerance float64, period evidence.Period) plot {
 		p.MoreOutages = len(p.Outages) - outagesShownPerNode
 		p.Outages = p.Outages[:outagesShownPerNode]
 	}
+	p.UTCOutages = n.UTCOutages
+	if len(p.UTCOutages) > utcOutagesShownPerNode {
+		p.MoreUTCOutages = len(p.UTCOutages) - utcOutagesShownPerNode
+		p.UTCOutages = p.UTCOutages[:utcOutagesShownPerNode]
+	}
 	return p
+}
+
+// extendLine adds a bucket's value to the current run of a line, or ends
+// the run at a bucket without one (NaN, or +Inf: unsynchronised, shaded).
+func extendLine(line [][2]float64, lines [][][2]float64, x, v float64, y func(float64) float64) ([][2]float64, [][][2]float64) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		if len(line) > 0 {
+			lines = append(lines, line)
+		}
+		return nil, lines
+	}
+	return append(line, [2]float64{x, y(v)}), lines
+}
+
+// worstUTC is the last of the UTC states, in report order (from verified
+// to disagrees), that a bucket's steps were in.
+func worstUTC(b evidence.Bucket) (evidence.UTCState, bool) {
+	states := evidence.UTCStates()
+	for i := len(states) - 1; i >= 0; i-- {
+		if b.UTC[states[i]] {
+			return states[i], true
+		}
+	}
+	return 0, false
+}
+
+func appendBand(rs []bandRange, x0, x1 float64, c [3]int) []bandRange {
+	if n := len(rs); n > 0 && rs[n-1].Colour == c && math.Abs(rs[n-1].X1-x0) < 1e-12 {
+		rs[n-1].X1 = x1
+		return rs
+	}
+	return append(rs, bandRange{X0: x0, X1: x1, Colour: c})
 }
 
 func appendRange(rs [][2]float64, x0, x1 float64) [][2]float64 {
@@ -304,6 +608,14 @@ func formatWorst(v *float64, node, at string) string {
 	return s
 }
 
+// formatWorstUTC is formatWorst for the cross-check's bound on UTC.
+func formatWorstUTC(v *float64, node, at string) string {
+	if v == nil {
+		return "none (no cross-check bound read)"
+	}
+	return formatWorst(v, node, at)
+}
+
 // formatSeconds prints a duration in the unit an engineer would: 85.3 us,
 // 1.2 ms, 3 s. ASCII only, so the PDF's core fonts print it.
 func formatSeconds(v float64) string {
@@ -323,4 +635,26 @@ func formatSeconds(v float64) string {
 
 func trim(v float64) string {
 	return fmt.Sprintf("%.4g", v)
+}
+
+// comparison sets the period's headline beside the previous period's.
+func comparison(s *Summary) (string, [][3]string) {
+	p := s.PreviousPeriod
+	if p == nil {
+		return "No report of the previous period of the same length was found beside this one, so there is no comparison.", nil
+	}
+	f := s.Fleet
+	head := fmt.Sprintf("Against the previous period, %s to %s (report %s, verified against its manifest before it was read).", p.From, p.To, p.Report)
+	opt := func(v *float64) string { return formatOptSeconds(v) }
+	return head, [][3]string{
+		{"Figure", "This period", "Previous period"},
+		{"Nodes", fmt.Sprint(f.Nodes), fmt.Sprint(p.Nodes)},
+		{"Fleet share of steps traceably within", formatRatio(f.TraceableWithinRatio), formatRatio(p.TraceableWithinRatio)},
+		{"Fleet share of steps within, against chronyd's reference only", formatRatio(f.WithinToleranceRatio), formatRatio(p.WithinToleranceRatio)},
+		{"Fleet share of steps without data", formatRatio(f.NoDataRatio), formatRatio(p.NoDataRatio)},
+		{"Breaches (above tolerance or unsynchronised)", fmt.Sprint(f.Breaches), fmt.Sprint(p.Breaches)},
+		{"Runs in which a cross-check disagreed", fmt.Sprint(f.Disagreements), fmt.Sprint(p.Disagreements)},
+		{"Worst bound (chronyd's max_error)", opt(f.WorstMaxError), opt(p.WorstMaxError)},
+		{"Worst cross-check bound on UTC", opt(f.WorstUTCErrorBound), opt(p.WorstUTCErrorBound)},
+	}
 }

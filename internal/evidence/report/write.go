@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +40,7 @@ type Manifest struct {
 	Profile          string                 `json:"profile,omitempty"`
 	Cluster          string                 `json:"cluster,omitempty"`
 	GeneratedAt      string                 `json:"generated_at"`
+	RunID            string                 `json:"run_id,omitempty"`
 	Queries          []evidence.QueryRecord `json:"queries"`
 	Files            []FileHash             `json:"files"`
 }
@@ -56,71 +58,50 @@ var reportFiles = []string{"nodes.csv", "outages.csv", "report.html", "report.pd
 
 // Run is what the manifest records about the run besides the data.
 type Run struct {
+	// ID names the run: it is on every page, in summary.json and in the
+	// manifest, so a page printed alone leads back to its report.
+	ID         string
 	Version    string
 	DataSource string
 	Generated  time.Time
 }
 
-// Write renders every file of the report, then writes them into dir, the
-// manifest last. Each file is written once under its final name, with no
-// temporary file renamed over it: on write-once storage (an Azure Blob
-// container under an immutability policy) a rename is a copy and a delete,
-// and the delete is refused. When a write fails, the files already written
-// are removed where the storage allows; where it does not, they stay without
-// a manifest, which `chrony-evidence verify` reports. An existing report is
-// never overwritten.
+// Write renders the files of the report one by one, writing each into dir
+// as soon as it is rendered, and the manifest last. One file is in memory
+// at a time: a year of a large fleet renders hundreds of megabytes. Each
+// file is written once under its final name, with no temporary file renamed
+// over it: on write-once storage (an Azure Blob container under an
+// immutability policy) a rename is a copy and a delete, and the delete is
+// refused. When a step fails, the files already written are removed where
+// the storage allows; where it does not, they stay without a manifest,
+// which `chrony-evidence verify` reports. An existing report is never
+// overwritten.
 func Write(dir string, res *evidence.Result, meta Meta, run Run) (*Summary, error) {
 	summary := Summarise(res, meta)
+	summary.Run = RunInfo{ID: run.ID, Tool: "chrony-evidence", Version: run.Version, GeneratedAt: rfc3339(run.Generated), DataSource: run.DataSource}
 	v := newView(summary, res.Ledger.Period)
-	files := map[string]*bytes.Buffer{}
-	render := func(name string, f func(*bytes.Buffer) error) error {
-		var b bytes.Buffer
-		if err := f(&b); err != nil {
-			return fmt.Errorf("rendering %s: %w", name, err)
-		}
-		files[name] = &b
-		return nil
-	}
-	err := errors.Join(
-		render("summary.json", func(b *bytes.Buffer) error {
+	renderers := map[string]func(*bytes.Buffer) error{
+		"summary.json": func(b *bytes.Buffer) error {
 			enc := json.NewEncoder(b)
 			enc.SetIndent("", "  ")
 			return enc.Encode(summary)
-		}),
-		render("nodes.csv", func(b *bytes.Buffer) error { return writeNodesCSV(b, summary) }),
-		render("outages.csv", func(b *bytes.Buffer) error { return writeOutagesCSV(b, summary) }),
-		render("report.html", func(b *bytes.Buffer) error { return writeHTML(b, v) }),
-		render("report.pdf", func(b *bytes.Buffer) error { return writePDF(b, v, run.Generated) }),
-	)
-	if err != nil {
-		return nil, err
+		},
+		"nodes.csv":   func(b *bytes.Buffer) error { return writeNodesCSV(b, summary) },
+		"outages.csv": func(b *bytes.Buffer) error { return writeOutagesCSV(b, summary) },
+		"report.html": func(b *bytes.Buffer) error { return writeHTML(b, v) },
+		"report.pdf":  func(b *bytes.Buffer) error { return writePDF(b, v, run.Generated) },
+	}
+	// The manifest lists what the schema names, which verify requires.
+	if len(renderers) != len(reportFiles) {
+		return nil, fmt.Errorf("%d renderers, not the %d files %s names", len(renderers), len(reportFiles), ManifestSchema)
 	}
 	p := res.Ledger.Period
 	m := Manifest{
 		Schema: ManifestSchema, Tool: "chrony-evidence", Version: run.Version, DataSource: run.DataSource,
 		ServerVersion: res.ServerVersion, From: rfc3339(p.From), To: rfc3339(p.To()), StepSeconds: p.Step.Seconds(),
 		ToleranceSeconds: res.Ledger.Tolerance, Profile: meta.Profile, Cluster: meta.Cluster,
-		GeneratedAt: rfc3339(run.Generated), Queries: res.Queries,
+		GeneratedAt: rfc3339(run.Generated), RunID: run.ID, Queries: res.Queries,
 	}
-	// The manifest lists what the schema names, which verify requires.
-	names := append([]string{}, reportFiles...)
-	for _, name := range names {
-		if files[name] == nil || len(files) != len(names) {
-			return nil, fmt.Errorf("rendered %d files, not the %d files %s names", len(files), len(names), ManifestSchema)
-		}
-	}
-	for _, name := range names {
-		sum := sha256.Sum256(files[name].Bytes())
-		m.Files = append(m.Files, FileHash{Name: name, SHA256: hex.EncodeToString(sum[:]), Bytes: files[name].Len()})
-	}
-	if err := render(ManifestName, func(b *bytes.Buffer) error {
-		enc := json.NewEncoder(b)
-		enc.SetIndent("", "  ")
-		return enc.Encode(m)
-	}); err != nil {
-		return nil, err
-	}
-	names = append(names, ManifestName) // last: a report without it is visibly incomplete
 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating the output directory: %w", err)
@@ -129,15 +110,44 @@ func Write(dir string, res *evidence.Result, meta Meta, run Run) (*Summary, erro
 		return nil, fmt.Errorf("%s already holds a report (%s): choose another --out; a kept report is never overwritten", dir, ManifestName)
 	}
 	var written []string
-	for _, name := range names {
+	fail := func(err error) (*Summary, error) {
+		for _, w := range written {
+			os.Remove(w)
+		}
+		return nil, err
+	}
+	put := func(name string, render func(*bytes.Buffer) error) error {
+		var b bytes.Buffer
+		if err := render(&b); err != nil {
+			return fmt.Errorf("rendering %s: %w", name, err)
+		}
 		path := filepath.Join(dir, name)
-		if err := writeNew(path, files[name].Bytes()); err != nil {
-			for _, w := range written {
-				os.Remove(w)
-			}
-			return nil, fmt.Errorf("writing %s: %w", path, err)
+		if err := writeNew(path, b.Bytes()); err != nil {
+			return fmt.Errorf("writing %s: %w", path, err)
 		}
 		written = append(written, path)
+		if name != ManifestName {
+			sum := sha256.Sum256(b.Bytes())
+			m.Files = append(m.Files, FileHash{Name: name, SHA256: hex.EncodeToString(sum[:]), Bytes: b.Len()})
+		}
+		return nil
+	}
+	for _, name := range reportFiles {
+		render := renderers[name]
+		if render == nil {
+			return fail(fmt.Errorf("no renderer for %s, a file %s names", name, ManifestSchema))
+		}
+		if err := put(name, render); err != nil {
+			return fail(err)
+		}
+	}
+	// Last: a report without it is visibly incomplete.
+	if err := put(ManifestName, func(b *bytes.Buffer) error {
+		enc := json.NewEncoder(b)
+		enc.SetIndent("", "  ")
+		return enc.Encode(m)
+	}); err != nil {
+		return fail(err)
 	}
 	return summary, nil
 }
@@ -164,7 +174,12 @@ func writeNodesCSV(b *bytes.Buffer, s *Summary) error {
 	for _, st := range evidence.States() {
 		head = append(head, st.String()+"_seconds")
 	}
-	head = append(head, "worst_max_error_seconds", "worst_at", "p50_max_error_seconds", "p99_max_error_seconds", "outages", "references", "partial_data")
+	head = append(head, "worst_max_error_seconds", "worst_at", "p50_max_error_seconds", "p99_max_error_seconds", "outages", "references",
+		"traceable_within_ratio")
+	for _, st := range evidence.UTCStates() {
+		head = append(head, st.String()+"_seconds")
+	}
+	head = append(head, "worst_utc_error_bound_seconds", "worst_utc_at", "utc_outages", "partial_data")
 	w.Write(head)
 	// Every row says whether the report was made from a partial answer, so
 	// that no row copied out of the file loses it.
@@ -179,17 +194,25 @@ func writeNodesCSV(b *bytes.Buffer, s *Summary) error {
 		}
 		w.Write([]string{text(n.Node), text(n.Cluster), strconv.FormatBool(n.InInventory), num(n.InFleetSeconds), opt(n.WithinToleranceRatio), opt(n.NoDataRatio),
 			num(n.Seconds.Within), num(n.Seconds.AboveTolerance), num(n.Seconds.Unsynchronised), num(n.Seconds.Unreachable), num(n.Seconds.NoData),
-			opt(n.WorstMaxError), text(n.WorstAt), opt(n.P50MaxError), opt(n.P99MaxError), strconv.Itoa(len(n.Outages)), text(refs), partial})
+			opt(n.WorstMaxError), text(n.WorstAt), opt(n.P50MaxError), opt(n.P99MaxError), strconv.Itoa(len(n.Outages)), text(refs),
+			opt(n.TraceableWithinRatio), num(n.UTCSeconds.Verified), num(n.UTCSeconds.Inconclusive), num(n.UTCSeconds.Unverified), num(n.UTCSeconds.Disagrees),
+			opt(n.WorstUTCErrorBound), text(n.WorstUTCAt), strconv.Itoa(len(n.UTCOutages)), partial})
 	}
 	w.Flush()
 	return w.Error()
 }
 
+// writeOutagesCSV lists, node by node in time order, the runs of steps
+// not within tolerance and the runs not verified against UTC; a run of each
+// kind can overlap one of the other, and the cause says which kind it is
+// (the UTC causes begin with utc_).
 func writeOutagesCSV(b *bytes.Buffer, s *Summary) error {
 	w := csv.NewWriter(b)
 	w.Write([]string{"node", "cluster", "start", "end", "seconds", "cause"})
 	for _, n := range s.Nodes {
-		for _, o := range n.Outages {
+		runs := append(append([]Outage{}, n.Outages...), n.UTCOutages...)
+		sort.SliceStable(runs, func(i, j int) bool { return runs[i].Start < runs[j].Start })
+		for _, o := range runs {
 			start, _ := time.Parse(time.RFC3339, o.Start)
 			end, _ := time.Parse(time.RFC3339, o.End)
 			w.Write([]string{text(n.Node), text(n.Cluster), text(o.Start), text(o.End), num(end.Sub(start).Seconds()), text(o.Cause)})

@@ -50,6 +50,48 @@ type Node struct {
 	Reference string
 	// OSImage is kube-state-metrics' os_image; Ubuntu when empty.
 	OSImage string
+	// CrossChecks are the NTP servers the node's collector checks its clock
+	// against; none when empty.
+	CrossChecks []CrossCheck
+	// Collector is the collector version chrony_collector_info names; no
+	// such series when empty.
+	Collector string
+}
+
+// CrossCheck is one cross-check server as a node's collector sees it. At
+// every scrape the receiver reports the latest check; here a check is made
+// at every scrape, so a window below is a window of scrapes.
+type CrossCheck struct {
+	Address                string
+	Stratum                int
+	ReferenceID, Reference string
+	// Down is when the server did not answer: ntp_cross_check_up 0 and no
+	// measurement.
+	Down []Window
+	// Offset and Bound are the measurement otherwise, consistent with
+	// chronyd's bound; during Disagree the offset is DisagreeOffset, the
+	// bound DisagreeBound and ntp_cross_check_consistent 0.
+	Offset, Bound                 float64
+	Disagree                      []Window
+	DisagreeOffset, DisagreeBound float64
+}
+
+// Check is what one cross-check sample says; ok is false when the server
+// did not answer.
+type Check struct {
+	Offset, Bound float64
+	Consistent    bool
+}
+
+// At returns the check the collector reports at scrape time t.
+func (c CrossCheck) At(t time.Time) (Check, bool) {
+	switch {
+	case inAny(c.Down, t):
+		return Check{}, false
+	case inAny(c.Disagree, t):
+		return Check{Offset: c.DisagreeOffset, Bound: c.DisagreeBound}, true
+	}
+	return Check{Offset: c.Offset, Bound: c.Bound, Consistent: true}, true
 }
 
 // Fleet is the period's scrapes: one every Interval, Offset after each
@@ -137,12 +179,61 @@ func (f Fleet) WriteOpenMetrics(out io.Writer) error {
 			}
 		}
 	})
+	// The receiver checks a server only while it runs; consistency needs
+	// chronyd's bound too.
+	crossChecks := func(name string, value func(c CrossCheck, chk Check, answered bool, s Sample) (string, bool)) {
+		family(name, func(i int, n Node) {
+			for _, c := range n.CrossChecks {
+				l := fmt.Sprintf(`%s,server_address="%s"`, labels(n, i), c.Address)
+				if name == "ntp_cross_check_server_info" {
+					l += fmt.Sprintf(`,reference_id="%s",reference_name="%s",server_stratum="%d"`, c.ReferenceID, c.Reference, c.Stratum)
+				}
+				for k, t := range scrapes {
+					s, ok := n.At(k, t)
+					if !ok {
+						continue
+					}
+					chk, answered := c.At(t)
+					if v, ok := value(c, chk, answered, s); ok {
+						fmt.Fprintf(w, "%s{%s} %s %s\n", name, l, v, ts(t))
+					}
+				}
+			}
+		})
+	}
+	g := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	crossChecks("ntp_cross_check_up", func(_ CrossCheck, _ Check, answered bool, _ Sample) (string, bool) {
+		if answered {
+			return "1", true
+		}
+		return "0", true
+	})
+	crossChecks("ntp_cross_check_server_info", func(_ CrossCheck, _ Check, answered bool, _ Sample) (string, bool) { return "1", answered })
+	crossChecks("ntp_cross_check_offset_seconds", func(_ CrossCheck, chk Check, answered bool, _ Sample) (string, bool) { return g(chk.Offset), answered })
+	crossChecks("ntp_cross_check_error_bound_seconds", func(_ CrossCheck, chk Check, answered bool, _ Sample) (string, bool) { return g(chk.Bound), answered })
+	crossChecks("ntp_cross_check_consistent", func(_ CrossCheck, chk Check, answered bool, s Sample) (string, bool) {
+		if chk.Consistent {
+			return "1", answered && s.Up == 1
+		}
+		return "0", answered && s.Up == 1
+	})
+	family("chrony_collector_info", func(i int, n Node) {
+		if n.Collector == "" {
+			return
+		}
+		l := fmt.Sprintf(`%s,collector_command="otelcol-chrony",collector_version="%s"`, labels(n, i), n.Collector)
+		for k, t := range scrapes {
+			if _, ok := n.At(k, t); ok {
+				fmt.Fprintf(w, "chrony_collector_info{%s} 1 %s\n", l, ts(t))
+			}
+		}
+	})
 	family("kube_node_info", func(i int, n Node) {
 		osImage := n.OSImage
 		if osImage == "" {
 			osImage = "Ubuntu 22.04.5 LTS"
 		}
-		l := fmt.Sprintf(`cluster="%s",job="kube-state-metrics",node="%s",os_image="%s"`, n.Cluster, n.Name, osImage)
+		l := fmt.Sprintf(`cluster="%s",container_runtime_version="containerd://1.7.27-1",job="kube-state-metrics",kernel_version="5.15.0-1089-azure",kubelet_version="v1.34.4",node="%s",os_image="%s"`, n.Cluster, n.Name, osImage)
 		for t := f.From.Add(f.InventoryOffset); t.Before(f.To); t = t.Add(f.Interval) {
 			if inAny(n.Inventory, t) {
 				fmt.Fprintf(w, "kube_node_info{%s} 1 %s\n", l, ts(t))
