@@ -81,6 +81,10 @@ func find(md pmetric.Metrics, name string, want ...string) (point, bool) {
 	return found[0], true
 }
 
+// sentWhileDown is all a scrape sends while chronyd cannot be read: that it
+// could not, and which collector build tried.
+var sentWhileDown = []string{"chrony.collector.info", "chrony.up"}
+
 func metricNames(md pmetric.Metrics) []string {
 	seen := map[string]bool{}
 	eachNumberPoint(md, func(m pmetric.Metric, _ pmetric.NumberDataPoint) { seen[m.Name()] = true })

@@ -195,7 +195,13 @@ func (s *chronyScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	return s.emit(), errors.Join(errs...)
 }
 
+// emit records what every scrape sends, whatever chronyd said, and hands
+// the scrape's metrics over: the collector build that read it, named by the
+// build information the collector passed to the factory (ocb takes it from
+// the builder config's dist section).
 func (s *chronyScraper) emit() pmetric.Metrics {
+	build := s.settings.BuildInfo
+	s.mb.RecordChronyCollectorInfoDataPoint(pcommon.NewTimestampFromTime(s.now()), 1, build.Command, build.Version)
 	rb := s.mb.NewResourceBuilder()
 	if ep := s.reader.Endpoint(); ep != "" {
 		rb.SetChronyEndpoint(ep)

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
@@ -61,6 +63,10 @@ func (f *fakeReader) Close() error     { f.closed = true; return nil }
 
 var scrapeTime = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
+// testBuild is the build information a collector built by ocb from
+// builder-config.yaml passes to the factory.
+var testBuild = component.BuildInfo{Command: "otelcol-chrony", Description: "OpenTelemetry Collector that watches chronyd", Version: "0.1.0"}
+
 // aksNode is what an AKS node's chronyd says: synced to the Hyper-V PTP clock
 // PHC0, with an NTP server configured as a fallback.
 func aksNode() *fakeReader {
@@ -83,7 +89,9 @@ func aksNode() *fakeReader {
 
 func newFakeScraper(t *testing.T, cfg *Config, fake *fakeReader) *chronyScraper {
 	t.Helper()
-	s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type), func(*Config, receiver.Settings) (chronyReader, error) {
+	set := receivertest.NewNopSettings(metadata.Type)
+	set.BuildInfo = testBuild
+	s := newScraper(cfg, set, func(*Config, receiver.Settings) (chronyReader, error) {
 		return fake, nil
 	})
 	s.now = func() time.Time { return scrapeTime }
@@ -220,7 +228,8 @@ func TestLeapStatusOfTracking(t *testing.T) {
 	}
 }
 
-// chronyd unreachable: chrony.up 0, no tracking values, and the error.
+// chronyd unreachable: chrony.up 0 and the collector's build, no tracking
+// values, and the error.
 func TestScrapeChronyDown(t *testing.T) {
 	fake := aksNode()
 	cfg := createDefaultConfig()
@@ -234,8 +243,8 @@ func TestScrapeChronyDown(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("want the tracking error, got %v", err)
 	}
-	if names := metricNames(md); len(names) != 1 || names[0] != "chrony.up" {
-		t.Errorf("with chronyd down sent %v, want only chrony.up", names)
+	if names := metricNames(md); !slices.Equal(names, sentWhileDown) {
+		t.Errorf("with chronyd down sent %v, want only %v", names, sentWhileDown)
 	}
 	if v := value(t, md, "chrony.up"); v != 0 {
 		t.Errorf("chrony.up = %v", v)
@@ -380,5 +389,48 @@ func TestStatusFollowsChronyd(t *testing.T) {
 	want := []string{"StatusRecoverableError: tracking: permission denied", "StatusOK", "StatusRecoverableError: tracking: timeout"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("status events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// The collector names its build in every scrape, from the build information
+// it hands the factory (ocb sets it from the builder config's dist section),
+// also while chronyd cannot be read: here nothing listens at the endpoint.
+func TestCollectorInfoFromBuildInfo(t *testing.T) {
+	cfg := createDefaultConfig()
+	cfg.Endpoint = "udp://127.0.0.1:9"
+	cfg.CollectionInterval = 10 * time.Millisecond
+	cfg.InitialDelay = 0
+	cfg.Timeout = 50 * time.Millisecond
+	set := receivertest.NewNopSettings(metadata.Type)
+	set.BuildInfo = testBuild
+	sink := new(consumertest.MetricsSink)
+	rcv, err := NewFactory().CreateMetrics(context.Background(), set, cfg, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rcv.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := rcv.Shutdown(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(sink.AllMetrics()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no scrape in 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	md := sink.AllMetrics()[0]
+	if v := value(t, md, "chrony.up"); v != 0 {
+		t.Errorf("chrony.up = %v with nothing at the endpoint", v)
+	}
+	if v := value(t, md, "chrony.collector.info", "collector.command", "otelcol-chrony", "collector.version", "0.1.0"); v != 1 {
+		t.Errorf("chrony.collector.info = %v, want 1", v)
+	}
+	if n := len(points(md, "chrony.collector.info")); n != 1 {
+		t.Errorf("%d chrony.collector.info points, want 1:\n%s", n, dump(md))
 	}
 }

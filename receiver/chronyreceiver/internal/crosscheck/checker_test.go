@@ -8,6 +8,8 @@ import (
 	"github.com/facebook/time/ntp/protocol"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/chronyotel/otelcol-chrony/internal/testkit/ntpserver"
 )
 
 func startChecker(t *testing.T, servers ...string) (*Checker, *observer.ObservedLogs) {
@@ -34,11 +36,11 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 func TestCheckerOutcomes(t *testing.T) {
 	live := startServer(t, 5*time.Millisecond, 0, 0)
 	dead := startServer(t, 0, 0, 0)
-	dead.set(func() { dead.spoil = func(*protocol.Packet) []byte { return []byte{0} } })
-	c, logs := startChecker(t, live.addr(), dead.addr())
-	waitUntil(t, "five queries to the dead server", func() bool { return dead.requests.Load() >= 5 })
+	dead.Spoil(func([]byte) []byte { return []byte{0} })
+	c, logs := startChecker(t, live.Addr(), dead.Addr())
+	waitUntil(t, "five queries to the dead server", func() bool { return dead.Requests() >= 5 })
 	results := c.Results()
-	if len(results) != 2 || results[0].Server != live.addr() || results[1].Server != dead.addr() {
+	if len(results) != 2 || results[0].Server != live.Addr() || results[1].Server != dead.Addr() {
 		t.Fatalf("results %+v", results)
 	}
 	if !results[0].Up || results[0].M.Offset < 0.004 || results[0].M.Offset > 0.006 {
@@ -48,27 +50,27 @@ func TestCheckerOutcomes(t *testing.T) {
 		t.Errorf("dead server up: %+v", results[1])
 	}
 	if n := logs.FilterMessage("cross-check failed; ntp.cross_check.up is 0 until it succeeds").Len(); n != 1 {
-		t.Errorf("the dead server was logged %d times over %d queries, want once", n, dead.requests.Load())
+		t.Errorf("the dead server was logged %d times over %d queries, want once", n, dead.Requests())
 	}
 }
 
 // DENY and RSTR stop the queries to that server, said once; RATE slows them.
 func TestCheckerKissOfDeath(t *testing.T) {
 	deny := startServer(t, 0, 0, 0)
-	deny.set(func() { deny.spoil = kiss("DENY") })
+	deny.Spoil(spoiled(kiss("DENY")))
 	rate := startServer(t, 0, 0, 0)
-	rate.set(func() { rate.spoil = kiss("RATE") })
-	c, logs := startChecker(t, deny.addr(), rate.addr())
-	waitUntil(t, "the RATE server to be asked twice", func() bool { return rate.requests.Load() >= 2 })
+	rate.Spoil(spoiled(kiss("RATE")))
+	c, logs := startChecker(t, deny.Addr(), rate.Addr())
+	waitUntil(t, "the RATE server to be asked twice", func() bool { return rate.Requests() >= 2 })
 	time.Sleep(300 * time.Millisecond)
-	if n := deny.requests.Load(); n != 1 {
+	if n := deny.Requests(); n != 1 {
 		t.Errorf("the DENY server was asked %d times, want once", n)
 	}
 	if n := logs.FilterMessage("cross-check server sent a Kiss-o'-Death: no more queries to it").Len(); n != 1 {
 		t.Errorf("DENY logged %d times", n)
 	}
 	// 50 ms doubled per RATE: far fewer queries than at 50 ms in 300+ ms.
-	if n := rate.requests.Load(); n > 5 {
+	if n := rate.Requests(); n > 5 {
 		t.Errorf("the RATE server was asked %d times; it asked us to slow down", n)
 	}
 	for _, r := range c.Results() {
@@ -83,22 +85,19 @@ func TestCheckerKissOfDeath(t *testing.T) {
 func TestCheckerRateBackoffEndsWithAnAnswer(t *testing.T) {
 	srv := startServer(t, 0, 0, 0)
 	const kisses = 2
-	srv.set(func() {
-		srv.spoil = func(p *protocol.Packet) []byte {
-			if srv.requests.Load() <= kisses {
-				return kiss("RATE")(p)
-			}
-			b, _ := p.Bytes()
-			return b
+	srv.Spoil(func(reply []byte) []byte {
+		if srv.Requests() <= kisses {
+			return spoiled(kiss("RATE"))(reply)
 		}
+		return reply
 	})
-	c, _ := startChecker(t, srv.addr())
+	c, _ := startChecker(t, srv.Addr())
 	backoff := func() int {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		return c.latest[srv.addr()].backoff
+		return c.latest[srv.Addr()].backoff
 	}
-	waitUntil(t, "the kisses", func() bool { return srv.requests.Load() >= kisses })
+	waitUntil(t, "the kisses", func() bool { return srv.Requests() >= kisses })
 	waitUntil(t, "an answer after the kisses", func() bool {
 		r := c.Results()
 		return len(r) == 1 && r[0].Up
@@ -114,34 +113,28 @@ func TestCheckerRateBackoffEndsWithAnAnswer(t *testing.T) {
 func TestCheckerUnfitReplies(t *testing.T) {
 	encode := func(p *protocol.Packet) []byte { b, _ := p.Bytes(); return b }
 	reversed := startServer(t, 0, 0, 0)
-	reversed.set(func() {
-		reversed.spoil = func(p *protocol.Packet) []byte {
-			now := time.Now()
-			p.RxTimeSec, p.RxTimeFrac = protocol.Time(now.Add(1000 * time.Second))
-			p.TxTimeSec, p.TxTimeFrac = protocol.Time(now.Add(-1000 * time.Second))
-			return encode(p)
-		}
-	})
+	reversed.Spoil(spoiled(func(p *protocol.Packet) []byte {
+		now := time.Now()
+		p.RxTimeSec, p.RxTimeFrac = protocol.Time(now.Add(1000 * time.Second))
+		p.TxTimeSec, p.TxTimeFrac = protocol.Time(now.Add(-1000 * time.Second))
+		return encode(p)
+	}))
 	dispersed := startServer(t, 5000*time.Second, 0, 0)
-	dispersed.set(func() {
-		dispersed.spoil = func(p *protocol.Packet) []byte { p.RootDispersion = 10000 << 16; return encode(p) }
-	})
+	dispersed.Spoil(spoiled(func(p *protocol.Packet) []byte { p.RootDispersion = 10000 << 16; return encode(p) }))
 	delayed := startServer(t, 3000*time.Second, 0, 0)
-	delayed.set(func() {
-		delayed.spoil = func(p *protocol.Packet) []byte { p.RootDelay = 7000 << 16; return encode(p) }
-	})
+	delayed.Spoil(spoiled(func(p *protocol.Packet) []byte { p.RootDelay = 7000 << 16; return encode(p) }))
 	fit := startServer(t, 0, 0, 0)
-	servers := []*fakeServer{reversed, dispersed, delayed, fit}
+	servers := []*ntpserver.Server{reversed, dispersed, delayed, fit}
 	wantUnfit := []string{
 		"transmit time is 2000.",
 		"root distance (delay + root delay)/2 + root dispersion = 10000.",
 		"root distance (delay + root delay)/2 + root dispersion = 3500.",
 		"",
 	}
-	c, logs := startChecker(t, reversed.addr(), dispersed.addr(), delayed.addr(), fit.addr())
+	c, logs := startChecker(t, reversed.Addr(), dispersed.Addr(), delayed.Addr(), fit.Addr())
 	waitUntil(t, "three replies from every server", func() bool {
 		for _, s := range servers {
-			if s.requests.Load() < 4 {
+			if s.Requests() < 4 {
 				return false
 			}
 		}
@@ -165,10 +158,10 @@ func TestCheckerUnfitReplies(t *testing.T) {
 
 	// Its dispersion back to 1 ms, the server 5000 s ahead is fit again: its
 	// offset is then measured, and found inconsistent with any sane bound.
-	dispersed.set(func() { dispersed.spoil = nil })
+	dispersed.Spoil(nil)
 	waitUntil(t, "a fit reply from the dispersed server", func() bool { return c.Results()[1].Unfit == nil })
-	asked := dispersed.requests.Load()
-	waitUntil(t, "two more replies", func() bool { return dispersed.requests.Load() >= asked+2 })
+	asked := dispersed.Requests()
+	waitUntil(t, "two more replies", func() bool { return dispersed.Requests() >= asked+2 })
 	if n := logs.FilterMessage("cross-check replies are fit again").Len(); n != 1 {
 		t.Errorf("fit again logged %d times, want once", n)
 	}

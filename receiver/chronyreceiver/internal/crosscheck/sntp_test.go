@@ -6,96 +6,28 @@ import (
 	"math"
 	"net"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/facebook/time/ntp/protocol"
+
+	"github.com/chronyotel/otelcol-chrony/internal/testkit/ntpserver"
 )
 
-// fakeServer is an NTP server on loopback whose clock runs offset ahead of
-// the system clock. It waits outbound before stamping the request's arrival
-// and inbound after stamping its reply, as a network path with those delays
-// would, and lets a test spoil the reply.
-type fakeServer struct {
-	conn              *net.UDPConn
-	offset            time.Duration
-	outbound, inbound time.Duration
-	spoil             func(p *protocol.Packet) []byte // nil: a good reply
-	replyFrom         *net.UDPConn                    // send from another socket
-	requests          atomic.Int32
-	mu                sync.Mutex
-}
-
-func startServer(t *testing.T, offset, outbound, inbound time.Duration) *fakeServer {
+// startServer starts the test kit's NTP server, offset ahead of the system
+// clock, with those path delays.
+func startServer(t *testing.T, offset, outbound, inbound time.Duration) *ntpserver.Server {
 	t.Helper()
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fakeServer{conn: conn, offset: offset, outbound: outbound, inbound: inbound}
-	t.Cleanup(func() { conn.Close() })
-	go f.serve()
-	return f
+	return ntpserver.Start(t, ntpserver.Options{Offset: offset, Outbound: outbound, Inbound: inbound})
 }
 
-// set changes how the server answers, under its lock.
-func (f *fakeServer) set(change func()) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	change()
-}
-
-func (f *fakeServer) addr() string { return f.conn.LocalAddr().String() }
-
-func (f *fakeServer) serve() {
-	buf := make([]byte, 1500)
-	for {
-		n, from, err := f.conn.ReadFromUDP(buf)
-		if err != nil {
-			return
-		}
-		f.requests.Add(1)
-		var req protocol.Packet
-		if req.UnmarshalBinary(buf[:n]) != nil {
-			continue
-		}
-		go f.answer(req, from)
+// spoiled turns a spoiling of the decoded reply into one of its bytes.
+func spoiled(spoil func(p *protocol.Packet) []byte) func([]byte) []byte {
+	return func(reply []byte) []byte {
+		var p protocol.Packet
+		_ = p.UnmarshalBinary(reply)
+		return spoil(&p)
 	}
-}
-
-func (f *fakeServer) answer(req protocol.Packet, from *net.UDPAddr) {
-	time.Sleep(f.outbound)
-	rxSec, rxFrac := protocol.Time(time.Now().Add(f.offset))
-	time.Sleep(time.Millisecond) // the server's own processing
-	txSec, txFrac := protocol.Time(time.Now().Add(f.offset))
-	p := protocol.Packet{
-		Settings:       4<<3 | 4,
-		Stratum:        1,
-		RootDelay:      0,
-		RootDispersion: 66, // ≈ 1 ms in 16.16
-		ReferenceID:    binary.BigEndian.Uint32([]byte("GPS\x00")),
-		OrigTimeSec:    req.TxTimeSec,
-		OrigTimeFrac:   req.TxTimeFrac,
-		RxTimeSec:      rxSec,
-		RxTimeFrac:     rxFrac,
-		TxTimeSec:      txSec,
-		TxTimeFrac:     txFrac,
-	}
-	f.mu.Lock()
-	spoil, replyFrom := f.spoil, f.replyFrom
-	f.mu.Unlock()
-	b, _ := p.Bytes()
-	if spoil != nil {
-		b = spoil(&p)
-	}
-	time.Sleep(f.inbound)
-	if replyFrom != nil {
-		_, _ = replyFrom.WriteToUDP(b, from)
-		return
-	}
-	_, _ = f.conn.WriteToUDP(b, from)
 }
 
 func query(t *testing.T, server string, timeout time.Duration) (Measurement, error) {
@@ -122,7 +54,7 @@ func TestMeasuresOffsetAndDelay(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := startServer(t, tt.offset, tt.outbound, tt.inbound)
-			m, err := query(t, srv.addr(), 2*time.Second)
+			m, err := query(t, srv.Addr(), 2*time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -133,10 +65,10 @@ func TestMeasuresOffsetAndDelay(t *testing.T) {
 			if minDelay := (tt.outbound + tt.inbound).Seconds(); m.Delay < minDelay || m.Delay > minDelay+0.05 {
 				t.Errorf("delay %.6f s, the paths add up to %.6f s", m.Delay, minDelay)
 			}
-			if got, want := m.ErrorBound(), math.Abs(m.Offset)+m.Delay/2+66.0/65536; math.Abs(got-want) > 1e-12 {
+			if got, want := m.ErrorBound(), math.Abs(m.Offset)+m.Delay/2+ntpserver.RootDispersion/65536.0; math.Abs(got-want) > 1e-12 {
 				t.Errorf("error bound %.9f, want %.9f", got, want)
 			}
-			if m.Stratum != 1 || m.Address != srv.addr() {
+			if m.Stratum != 1 || m.Address != srv.Addr() {
 				t.Errorf("stratum %d address %s", m.Stratum, m.Address)
 			}
 		})
@@ -166,13 +98,13 @@ func TestRejectsBadReplies(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := startServer(t, 0, 0, 0)
-			srv.set(func() { srv.spoil = tt.spoil })
-			m, err := query(t, srv.addr(), 300*time.Millisecond)
+			srv.Spoil(spoiled(tt.spoil))
+			m, err := query(t, srv.Addr(), 300*time.Millisecond)
 			if err == nil {
 				t.Fatalf("accepted: %+v", m)
 			}
-			if !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), srv.addr()) {
-				t.Errorf("error %q does not say %q about %s", err, tt.want, srv.addr())
+			if !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), srv.Addr()) {
+				t.Errorf("error %q does not say %q about %s", err, tt.want, srv.Addr())
 			}
 		})
 	}
@@ -196,9 +128,9 @@ func TestNoReply(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	srv.set(func() { srv.replyFrom = other })
+	srv.ReplyFrom(other)
 	start := time.Now()
-	_, err = query(t, srv.addr(), 300*time.Millisecond)
+	_, err = query(t, srv.Addr(), 300*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "no reply") {
 		t.Fatalf("a reply from another address was taken: %v", err)
 	}

@@ -29,6 +29,55 @@ func (ms *ChronyClockErrorMsMetricConfig) Unmarshal(parser *confmap.Conf) error 
 	return nil
 }
 
+// ChronyCollectorInfoMetricAttributeKey specifies the key of an attribute for the chrony.collector.info metric.
+type ChronyCollectorInfoMetricAttributeKey string
+
+const (
+	ChronyCollectorInfoMetricAttributeKeyCollectorCommand ChronyCollectorInfoMetricAttributeKey = "collector.command"
+	ChronyCollectorInfoMetricAttributeKeyCollectorVersion ChronyCollectorInfoMetricAttributeKey = "collector.version"
+)
+
+// ChronyCollectorInfoMetricConfig provides config for the chrony.collector.info metric.
+type ChronyCollectorInfoMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                  `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []ChronyCollectorInfoMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *ChronyCollectorInfoMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *ChronyCollectorInfoMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case ChronyCollectorInfoMetricAttributeKeyCollectorCommand, ChronyCollectorInfoMetricAttributeKeyCollectorVersion:
+		default:
+			return fmt.Errorf("metric chrony.collector.info doesn't have an attribute %v, valid attributes: [collector.command, collector.version]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
 // ChronyServerCommandPacketsMetricAttributeKey specifies the key of an attribute for the chrony.server.command.packets metric.
 type ChronyServerCommandPacketsMetricAttributeKey string
 
@@ -1927,6 +1976,7 @@ func (ms *NtpUpdateIntervalMetricConfig) Unmarshal(parser *confmap.Conf) error {
 // MetricsConfig provides config for chrony metrics.
 type MetricsConfig struct {
 	ChronyClockErrorMs                  ChronyClockErrorMsMetricConfig                  `mapstructure:"chrony.clock_error_ms"`
+	ChronyCollectorInfo                 ChronyCollectorInfoMetricConfig                 `mapstructure:"chrony.collector.info"`
 	ChronyServerCommandPackets          ChronyServerCommandPacketsMetricConfig          `mapstructure:"chrony.server.command.packets"`
 	ChronyServerLogDrops                ChronyServerLogDropsMetricConfig                `mapstructure:"chrony.server.log.drops"`
 	ChronyServerNtpAuthenticatedPackets ChronyServerNtpAuthenticatedPacketsMetricConfig `mapstructure:"chrony.server.ntp.authenticated_packets"`
@@ -1979,6 +2029,11 @@ func DefaultMetricsConfig() MetricsConfig {
 	return MetricsConfig{
 		ChronyClockErrorMs: ChronyClockErrorMsMetricConfig{
 			Enabled: false,
+		},
+		ChronyCollectorInfo: ChronyCollectorInfoMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []ChronyCollectorInfoMetricAttributeKey{ChronyCollectorInfoMetricAttributeKeyCollectorCommand, ChronyCollectorInfoMetricAttributeKeyCollectorVersion},
 		},
 		ChronyServerCommandPackets: ChronyServerCommandPacketsMetricConfig{
 			Enabled:             false,

@@ -29,6 +29,11 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					ChronyClockErrorMs: ChronyClockErrorMsMetricConfig{
 						Enabled: true,
 					},
+					ChronyCollectorInfo: ChronyCollectorInfoMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []ChronyCollectorInfoMetricAttributeKey{ChronyCollectorInfoMetricAttributeKeyCollectorCommand, ChronyCollectorInfoMetricAttributeKeyCollectorVersion},
+					},
 					ChronyServerCommandPackets: ChronyServerCommandPacketsMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategySum,
@@ -248,6 +253,11 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					ChronyClockErrorMs: ChronyClockErrorMsMetricConfig{
 						Enabled: false,
 					},
+					ChronyCollectorInfo: ChronyCollectorInfoMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []ChronyCollectorInfoMetricAttributeKey{ChronyCollectorInfoMetricAttributeKeyCollectorCommand, ChronyCollectorInfoMetricAttributeKeyCollectorVersion},
+					},
 					ChronyServerCommandPackets: ChronyServerCommandPacketsMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategySum,
@@ -464,10 +474,22 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(ChronyClockErrorMsMetricConfig{}, ChronyServerCommandPacketsMetricConfig{}, ChronyServerLogDropsMetricConfig{}, ChronyServerNtpAuthenticatedPacketsMetricConfig{}, ChronyServerNtpInterleavedPacketsMetricConfig{}, ChronyServerNtpPacketsMetricConfig{}, ChronyServerNtsKeConnectionsMetricConfig{}, ChronyUpMetricConfig{}, NtpCrossCheckConsistentMetricConfig{}, NtpCrossCheckDelayMetricConfig{}, NtpCrossCheckErrorBoundMetricConfig{}, NtpCrossCheckOffsetMetricConfig{}, NtpCrossCheckServerInfoMetricConfig{}, NtpCrossCheckUpMetricConfig{}, NtpFrequencyOffsetMetricConfig{}, NtpFrequencyResidualMetricConfig{}, NtpLeapStatusMetricConfig{}, NtpReferenceInfoMetricConfig{}, NtpSkewMetricConfig{}, NtpSourceEstimatedOffsetMetricConfig{}, NtpSourceEstimatedOffsetErrorMetricConfig{}, NtpSourceFrequencyResidualMetricConfig{}, NtpSourceLastSampleAgeMetricConfig{}, NtpSourceMeasuredOffsetMetricConfig{}, NtpSourceModeMetricConfig{}, NtpSourceOffsetMetricConfig{}, NtpSourceOffsetErrorMetricConfig{}, NtpSourcePollIntervalMetricConfig{}, NtpSourceReachabilityMetricConfig{}, NtpSourceRunsMetricConfig{}, NtpSourceSamplesMetricConfig{}, NtpSourceSkewMetricConfig{}, NtpSourceSpanMetricConfig{}, NtpSourceStateMetricConfig{}, NtpSourceStdDevMetricConfig{}, NtpSourceStratumMetricConfig{}, NtpStratumMetricConfig{}, NtpSyncStateMetricConfig{}, NtpTimeClockErrorMetricConfig{}, NtpTimeCorrectionMetricConfig{}, NtpTimeLastOffsetMetricConfig{}, NtpTimeMaxErrorMetricConfig{}, NtpTimeReferenceAgeMetricConfig{}, NtpTimeRmsOffsetMetricConfig{}, NtpTimeRootDelayMetricConfig{}, NtpTimeRootDispersionMetricConfig{}, NtpUpdateIntervalMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(ChronyClockErrorMsMetricConfig{}, ChronyCollectorInfoMetricConfig{}, ChronyServerCommandPacketsMetricConfig{}, ChronyServerLogDropsMetricConfig{}, ChronyServerNtpAuthenticatedPacketsMetricConfig{}, ChronyServerNtpInterleavedPacketsMetricConfig{}, ChronyServerNtpPacketsMetricConfig{}, ChronyServerNtsKeConnectionsMetricConfig{}, ChronyUpMetricConfig{}, NtpCrossCheckConsistentMetricConfig{}, NtpCrossCheckDelayMetricConfig{}, NtpCrossCheckErrorBoundMetricConfig{}, NtpCrossCheckOffsetMetricConfig{}, NtpCrossCheckServerInfoMetricConfig{}, NtpCrossCheckUpMetricConfig{}, NtpFrequencyOffsetMetricConfig{}, NtpFrequencyResidualMetricConfig{}, NtpLeapStatusMetricConfig{}, NtpReferenceInfoMetricConfig{}, NtpSkewMetricConfig{}, NtpSourceEstimatedOffsetMetricConfig{}, NtpSourceEstimatedOffsetErrorMetricConfig{}, NtpSourceFrequencyResidualMetricConfig{}, NtpSourceLastSampleAgeMetricConfig{}, NtpSourceMeasuredOffsetMetricConfig{}, NtpSourceModeMetricConfig{}, NtpSourceOffsetMetricConfig{}, NtpSourceOffsetErrorMetricConfig{}, NtpSourcePollIntervalMetricConfig{}, NtpSourceReachabilityMetricConfig{}, NtpSourceRunsMetricConfig{}, NtpSourceSamplesMetricConfig{}, NtpSourceSkewMetricConfig{}, NtpSourceSpanMetricConfig{}, NtpSourceStateMetricConfig{}, NtpSourceStdDevMetricConfig{}, NtpSourceStratumMetricConfig{}, NtpStratumMetricConfig{}, NtpSyncStateMetricConfig{}, NtpTimeClockErrorMetricConfig{}, NtpTimeCorrectionMetricConfig{}, NtpTimeLastOffsetMetricConfig{}, NtpTimeMaxErrorMetricConfig{}, NtpTimeReferenceAgeMetricConfig{}, NtpTimeRmsOffsetMetricConfig{}, NtpTimeRootDelayMetricConfig{}, NtpTimeRootDispersionMetricConfig{}, NtpUpdateIntervalMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
+}
+
+func TestChronyCollectorInfoMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().ChronyCollectorInfo
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []ChronyCollectorInfoMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric chrony.collector.info doesn't have an attribute invalid, valid attributes: [collector.command, collector.version]")
+
+	cfg = DefaultMetricsConfig().ChronyCollectorInfo
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }
 
 func TestChronyServerCommandPacketsMetricsConfig_Validate(t *testing.T) {

@@ -185,6 +185,10 @@ var MetricsInfo = metricsInfo{
 	ChronyClockErrorMs: metricInfo{
 		Name: "chrony.clock_error_ms",
 	},
+	ChronyCollectorInfo: metricInfo{
+		Name:       "chrony.collector.info",
+		Attributes: []string{"collector.command", "collector.version"},
+	},
 	ChronyServerCommandPackets: metricInfo{
 		Name:       "chrony.server.command.packets",
 		Attributes: []string{"packet.outcome"},
@@ -361,6 +365,7 @@ var MetricsInfo = metricsInfo{
 
 type metricsInfo struct {
 	ChronyClockErrorMs                  metricInfo
+	ChronyCollectorInfo                 metricInfo
 	ChronyServerCommandPackets          metricInfo
 	ChronyServerLogDrops                metricInfo
 	ChronyServerNtpAuthenticatedPackets metricInfo
@@ -456,6 +461,98 @@ func (m *metricChronyClockErrorMs) emit(metrics pmetric.MetricSlice) {
 
 func newMetricChronyClockErrorMs(cfg ChronyClockErrorMsMetricConfig) metricChronyClockErrorMs {
 	m := metricChronyClockErrorMs{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricChronyCollectorInfo struct {
+	data          pmetric.Metric                  // data buffer for generated metric.
+	config        ChronyCollectorInfoMetricConfig // metric config provided by user.
+	capacity      int                             // max observed number of data points added to the metric.
+	aggDataPoints []int64                         // slice containing number of aggregated datapoints at each index
+}
+
+// init fills chrony.collector.info metric with initial data.
+func (m *metricChronyCollectorInfo) init() {
+	m.data.SetName("chrony.collector.info")
+	m.data.SetDescription("Always 1; its attributes name the collector build that reads chronyd, from the build information the collector gives its receivers, so evidence can say which version ran on each node. Sent every scrape, also while chronyd is down.")
+	m.data.SetUnit("{info}")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricChronyCollectorInfo) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, collectorCommandAttributeValue string, collectorVersionAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, ChronyCollectorInfoMetricAttributeKeyCollectorCommand) {
+		dp.Attributes().PutStr("collector.command", collectorCommandAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, ChronyCollectorInfoMetricAttributeKeyCollectorVersion) {
+		dp.Attributes().PutStr("collector.version", collectorVersionAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricChronyCollectorInfo) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricChronyCollectorInfo) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetIntValue(m.data.Gauge().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricChronyCollectorInfo(cfg ChronyCollectorInfoMetricConfig) metricChronyCollectorInfo {
+	m := metricChronyCollectorInfo{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -4182,6 +4279,7 @@ type MetricsBuilder struct {
 	resourceAttributeIncludeFilter            map[string]filter.Filter
 	resourceAttributeExcludeFilter            map[string]filter.Filter
 	metricChronyClockErrorMs                  metricChronyClockErrorMs
+	metricChronyCollectorInfo                 metricChronyCollectorInfo
 	metricChronyServerCommandPackets          metricChronyServerCommandPackets
 	metricChronyServerLogDrops                metricChronyServerLogDrops
 	metricChronyServerNtpAuthenticatedPackets metricChronyServerNtpAuthenticatedPackets
@@ -4254,6 +4352,7 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		metricsBuffer:                    pmetric.NewMetrics(),
 		buildInfo:                        settings.BuildInfo,
 		metricChronyClockErrorMs:         newMetricChronyClockErrorMs(mbc.Metrics.ChronyClockErrorMs),
+		metricChronyCollectorInfo:        newMetricChronyCollectorInfo(mbc.Metrics.ChronyCollectorInfo),
 		metricChronyServerCommandPackets: newMetricChronyServerCommandPackets(mbc.Metrics.ChronyServerCommandPackets),
 		metricChronyServerLogDrops:       newMetricChronyServerLogDrops(mbc.Metrics.ChronyServerLogDrops),
 		metricChronyServerNtpAuthenticatedPackets: newMetricChronyServerNtpAuthenticatedPackets(mbc.Metrics.ChronyServerNtpAuthenticatedPackets),
@@ -4379,6 +4478,7 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	ils.Scope().SetVersion(mb.buildInfo.Version)
 	ils.Metrics().EnsureCapacity(mb.metricsCapacity)
 	mb.metricChronyClockErrorMs.emit(ils.Metrics())
+	mb.metricChronyCollectorInfo.emit(ils.Metrics())
 	mb.metricChronyServerCommandPackets.emit(ils.Metrics())
 	mb.metricChronyServerLogDrops.emit(ils.Metrics())
 	mb.metricChronyServerNtpAuthenticatedPackets.emit(ils.Metrics())
@@ -4459,6 +4559,11 @@ func (mb *MetricsBuilder) Emit(options ...ResourceMetricsOption) pmetric.Metrics
 // RecordChronyClockErrorMsDataPoint adds a data point to chrony.clock_error_ms metric.
 func (mb *MetricsBuilder) RecordChronyClockErrorMsDataPoint(ts pcommon.Timestamp, val float64) {
 	mb.metricChronyClockErrorMs.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordChronyCollectorInfoDataPoint adds a data point to chrony.collector.info metric.
+func (mb *MetricsBuilder) RecordChronyCollectorInfoDataPoint(ts pcommon.Timestamp, val int64, collectorCommandAttributeValue string, collectorVersionAttributeValue string) {
+	mb.metricChronyCollectorInfo.recordDataPoint(mb.startTime, ts, val, collectorCommandAttributeValue, collectorVersionAttributeValue)
 }
 
 // RecordChronyServerCommandPacketsDataPoint adds a data point to chrony.server.command.packets metric.

@@ -67,6 +67,7 @@ func TestMetricsBuilder(t *testing.T) {
 			settings.Logger = zap.New(observedZapCore)
 			mb := NewMetricsBuilder(loadMetricsBuilderConfig(t, tt.name), settings, WithStartTime(start))
 			aggMap := make(map[string]string) // contains the aggregation strategies for each metric name
+			aggMap["chrony.collector.info"] = mb.metricChronyCollectorInfo.config.AggregationStrategy
 			aggMap["chrony.server.command.packets"] = mb.metricChronyServerCommandPackets.config.AggregationStrategy
 			aggMap["chrony.server.ntp.packets"] = mb.metricChronyServerNtpPackets.config.AggregationStrategy
 			aggMap["chrony.server.nts_ke.connections"] = mb.metricChronyServerNtsKeConnections.config.AggregationStrategy
@@ -112,6 +113,12 @@ func TestMetricsBuilder(t *testing.T) {
 
 			allMetricsCount++
 			mb.RecordChronyClockErrorMsDataPoint(ts, 1)
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordChronyCollectorInfoDataPoint(ts, 1, "collector.command-val", "collector.version-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordChronyCollectorInfoDataPoint(ts, 3, "collector.command-val-2", "collector.version-val-2")
+			}
 
 			allMetricsCount++
 			mb.RecordChronyServerCommandPacketsDataPoint(ts, 1, AttributePacketOutcomeServed)
@@ -358,6 +365,7 @@ func TestMetricsBuilder(t *testing.T) {
 			res := rb.Emit()
 			metrics := mb.Emit(WithResource(res))
 			if tt.name == "reaggregate_set" {
+				assert.Empty(t, mb.metricChronyCollectorInfo.aggDataPoints)
 				assert.Empty(t, mb.metricChronyServerCommandPackets.aggDataPoints)
 				assert.Empty(t, mb.metricChronyServerNtpPackets.aggDataPoints)
 				assert.Empty(t, mb.metricChronyServerNtsKeConnections.aggDataPoints)
@@ -431,6 +439,51 @@ func TestMetricsBuilder(t *testing.T) {
 					assert.Equal(t, ts, dp.Timestamp())
 					assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
 					assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+				case "chrony.collector.info":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["chrony.collector.info"], "Found a duplicate in the metrics slice: chrony.collector.info")
+						validatedMetrics["chrony.collector.info"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Always 1; its attributes name the collector build that reads chronyd, from the build information the collector gives its receivers, so evidence can say which version ran on each node. Sent every scrape, also while chronyd is down.", mi.Description())
+						assert.Equal(t, "{info}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						collectorCommandAttrVal, ok := dp.Attributes().Get("collector.command")
+						assert.True(t, ok)
+						assert.Equal(t, "collector.command-val", collectorCommandAttrVal.Str())
+						collectorVersionAttrVal, ok := dp.Attributes().Get("collector.version")
+						assert.True(t, ok)
+						assert.Equal(t, "collector.version-val", collectorVersionAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["chrony.collector.info"], "Found a duplicate in the metrics slice: chrony.collector.info")
+						validatedMetrics["chrony.collector.info"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Always 1; its attributes name the collector build that reads chronyd, from the build information the collector gives its receivers, so evidence can say which version ran on each node. Sent every scrape, also while chronyd is down.", mi.Description())
+						assert.Equal(t, "{info}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["chrony.collector.info"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("collector.command")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("collector.version")
+						assert.False(t, ok)
+					}
 				case "chrony.server.command.packets":
 					if tt.name != "reaggregate_set" {
 						assert.False(t, validatedMetrics["chrony.server.command.packets"], "Found a duplicate in the metrics slice: chrony.server.command.packets")
