@@ -342,6 +342,7 @@ func TestEvidenceFromBackfilledPrometheus(t *testing.T) {
 		t.Errorf("warnings %q: want one for node-e-never", s.Warnings)
 	}
 	checkCSV(t, r.dir, s)
+	checkSyncLog(t, r.dir)
 	checkManifest(t, r.dir)
 	checkHTML(t, r.dir, s)
 	checkPDF(t, r.dir)
@@ -446,7 +447,7 @@ func comparable(t *testing.T, dir string) string {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"inventory", "window", "warnings", "partial", "rolled_up_from"} {
+	for _, k := range []string{"run", "sync_log", "inventory", "window", "warnings", "partial", "rolled_up_from"} {
 		delete(s, k)
 	}
 	for _, n := range s["nodes"].([]any) {

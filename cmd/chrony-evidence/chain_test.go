@@ -175,11 +175,20 @@ func TestVerifySignature(t *testing.T) {
 		}
 		return r.dir
 	}
+	// A v1 report: the schema, fields and files of before v2.
 	toV1 := func(t *testing.T, dir string) {
+		os.Remove(filepath.Join(dir, "sync-log.parquet"))
 		editManifest(t, dir, func(m map[string]any) {
 			m["schema"] = "chrony-evidence/manifest/v1"
 			delete(m, "previous_report")
 			delete(m, "signature")
+			var files []any
+			for _, f := range m["files"].([]any) {
+				if f.(map[string]any)["name"] != "sync-log.parquet" {
+					files = append(files, f)
+				}
+			}
+			m["files"] = files
 		})
 	}
 	for _, tc := range []struct {

@@ -36,6 +36,7 @@ import (
 	"github.com/chronyotel/otelcol-chrony/internal/evidence"
 	"github.com/chronyotel/otelcol-chrony/internal/evidence/promapi"
 	"github.com/chronyotel/otelcol-chrony/internal/evidence/report"
+	"github.com/chronyotel/otelcol-chrony/internal/evidence/synclog"
 )
 
 func main() {
@@ -234,12 +235,32 @@ func (o *reportOptions) client(getenv func(string) string) (*promapi.Client, err
 // makeReport collects the period from the store, writes the report and
 // says what it holds. Refused credentials exit 3, any other failure 1.
 func makeReport(ctx context.Context, client *promapi.Client, job reportJob, stdout, stderr io.Writer) int {
+	// The synchronisation log is spooled while the period is read, since it
+	// is written as the steps are accounted and can be large; it goes into
+	// the report with the other files.
+	spool, err := os.CreateTemp("", "chrony-evidence-sync-log-*.parquet")
+	if err != nil {
+		fmt.Fprintf(stderr, "chrony-evidence: spooling the synchronisation log (TMPDIR must be writable): %v\n", err)
+		return 1
+	}
+	defer os.Remove(spool.Name())
+	defer spool.Close()
+	syncLog := synclog.NewWriter(spool)
+	job.collect.OnStep = syncLog.Add
 	res, err := evidence.Collect(ctx, client, job.collect)
 	if err != nil {
 		fmt.Fprintf(stderr, "chrony-evidence: %v\n", err)
 		if errors.Is(err, promapi.ErrUnauthorized) {
 			return 3
 		}
+		return 1
+	}
+	rows, err := syncLog.Close()
+	if err == nil {
+		err = spool.Sync()
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "chrony-evidence: %v\n", err)
 		return 1
 	}
 	meta := report.Meta{Profile: job.collect.Profile, Cluster: job.collect.Cluster}
@@ -258,7 +279,7 @@ func makeReport(ctx context.Context, client *promapi.Client, job reportJob, stdo
 	}
 	summary, err := report.Write(job.outDir, res, meta,
 		report.Run{ID: newRunID(), Version: version(), DataSource: client.Redacted(), Generated: time.Now().UTC().Truncate(time.Second),
-			Previous: job.chain.previous, SigningKey: job.chain.key})
+			Previous: job.chain.previous, SigningKey: job.chain.key, SyncLog: spool.Name(), SyncLogRows: rows})
 	if err != nil {
 		fmt.Fprintf(stderr, "chrony-evidence: %v\n", err)
 		return 1

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +18,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/chronyotel/otelcol-chrony/internal/evidence/synclog"
 )
 
 // The fake store's period: four steps of 30 s.
@@ -58,6 +63,8 @@ type fakeStore struct {
 	up, bound, inventory []string
 	// The cross-check's series, empty unless set.
 	consistent, crossBound, offset []string
+	// What else the synchronisation log keeps, empty unless set.
+	lastOffset, refAge, refs []string
 	// warnings go with every query answer.
 	warnings []string
 	// status is the HTTP status of every query answer; 200 when 0.
@@ -95,6 +102,12 @@ func (f fakeStore) start(t *testing.T) string {
 			kind, result = "matrix", f.crossBound
 		case strings.Contains(query, "ntp_cross_check_offset_seconds"):
 			kind, result = "matrix", f.offset
+		case strings.Contains(query, "ntp_time_last_offset_seconds"):
+			kind, result = "matrix", f.lastOffset
+		case strings.Contains(query, "ntp_time_reference_age_seconds"):
+			kind, result = "matrix", f.refAge
+		case strings.Contains(query, "ntp_reference_info"):
+			kind, result = "matrix", f.refs
 		default:
 			t.Errorf("unexpected range query %s", query)
 			kind = "matrix"
@@ -304,11 +317,12 @@ func TestStoreWarnings(t *testing.T) {
 		t.Errorf("stdout %q, stderr %q: want both to say the data is partial", r.stdout, r.stderr)
 	}
 	s := r.summary(t)
-	if len(s.Partial) != 1 || !strings.Contains(s.Partial[0], warning) || !strings.Contains(s.Partial[0], "on 14 of 14 queries") {
-		// The steps' five range queries (up, bound, consistency, cross-check
-		// bound, offsets), the references, the servers' seven and the
+	if len(s.Partial) != 1 || !strings.Contains(s.Partial[0], warning) || !strings.Contains(s.Partial[0], "on 17 of 17 queries") {
+		// The steps' eight range queries (up, bound, consistency, cross-check
+		// bound, offsets; for the synchronisation log last offset, reference
+		// age, reference), the references, the servers' seven and the
 		// collector builds, for one day.
-		t.Errorf("summary.json partial %q, want the warning on 14 of 14 queries", s.Partial)
+		t.Errorf("summary.json partial %q, want the warning on 17 of 17 queries", s.Partial)
 	}
 	html, _ := os.ReadFile(filepath.Join(r.dir, "report.html"))
 	if !bytes.Contains(html, []byte(`<div class="partial" id="partial"><p>PARTIAL DATA`)) || !bytes.Contains(html, []byte(warning)) {
@@ -550,4 +564,70 @@ func deref(p *float64) any {
 		return nil
 	}
 	return *p
+}
+
+// The synchronisation log holds one row per in-fleet step with what was read
+// in it, as the store answered.
+func TestSyncLogRows(t *testing.T) {
+	store := fakeStore{
+		up:         []string{chronySeries("n1", points("1", "0", "1", "1"))},
+		bound:      []string{chronySeries("n1", points("1e-5", "NaN", "+Inf", "2e-5"))},
+		lastOffset: []string{chronySeries("n1", points("-3e-6", "NaN", "4e-6", "5e-6"))},
+		refAge:     []string{chronySeries("n1", points("1.5", "NaN", "3.5", "0.5"))},
+		refs: []string{
+			`{"metric":{"k8s_cluster_name":"aks-prod","k8s_node_name":"n1","reference_id":"50484330"},"values":[` + points("1", "1", "1") + `]}`,
+			// The reference changed in the third step.
+			`{"metric":{"k8s_cluster_name":"aks-prod","k8s_node_name":"n1","reference_id":"C0A80001"},"values":[` + fmt.Sprintf(`[%d,"1"],[%d,"1"]`, stepEnd(2), stepEnd(3)) + `]}`,
+		},
+		consistent: []string{chronySeries("n1", points("1", "1", "0", "1"))},
+		crossBound: []string{chronySeries("n1", points("3e-4", "3e-4", "5e-3", "2"))},
+		offset: []string{
+			`{"metric":{"k8s_cluster_name":"aks-prod","k8s_node_name":"n1","server_address":"a:123"},"values":[` + points("1e-4", "1e-4", "-4e-3", "1e-4") + `]}`,
+			`{"metric":{"k8s_cluster_name":"aks-prod","k8s_node_name":"n1","server_address":"b:123"},"values":[` + points("-2e-4", "5e-5", "1e-3", "1e-4") + `]}`,
+		},
+	}
+	r := runAgainst(t, store.start(t), "--inventory", "none")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	rows, err := parquet.ReadFile[synclog.Row](filepath.Join(r.dir, "sync-log.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := func(v float64) *float64 { return &v }
+	up := func(v int32) *int32 { return &v }
+	s := func(v string) *string { return &v }
+	want := []synclog.Row{
+		{Node: "n1", Cluster: "aks-prod", StepEnd: storeFrom.Add(30 * time.Second), State: "within", UTCState: "utc_verified", Up: up(1), MaxError: f(1e-5),
+			LastOffset: f(-3e-6), ReferenceID: s("50484330"), ReferenceAge: f(1.5), CrossCheckOffset: f(-2e-4), CrossCheckBound: f(3e-4)},
+		{Node: "n1", Cluster: "aks-prod", StepEnd: storeFrom.Add(60 * time.Second), State: "unreachable", UTCState: "utc_verified", Up: up(0),
+			ReferenceID: s("50484330"), CrossCheckOffset: f(1e-4), CrossCheckBound: f(3e-4)},
+		{Node: "n1", Cluster: "aks-prod", StepEnd: storeFrom.Add(90 * time.Second), State: "unsynchronised", UTCState: "utc_disagrees", Up: up(1), MaxError: f(math.Inf(1)),
+			LastOffset: f(4e-6), ReferenceID: s("50484330 C0A80001"), ReferenceAge: f(3.5), CrossCheckOffset: f(-4e-3), CrossCheckBound: f(5e-3)},
+		// The voice profile: a cross-check bound of 2 s is above its 1 s.
+		{Node: "n1", Cluster: "aks-prod", StepEnd: storeFrom.Add(120 * time.Second), State: "within", UTCState: "utc_inconclusive", Up: up(1), MaxError: f(2e-5),
+			LastOffset: f(5e-6), ReferenceID: s("C0A80001"), ReferenceAge: f(0.5), CrossCheckOffset: f(1e-4), CrossCheckBound: f(2)},
+	}
+	show := func(rs []synclog.Row) string {
+		b, _ := json.Marshal(rs)
+		return string(b)
+	}
+	// JSON has no +Inf: compare that one apart.
+	if len(rows) == 4 && rows[2].MaxError != nil && math.IsInf(*rows[2].MaxError, 1) {
+		rows[2].MaxError, want[2].MaxError = nil, nil
+	}
+	if show(rows) != show(want) {
+		t.Errorf("sync-log.parquet:\n%s\nwant\n%s", show(rows), show(want))
+	}
+	var sum struct {
+		SyncLog struct {
+			File string
+			Rows int64
+		} `json:"sync_log"`
+	}
+	raw, _ := os.ReadFile(filepath.Join(r.dir, "summary.json"))
+	json.Unmarshal(raw, &sum)
+	if sum.SyncLog.File != "sync-log.parquet" || sum.SyncLog.Rows != 4 {
+		t.Errorf("summary.json sync_log %+v, want 4 rows", sum.SyncLog)
+	}
 }

@@ -75,7 +75,7 @@ func TestVerifyRefuses(t *testing.T) {
 	}{
 		{"untouched", func(*testing.T, string) {}, nil},
 		{"a manifest that lists no file", func(t *testing.T, dir string) {
-			for _, f := range []string{"nodes.csv", "outages.csv", "report.html", "report.pdf", "summary.json"} {
+			for _, f := range []string{"nodes.csv", "outages.csv", "report.html", "report.pdf", "summary.json", "sync-log.parquet"} {
 				os.Remove(filepath.Join(dir, f))
 			}
 			editManifest(t, dir, func(m map[string]any) { m["files"] = []any{} })
@@ -85,6 +85,7 @@ func TestVerifyRefuses(t *testing.T) {
 			"report.html: a chrony-evidence/manifest/v2 report has it, the manifest does not list it",
 			"report.pdf: a chrony-evidence/manifest/v2 report has it, the manifest does not list it",
 			"summary.json: a chrony-evidence/manifest/v2 report has it, the manifest does not list it",
+			"sync-log.parquet: a chrony-evidence/manifest/v2 report has it, the manifest does not list it",
 		}},
 		{"a manifest without one file, the file gone too", func(t *testing.T, dir string) {
 			os.Remove(filepath.Join(dir, "outages.csv"))

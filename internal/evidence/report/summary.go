@@ -19,17 +19,19 @@ const SummarySchema = "chrony-evidence/summary/v2"
 type Summary struct {
 	Schema string `json:"schema"`
 	// Run says which run of which tool made the report, from what.
-	Run              RunInfo  `json:"run"`
-	From             string   `json:"from"`
-	To               string   `json:"to"`
-	Profile          string   `json:"profile,omitempty"`
-	ToleranceSeconds float64  `json:"tolerance_seconds"`
-	StepSeconds      float64  `json:"step_seconds"`
-	Cluster          string   `json:"cluster,omitempty"`
-	Inventory        string   `json:"inventory"`
-	Window           string   `json:"window"`
-	Warnings         []string `json:"warnings"`
-	Partial          []string `json:"partial"`
+	Run RunInfo `json:"run"`
+	// SyncLog is the per-step log's file and rows.
+	SyncLog          SyncLogInfo `json:"sync_log"`
+	From             string      `json:"from"`
+	To               string      `json:"to"`
+	Profile          string      `json:"profile,omitempty"`
+	ToleranceSeconds float64     `json:"tolerance_seconds"`
+	StepSeconds      float64     `json:"step_seconds"`
+	Cluster          string      `json:"cluster,omitempty"`
+	Inventory        string      `json:"inventory"`
+	Window           string      `json:"window"`
+	Warnings         []string    `json:"warnings"`
+	Partial          []string    `json:"partial"`
 	// UTCWindowSeconds is the window a step's UTC state is read from.
 	UTCWindowSeconds float64 `json:"utc_window_seconds"`
 	// RolledUpFrom lists the verified reports a rollup combined; absent
@@ -46,6 +48,13 @@ type Summary struct {
 
 	// noDays is true when the ledger cannot place steps in UTC days.
 	noDays bool
+}
+
+// SyncLogInfo says where the per-step synchronisation log is.
+type SyncLogInfo struct {
+	File string `json:"file"`
+	Rows int64  `json:"rows"`
+	Note string `json:"note,omitempty"`
 }
 
 // RunInfo identifies the run that made a report.

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/chronyotel/otelcol-chrony/internal/evidence"
+	"github.com/chronyotel/otelcol-chrony/internal/evidence/synclog"
 )
 
 // ManifestSchema names the version of manifest.json's layout.
@@ -61,6 +63,18 @@ type FileHash struct {
 // the manifest lists them: the files chrony-evidence/manifest/v1 and v2 name.
 var reportFiles = []string{"nodes.csv", "outages.csv", "report.html", "report.pdf", "summary.json"}
 
+// SyncLogName is the synchronisation log, a file of manifest v2 reports.
+const SyncLogName = "sync-log.parquet"
+
+// filesOf are the files a report of that manifest schema has besides the
+// manifest (and its signature).
+func filesOf(schema string) []string {
+	if schema == ManifestSchemaV1 {
+		return reportFiles
+	}
+	return append(append([]string{}, reportFiles...), SyncLogName)
+}
+
 // Run is what the manifest records about the run besides the data.
 type Run struct {
 	// ID names the run: it is on every page, in summary.json and in the
@@ -73,6 +87,12 @@ type Run struct {
 	// SigningKey, when set, signs the manifest (manifest.json.sig).
 	Previous   *PreviousReport
 	SigningKey ed25519.PrivateKey
+	// SyncLog is the path of the synchronisation log the run spooled, and
+	// SyncLogRows its rows; "" writes an empty log with SyncLogNote saying
+	// where the steps are (a rollup's are in its inputs' logs).
+	SyncLog     string
+	SyncLogRows int64
+	SyncLogNote string
 }
 
 // Write renders the files of the report one by one, writing each into dir
@@ -89,6 +109,7 @@ type Run struct {
 func Write(dir string, res *evidence.Result, meta Meta, run Run) (*Summary, error) {
 	summary := Summarise(res, meta)
 	summary.Run = RunInfo{ID: run.ID, Tool: "chrony-evidence", Version: run.Version, GeneratedAt: rfc3339(run.Generated), DataSource: run.DataSource}
+	summary.SyncLog = SyncLogInfo{File: SyncLogName, Rows: run.SyncLogRows, Note: run.SyncLogNote}
 	v := newView(summary, res.Ledger.Period)
 	renderers := map[string]func(*bytes.Buffer) error{
 		"summary.json": func(b *bytes.Buffer) error {
@@ -102,8 +123,8 @@ func Write(dir string, res *evidence.Result, meta Meta, run Run) (*Summary, erro
 		"report.pdf":  func(b *bytes.Buffer) error { return writePDF(b, v, run.Generated) },
 	}
 	// The manifest lists what the schema names, which verify requires.
-	if len(renderers) != len(reportFiles) {
-		return nil, fmt.Errorf("%d renderers, not the %d files %s names", len(renderers), len(reportFiles), ManifestSchema)
+	if len(renderers)+1 != len(filesOf(ManifestSchema)) {
+		return nil, fmt.Errorf("%d renderers and the log, not the %d files %s names", len(renderers), len(filesOf(ManifestSchema)), ManifestSchema)
 	}
 	p := res.Ledger.Period
 	m := Manifest{
@@ -145,6 +166,9 @@ func Write(dir string, res *evidence.Result, meta Meta, run Run) (*Summary, erro
 		}
 		return nil
 	}
+	if err := putSyncLog(dir, run.SyncLog, &m, &written); err != nil {
+		return fail(err)
+	}
 	for _, name := range reportFiles {
 		render := renderers[name]
 		if render == nil {
@@ -173,6 +197,43 @@ func Write(dir string, res *evidence.Result, meta Meta, run Run) (*Summary, erro
 		}
 	}
 	return summary, nil
+}
+
+// putSyncLog copies the spooled log into dir, or writes an empty one, and
+// lists it in the manifest.
+func putSyncLog(dir, spooled string, m *Manifest, written *[]string) error {
+	var src io.Reader
+	if spooled == "" {
+		var b bytes.Buffer
+		if _, err := synclog.NewWriter(&b).Close(); err != nil {
+			return err
+		}
+		src = &b
+	} else {
+		f, err := os.Open(spooled)
+		if err != nil {
+			return fmt.Errorf("reading the spooled synchronisation log: %w", err)
+		}
+		defer f.Close()
+		src = f
+	}
+	path := filepath.Join(dir, SyncLogName)
+	out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(out, h), src)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	*written = append(*written, path)
+	m.Files = append(m.Files, FileHash{Name: SyncLogName, SHA256: hex.EncodeToString(h.Sum(nil)), Bytes: int(n)})
+	return nil
 }
 
 // writeNew creates path, which must not exist, and writes data to it.
@@ -302,7 +363,7 @@ func verifyFiles(dir string) (*Manifest, []byte, []string, error) {
 	}
 	var problems []string
 	named := map[string]bool{}
-	for _, name := range reportFiles {
+	for _, name := range filesOf(m.Schema) {
 		named[name] = true
 	}
 	listed := map[string]bool{ManifestName: true}
@@ -326,17 +387,16 @@ func verifyFiles(dir string) (*Manifest, []byte, []string, error) {
 			problems = append(problems, fmt.Sprintf("%s: %s", f.Name, problem))
 			continue
 		}
-		data, err := root.ReadFile(f.Name)
+		got, err := hashFile(root, f.Name)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", f.Name, err))
 			continue
 		}
-		sum := sha256.Sum256(data)
-		if got := hex.EncodeToString(sum[:]); got != f.SHA256 {
+		if got != f.SHA256 {
 			problems = append(problems, fmt.Sprintf("%s: SHA-256 %s, the manifest says %s: the file was altered", f.Name, got, f.SHA256))
 		}
 	}
-	for _, name := range reportFiles {
+	for _, name := range filesOf(m.Schema) {
 		if !listed[name] {
 			problems = append(problems, fmt.Sprintf("%s: a %s report has it, the manifest does not list it", name, m.Schema))
 		}
@@ -352,6 +412,21 @@ func verifyFiles(dir string) (*Manifest, []byte, []string, error) {
 		}
 	}
 	return &m, raw, problems, nil
+}
+
+// hashFile is the SHA-256 of a file of root, read as a stream: a month's
+// synchronisation log is large.
+func hashFile(root *os.Root, name string) (string, error) {
+	f, err := root.Open(name)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // regularFile says what is wrong with name in root for a file of a report,
