@@ -17,6 +17,7 @@ import (
 
 	"github.com/chronyotel/otelcol-chrony/internal/evidence"
 	"github.com/chronyotel/otelcol-chrony/internal/evidence/report"
+	"github.com/chronyotel/otelcol-chrony/internal/evidence/synclog"
 )
 
 // rollupBench measures `chrony-evidence rollup` over a year of daily
@@ -29,9 +30,35 @@ import (
 func rollupBench(dir string, nodes, days int, evidenceBin string) (string, error) {
 	from := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	first := filepath.Join(dir, from.Format("2006-01-02"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	spool, err := os.CreateTemp(dir, "sync-log-*.parquet")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(spool.Name())
+	// The day accounted without the log, then with it: the difference is
+	// the log's cost.
 	start := time.Now()
-	res := dailyResult(from, nodes)
-	if _, err := report.Write(first, res, report.Meta{Profile: "mifid_ii_algo"}, report.Run{Version: "bench", DataSource: "synthetic", Generated: time.Now().UTC().Truncate(time.Second)}); err != nil {
+	dailyResult(from, nodes, nil)
+	accounted := time.Since(start)
+	log := synclog.NewWriter(spool)
+	start = time.Now()
+	res := dailyResult(from, nodes, log.Add)
+	rows, err := log.Close()
+	if err != nil {
+		return "", err
+	}
+	spool.Close()
+	logTime := time.Since(start) - accounted
+	fi, err := os.Stat(spool.Name())
+	if err != nil {
+		return "", err
+	}
+	start = time.Now()
+	if _, err := report.Write(first, res, report.Meta{Profile: "mifid_ii_algo"}, report.Run{Version: "bench", DataSource: "synthetic",
+		Generated: time.Now().UTC().Truncate(time.Second), SyncLog: spool.Name(), SyncLogRows: rows}); err != nil {
 		return "", err
 	}
 	writeFirst := time.Since(start)
@@ -60,23 +87,27 @@ func rollupBench(dir string, nodes, days int, evidenceBin string) (string, error
 	rss := float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
 	var table bytes.Buffer
 	fmt.Fprintf(&table, "Measured %s on %s, %d CPUs, %s (`make bench-rollup`):\n\n", time.Now().UTC().Format("2006-01-02"), cpuModel(), runtime.NumCPU(), memTotal())
-	table.WriteString("| Nodes | Daily reports | One daily report | Writing one daily report | `rollup` wall time | Peak RSS (GOMEMLIMIT=400MiB, as the CronJobs) | The year's report |\n")
-	table.WriteString("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
-	fmt.Fprintf(&table, "| %d | %d | %.1f MB | %s | %s | %.0f MiB | %.1f MB |\n", nodes, days, float64(size)/1e6, writeFirst.Round(100*time.Millisecond), wall.Round(100*time.Millisecond), rss, float64(dirSize(out))/1e6)
+	table.WriteString("| Nodes | Daily reports | One daily report | of which sync-log.parquet | Writing the log | Writing the rest | `rollup` wall time | Peak RSS (GOMEMLIMIT=400MiB, as the CronJobs) | The year's report |\n")
+	table.WriteString("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	fmt.Fprintf(&table, "| %d | %d | %.1f MB | %.1f MB, %s rows (%.1f bytes a row) | %s | %s | %s | %.0f MiB | %.1f MB |\n", nodes, days, float64(size)/1e6,
+		float64(fi.Size())/1e6, thousands(int(rows)), float64(fi.Size())/float64(max(rows, 1)), logTime.Round(100*time.Millisecond), writeFirst.Round(100*time.Millisecond),
+		wall.Round(100*time.Millisecond), rss, float64(dirSize(out))/1e6)
 	return table.String(), nil
 }
 
 // dailyResult is a day of a fleet at 30 s: every node checked against two
 // servers, a 10-minute outage of chronyd on every node, a 3-minute breach
 // on every tenth and a 20-minute disagreement on every twentieth.
-func dailyResult(from time.Time, nodes int) *evidence.Result {
+func dailyResult(from time.Time, nodes int, onStep func(evidence.StepRecord)) *evidence.Result {
 	p := evidence.Period{From: from, Step: 30 * time.Second, Steps: 2880}
 	l := evidence.NewLedger(p, 1e-3)
+	l.OnStep = onStep
 	for i := range nodes {
 		n := l.Add(fmt.Sprintf("aks-nodepool1-%08d-vmss%06d", 31415926, i), "bench", []evidence.Span{{Start: 0, End: p.Steps}}, true)
 		for k := range p.Steps {
 			r := evidence.Reading{HaveUp: true, MinUp: 1, HaveErr: true, MaxErr: 150e-6 + 50e-6*math.Sin(float64(k+i)/200),
-				UTC: evidence.UTCReading{HaveConsistent: true, MinConsistent: 1, HaveBound: true, MinBound: 320e-6, HaveOffset: true, MaxAbsOffset: 80e-6}}
+				UTC: evidence.UTCReading{HaveConsistent: true, MinConsistent: 1, HaveBound: true, MinBound: 320e-6, HaveOffset: true, MaxAbsOffset: 80e-6, Offset: 80e-6 * math.Cos(float64(k)/50)},
+				Log: evidence.StepLog{HaveLastOffset: true, LastOffset: 2e-6 * math.Sin(float64(k*7+i)), HaveRefAge: true, RefAge: float64(k%16) * 0.125, ReferenceID: "50484330"}}
 			switch {
 			case k >= 360 && k < 380:
 				r = evidence.Reading{HaveUp: true, MinUp: 0, UTC: r.UTC}
