@@ -58,6 +58,7 @@ func traceableFleet() fleetgen.Fleet {
 		}}
 }
 
+// utcSummaryJSON is what the UTC tests read of summary.json v2.
 type utcSummaryJSON struct {
 	Schema           string  `json:"schema"`
 	UTCWindowSeconds float64 `json:"utc_window_seconds"`
@@ -106,6 +107,19 @@ type utcSummaryJSON struct {
 	} `json:"fleet"`
 }
 
+func readUTCSummary(t *testing.T, dir string) utcSummaryJSON {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s utcSummaryJSON
+	if err := json.Unmarshal(raw, &s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // TestTraceableEvidenceFromBackfilledPrometheus checks every UTC figure of
 // a backfilled fleet against the rule worked out by hand: a step (t − 30 s,
 // t] takes its UTC state from the node's cross-check samples in
@@ -117,14 +131,7 @@ func TestTraceableEvidenceFromBackfilledPrometheus(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("chrony-evidence exited %d: %s", r.code, r.stderr)
 	}
-	raw, err := os.ReadFile(filepath.Join(r.dir, "summary.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s utcSummaryJSON
-	if err := json.Unmarshal(raw, &s); err != nil {
-		t.Fatal(err)
-	}
+	s := readUTCSummary(t, r.dir)
 	if s.Schema != "chrony-evidence/summary/v2" || s.UTCWindowSeconds != 300 {
 		t.Errorf("schema %q, UTC window %v s; want v2 and 300", s.Schema, s.UTCWindowSeconds)
 	}

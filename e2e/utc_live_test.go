@@ -17,27 +17,6 @@ import (
 	"github.com/chronyotel/otelcol-chrony/internal/testkit/ntpserver"
 )
 
-// liveUTCSummary is what this test reads of summary.json v2.
-type liveUTCSummary struct {
-	Schema           string  `json:"schema"`
-	UTCWindowSeconds float64 `json:"utc_window_seconds"`
-	Nodes            []struct {
-		Node       string                               `json:"node"`
-		Traceable  *float64                             `json:"traceable_within_ratio"`
-		Seconds    map[string]float64                   `json:"seconds"`
-		UTCSeconds map[string]float64                   `json:"utc_seconds"`
-		WorstUTC   *float64                             `json:"worst_utc_error_bound_seconds"`
-		WorstUTCAt string                               `json:"worst_utc_at"`
-		UTCOutages []struct{ Start, End, Cause string } `json:"utc_outages"`
-	} `json:"nodes"`
-	System struct {
-		Collectors []struct {
-			Version string   `json:"version"`
-			Nodes   []string `json:"nodes"`
-		} `json:"collectors"`
-	} `json:"system"`
-}
-
 // distVersion is the version ocb stamps into otelcol-chrony: the builder
 // config's dist version.
 func distVersion(t *testing.T) string {
@@ -165,14 +144,7 @@ func TestUTCEvidenceFromLiveCollectors(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("chrony-evidence exited %d: %s", r.code, r.stderr)
 	}
-	raw, err := os.ReadFile(filepath.Join(r.dir, "summary.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s liveUTCSummary
-	if err := json.Unmarshal(raw, &s); err != nil {
-		t.Fatal(err)
-	}
+	s := readUTCSummary(t, r.dir)
 	if s.Schema != "chrony-evidence/summary/v2" || s.UTCWindowSeconds != 300 {
 		t.Errorf("schema %q, UTC window %v s; want v2 and the default 300", s.Schema, s.UTCWindowSeconds)
 	}
@@ -256,6 +228,7 @@ func TestUTCEvidenceFromLiveCollectors(t *testing.T) {
 		t.Errorf("the annex's collectors %+v, want %s on node-ahead and node-true", c, version)
 	}
 	if t.Failed() {
+		raw, _ := os.ReadFile(filepath.Join(r.dir, "summary.json"))
 		t.Logf("summary.json:\n%s", raw)
 	}
 }

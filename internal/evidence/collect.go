@@ -828,18 +828,11 @@ func (c *collector) readSystem(ctx context.Context) error {
 	for k, nodes := range platforms {
 		c.res.Platforms = append(c.res.Platforms, Platform{OSImage: k.os, KernelVersion: k.kernel, KubeletVersion: k.kubelet, ContainerRuntimeVersion: k.runtime, Nodes: sortedKeys(nodes)})
 	}
-	sort.Slice(c.res.Platforms, func(i, j int) bool {
-		a, b := c.res.Platforms[i], c.res.Platforms[j]
-		return a.OSImage+"\x00"+a.KernelVersion+"\x00"+a.KubeletVersion+"\x00"+a.ContainerRuntimeVersion <
-			b.OSImage+"\x00"+b.KernelVersion+"\x00"+b.KubeletVersion+"\x00"+b.ContainerRuntimeVersion
-	})
+	SortPlatforms(c.res.Platforms)
 	for k, nodes := range builds {
 		c.res.Collectors = append(c.res.Collectors, CollectorBuild{Command: k.command, Version: k.version, Nodes: sortedKeys(nodes)})
 	}
-	sort.Slice(c.res.Collectors, func(i, j int) bool {
-		a, b := c.res.Collectors[i], c.res.Collectors[j]
-		return a.Command+"\x00"+a.Version < b.Command+"\x00"+b.Version
-	})
+	SortCollectors(c.res.Collectors)
 	return nil
 }
 

@@ -82,13 +82,7 @@ func (s *servers) list() []Server {
 			id.Samples = n
 			sv.Identities = append(sv.Identities, id)
 		}
-		sort.Slice(sv.Identities, func(i, j int) bool {
-			a, b := sv.Identities[i], sv.Identities[j]
-			if a.Samples != b.Samples {
-				return a.Samples > b.Samples
-			}
-			return a.Stratum+a.ReferenceID+a.ReferenceName < b.Stratum+b.ReferenceID+b.ReferenceName
-		})
+		SortIdentities(sv.Identities)
 		out = append(out, *sv)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
@@ -106,4 +100,28 @@ type Platform struct {
 type CollectorBuild struct {
 	Command, Version string
 	Nodes            []string
+}
+
+// SortIdentities puts the identities most named first.
+func SortIdentities(ids []ServerIdentity) {
+	sort.Slice(ids, func(i, j int) bool {
+		a, b := ids[i], ids[j]
+		if a.Samples != b.Samples {
+			return a.Samples > b.Samples
+		}
+		return a.Stratum+a.ReferenceID+a.ReferenceName < b.Stratum+b.ReferenceID+b.ReferenceName
+	})
+}
+
+// SortPlatforms orders platforms by image and versions.
+func SortPlatforms(ps []Platform) {
+	key := func(p Platform) string {
+		return p.OSImage + "\x00" + p.KernelVersion + "\x00" + p.KubeletVersion + "\x00" + p.ContainerRuntimeVersion
+	}
+	sort.Slice(ps, func(i, j int) bool { return key(ps[i]) < key(ps[j]) })
+}
+
+// SortCollectors orders collector builds by command and version.
+func SortCollectors(cs []CollectorBuild) {
+	sort.Slice(cs, func(i, j int) bool { return cs[i].Command+"\x00"+cs[i].Version < cs[j].Command+"\x00"+cs[j].Version })
 }

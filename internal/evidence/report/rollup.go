@@ -159,13 +159,7 @@ func Rollup(dirs []string) (*evidence.Result, Meta, error) {
 			id.Samples = n
 			sv.Identities = append(sv.Identities, id)
 		}
-		sort.Slice(sv.Identities, func(i, j int) bool {
-			a, b := sv.Identities[i], sv.Identities[j]
-			if a.Samples != b.Samples {
-				return a.Samples > b.Samples
-			}
-			return a.Stratum+a.ReferenceID+a.ReferenceName < b.Stratum+b.ReferenceID+b.ReferenceName
-		})
+		evidence.SortIdentities(sv.Identities)
 		res.Servers = append(res.Servers, *sv)
 	}
 	sort.Slice(res.Servers, func(i, j int) bool { return res.Servers[i].Address < res.Servers[j].Address })
@@ -173,18 +167,11 @@ func Rollup(dirs []string) (*evidence.Result, Meta, error) {
 		res.Platforms = append(res.Platforms, evidence.Platform{OSImage: k.os, KernelVersion: k.kernel, KubeletVersion: k.kubelet,
 			ContainerRuntimeVersion: k.runtime, Nodes: sortedNames(names)})
 	}
-	sort.Slice(res.Platforms, func(i, j int) bool {
-		a, b := res.Platforms[i], res.Platforms[j]
-		return a.OSImage+"\x00"+a.KernelVersion+"\x00"+a.KubeletVersion+"\x00"+a.ContainerRuntimeVersion <
-			b.OSImage+"\x00"+b.KernelVersion+"\x00"+b.KubeletVersion+"\x00"+b.ContainerRuntimeVersion
-	})
+	evidence.SortPlatforms(res.Platforms)
 	for k, names := range collectors {
 		res.Collectors = append(res.Collectors, evidence.CollectorBuild{Command: k.command, Version: k.version, Nodes: sortedNames(names)})
 	}
-	sort.Slice(res.Collectors, func(i, j int) bool {
-		a, b := res.Collectors[i], res.Collectors[j]
-		return a.Command+"\x00"+a.Version < b.Command+"\x00"+b.Version
-	})
+	evidence.SortCollectors(res.Collectors)
 	return res, meta, nil
 }
 
@@ -315,24 +302,18 @@ func addNodes(l *evidence.Ledger, r inputReport, step time.Duration, daily bool)
 			if err != nil {
 				return fmt.Errorf("%s: node %s: %w", r.dir, line.Node, err)
 			}
-			cause := stateNamed(o.Cause)
-			if k := len(n.Outages) - 1; k >= 0 && n.Outages[k].End.Equal(start) && n.Outages[k].Cause == cause {
-				n.Outages[k].End = end
-			} else {
-				n.Outages = append(n.Outages, evidence.Outage{Start: start, End: end, Cause: cause})
-			}
+			n.Outages = joinRun(n.Outages, evidence.Outage{Start: start, End: end, Cause: stateNamed(o.Cause)},
+				func(o *evidence.Outage) (*time.Time, *time.Time, evidence.State) { return &o.Start, &o.End, o.Cause })
 		}
 		for _, o := range line.UTCOutages {
 			start, end, err := span(o)
 			if err != nil {
 				return fmt.Errorf("%s: node %s: %w", r.dir, line.Node, err)
 			}
-			cause := utcStateNamed(o.Cause)
-			if k := len(n.UTCOutages) - 1; k >= 0 && n.UTCOutages[k].End.Equal(start) && n.UTCOutages[k].Cause == cause {
-				n.UTCOutages[k].End = end
-			} else {
-				n.UTCOutages = append(n.UTCOutages, evidence.UTCOutage{Start: start, End: end, Cause: cause})
-			}
+			n.UTCOutages = joinRun(n.UTCOutages, evidence.UTCOutage{Start: start, End: end, Cause: utcStateNamed(o.Cause)},
+				func(o *evidence.UTCOutage) (*time.Time, *time.Time, evidence.UTCState) {
+					return &o.Start, &o.End, o.Cause
+				})
 		}
 		if daily && total > 0 {
 			d := &n.Days[int(r.from.Sub(l.DayStart())/(24*time.Hour))]
@@ -370,6 +351,21 @@ func addNodes(l *evidence.Ledger, r inputReport, step time.Duration, daily bool)
 		}
 	}
 	return nil
+}
+
+// joinRun appends run r, or extends the last run when r continues it with
+// the same cause: a run across an input's boundary is one run. fields gives
+// a run's start, end and cause.
+func joinRun[R any, C comparable](runs []R, r R, fields func(*R) (start, end *time.Time, cause C)) []R {
+	if k := len(runs) - 1; k >= 0 {
+		_, lastEnd, lastCause := fields(&runs[k])
+		start, end, cause := fields(&r)
+		if lastEnd.Equal(*start) && lastCause == cause {
+			*lastEnd = *end
+			return runs
+		}
+	}
+	return append(runs, r)
 }
 
 func span(o Outage) (time.Time, time.Time, error) {
