@@ -137,7 +137,7 @@ bench: build ## measure round trips, scrapes, chronyc and the collector process;
 	./scripts/bench.sh
 
 .PHONY: bench-rollup
-bench-rollup: $(EVIDENCE) $(DEV_TOOLS)/evidencebench ## chrony-evidence rollup of a year of daily reports of 1,000 nodes: time and peak RSS (about 10 minutes, 2 GB of disk)
+bench-rollup: $(EVIDENCE) $(DEV_TOOLS)/evidencebench ## chrony-evidence rollup of a year of daily reports of 1,000 nodes: time and peak RSS (about 2 minutes, 2 GB of disk)
 	$(DEV_TOOLS)/evidencebench -rollup-nodes 1000 -rollup-days 365 -evidence $(EVIDENCE) -doc docs/evidence.md
 
 .PHONY: bench-evidence
