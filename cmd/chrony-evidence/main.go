@@ -8,7 +8,7 @@
 //	                [--inventory auto|none] [--bearer-token-file FILE | --azure-workload-identity]
 //	                [--header NAME=VALUE]... [--accept-partial] [--max-response-bytes N]
 //	                [--request-timeout DURATION] [--utc-window DURATION]
-//	                [--signing-key FILE] [--chain-previous DIR]
+//	                [--signing-key FILE] [--chain-previous DIR] [--sync-log=false]
 //	chrony-evidence rollup --out DIR REPORT...
 //	chrony-evidence verify [--public-key FILE]... DIR
 //	chrony-evidence verify --chain [--public-key FILE]... (PARENT | DIR DIR...)
@@ -53,7 +53,7 @@ const synopsis = `chrony-evidence --prometheus URL (--from RFC3339 --to RFC3339 
                 [--inventory auto|none] [--bearer-token-file FILE | --azure-workload-identity]
                 [--header NAME=VALUE]... [--accept-partial] [--max-response-bytes N]
                 [--request-timeout DURATION] [--utc-window DURATION]
-                [--signing-key FILE] [--chain-previous DIR]
+                [--signing-key FILE] [--chain-previous DIR] [--sync-log=false]
 chrony-evidence rollup --out DIR REPORT...
 chrony-evidence verify [--public-key FILE]... DIR
 chrony-evidence verify --chain [--public-key FILE]... (PARENT | DIR DIR...)
@@ -110,7 +110,7 @@ func badUsage(stderr io.Writer, err error) int {
 type reportOptions struct {
 	promURL, from, to, previous, out, cluster, profile, inventory, tokenFile string
 	tolerance, step, timeout, utcWindow                                      time.Duration
-	azureWorkloadIdentity, acceptPartial                                     bool
+	azureWorkloadIdentity, acceptPartial, syncLog                            bool
 	headers                                                                  headers
 	maxResponseBytes                                                         int64
 	chainOptions
@@ -135,6 +135,7 @@ func reportFlags(stderr io.Writer) (*flag.FlagSet, *reportOptions) {
 	fs.StringVar(&o.profile, "profile", "", "the compliance profile whose tolerance applies: "+profileList())
 	fs.DurationVar(&o.tolerance, "tolerance", 0, "the tolerance, instead of a profile (e.g. 100us)")
 	fs.DurationVar(&o.step, "step", 30*time.Second, "the unit of evidence; the collectors' collection interval")
+	fs.BoolVar(&o.syncLog, "sync-log", true, "write the synchronisation log (sync-log.parquet), one row per node and step; with --sync-log=false the report's log is empty and says so (a monthly report whose days have their own logs)")
 	fs.DurationVar(&o.utcWindow, "utc-window", 0, fmt.Sprintf("a step's UTC state is read from the node's cross-check samples in the window this long ending at the step's end; at least --step (default %s, or --step when that is longer)", evidence.DefaultUTCWindow))
 	fs.StringVar(&o.inventory, "inventory", "auto", "auto: the fleet is kube_node_info (kube-state-metrics); none: every node seen")
 	fs.StringVar(&o.tokenFile, "bearer-token-file", "", "a file holding a bearer token for the query API, read on every request")
@@ -151,6 +152,7 @@ func reportFlags(stderr io.Writer) (*flag.FlagSet, *reportOptions) {
 type reportJob struct {
 	outDir  string
 	collect evidence.Config
+	syncLog bool
 	chain   chain
 }
 
@@ -190,7 +192,7 @@ func (o *reportOptions) job(now time.Time) (reportJob, error) {
 	if o.maxResponseBytes <= 0 {
 		return reportJob{}, fmt.Errorf("--max-response-bytes %d: must be positive", o.maxResponseBytes)
 	}
-	return reportJob{outDir: outDir, collect: evidence.Config{
+	return reportJob{outDir: outDir, syncLog: o.syncLog, collect: evidence.Config{
 		Period:    evidence.Period{From: from.UTC(), Step: o.step, Steps: int(to.Sub(from) / o.step)},
 		Tolerance: tolerance, Profile: o.profile, Cluster: o.cluster, Inventory: o.inventory == "auto", AcceptPartial: o.acceptPartial,
 		UTCWindow: o.utcWindow,
@@ -246,7 +248,12 @@ func makeReport(ctx context.Context, client *promapi.Client, job reportJob, stdo
 	defer os.Remove(spool.Name())
 	defer spool.Close()
 	syncLog := synclog.NewWriter(spool)
-	job.collect.OnStep = syncLog.Add
+	logNote := ""
+	if job.syncLog {
+		job.collect.OnStep = syncLog.Add
+	} else {
+		logNote = "empty: not written (--sync-log=false); the steps are in the logs of the shorter reports of the period"
+	}
 	res, err := evidence.Collect(ctx, client, job.collect)
 	if err != nil {
 		fmt.Fprintf(stderr, "chrony-evidence: %v\n", err)
@@ -279,7 +286,7 @@ func makeReport(ctx context.Context, client *promapi.Client, job reportJob, stdo
 	}
 	summary, err := report.Write(job.outDir, res, meta,
 		report.Run{ID: newRunID(), Version: version(), DataSource: client.Redacted(), Generated: time.Now().UTC().Truncate(time.Second),
-			Previous: job.chain.previous, SigningKey: job.chain.key, SyncLog: spool.Name(), SyncLogRows: rows})
+			Previous: job.chain.previous, SigningKey: job.chain.key, SyncLog: spool.Name(), SyncLogRows: rows, SyncLogNote: logNote})
 	if err != nil {
 		fmt.Fprintf(stderr, "chrony-evidence: %v\n", err)
 		return 1

@@ -631,3 +631,32 @@ func TestSyncLogRows(t *testing.T) {
 		t.Errorf("summary.json sync_log %+v, want 4 rows", sum.SyncLog)
 	}
 }
+
+// With --sync-log=false the report's log is empty, says why, and costs no
+// query.
+func TestSyncLogOff(t *testing.T) {
+	store := fakeStore{up: []string{chronySeries("n1", points("1", "1", "1", "1"))}, bound: []string{chronySeries("n1", points("1e-5", "1e-5", "1e-5", "1e-5"))}}
+	r := runAgainst(t, store.start(t), "--inventory", "none", "--sync-log=false")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	rows, err := parquet.ReadFile[synclog.Row](filepath.Join(r.dir, "sync-log.parquet"))
+	if err != nil || len(rows) != 0 {
+		t.Errorf("sync-log.parquet: %d rows (%v), want none", len(rows), err)
+	}
+	var sum struct {
+		SyncLog struct {
+			Rows int64
+			Note string
+		} `json:"sync_log"`
+	}
+	raw, _ := os.ReadFile(filepath.Join(r.dir, "summary.json"))
+	json.Unmarshal(raw, &sum)
+	if sum.SyncLog.Rows != 0 || !strings.Contains(sum.SyncLog.Note, "--sync-log=false") {
+		t.Errorf("summary.json sync_log %+v", sum.SyncLog)
+	}
+	raw, _ = os.ReadFile(filepath.Join(r.dir, "manifest.json"))
+	if bytes.Contains(raw, []byte("ntp_time_last_offset_seconds")) {
+		t.Error("the manifest lists the log's queries, which were not needed")
+	}
+}
