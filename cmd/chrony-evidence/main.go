@@ -3,12 +3,12 @@
 // within tolerance, and every step it was not and why. It reads any
 // Prometheus-compatible query API and never writes to it.
 //
-//	chrony-evidence --prometheus URL (--from RFC3339 --to RFC3339 | --previous day|month) --out DIR
+//	chrony-evidence --prometheus URL (--from RFC3339 --to RFC3339 | --previous day|month) --out DIR|CONTAINER-URL
 //	                [--cluster NAME] [--profile NAME | --tolerance DURATION] [--step DURATION]
 //	                [--inventory auto|none] [--bearer-token-file FILE | --azure-workload-identity]
 //	                [--header NAME=VALUE]... [--accept-partial] [--max-response-bytes N]
 //	                [--request-timeout DURATION]
-//	chrony-evidence verify DIR
+//	chrony-evidence verify DIR|CONTAINER-URL
 package main
 
 import (
@@ -27,9 +27,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-
 	"github.com/chronyotel/otelcol-chrony/internal/evidence"
+	"github.com/chronyotel/otelcol-chrony/internal/evidence/blobstore"
 	"github.com/chronyotel/otelcol-chrony/internal/evidence/promapi"
 	"github.com/chronyotel/otelcol-chrony/internal/evidence/report"
 )
@@ -43,12 +42,12 @@ func main() {
 // synopsis is how the tool is called, printed by -h above the flags. The
 // package comment and docs/evidence.md carry it too; usage_test.go keeps the
 // three equal, and their flags those of reportFlags.
-const synopsis = `chrony-evidence --prometheus URL (--from RFC3339 --to RFC3339 | --previous day|month) --out DIR
+const synopsis = `chrony-evidence --prometheus URL (--from RFC3339 --to RFC3339 | --previous day|month) --out DIR|CONTAINER-URL
                 [--cluster NAME] [--profile NAME | --tolerance DURATION] [--step DURATION]
                 [--inventory auto|none] [--bearer-token-file FILE | --azure-workload-identity]
                 [--header NAME=VALUE]... [--accept-partial] [--max-response-bytes N]
                 [--request-timeout DURATION]
-chrony-evidence verify DIR
+chrony-evidence verify DIR|CONTAINER-URL
 `
 
 type headers http.Header
@@ -66,7 +65,7 @@ func (h headers) Set(s string) error {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "verify" {
-		return verify(args[1:], stdout, stderr)
+		return verify(ctx, args[1:], stdout, stderr)
 	}
 	fs, o := reportFlags(stderr)
 	if err := fs.Parse(args); err != nil {
@@ -83,7 +82,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return badUsage(stderr, err)
 	}
-	return makeReport(ctx, client, job, stdout, stderr)
+	dst, err := o.destination(ctx, job.outDir, os.Getenv)
+	if err != nil {
+		return badUsage(stderr, err)
+	}
+	return makeReport(ctx, client, job, dst, stdout, stderr)
 }
 
 // badUsage reports flags that cannot make a report, with exit code 2.
@@ -99,6 +102,7 @@ type reportOptions struct {
 	azureWorkloadIdentity, acceptPartial                                     bool
 	headers                                                                  headers
 	maxResponseBytes                                                         int64
+	wi                                                                       *promapi.AzureWorkloadIdentity // made once, for the query API and storage
 }
 
 // reportFlags defines the flags of a report run.
@@ -114,7 +118,7 @@ func reportFlags(stderr io.Writer) (*flag.FlagSet, *reportOptions) {
 	fs.StringVar(&o.from, "from", "", "the period's start, RFC 3339 (e.g. 2026-11-01T00:00:00Z)")
 	fs.StringVar(&o.to, "to", "", "the period's end, RFC 3339")
 	fs.StringVar(&o.previous, "previous", "", "day or month: the last whole UTC day or month before now, instead of --from/--to; the report goes into OUT/<YYYY-MM-DD> or OUT/<YYYY-MM>")
-	fs.StringVar(&o.out, "out", "", "the directory to write the report into (must not hold a report)")
+	fs.StringVar(&o.out, "out", "", "the directory to write the report into (must not hold a report), or a Blob Storage container URL with a prefix, https://ACCOUNT.blob.core.windows.net/CONTAINER/PREFIX, written write-once with workload identity (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE); a rerun completes a report a failed run left unfinished")
 	fs.StringVar(&o.cluster, "cluster", "", "only this cluster's series (k8s_cluster_name; the inventory's cluster label)")
 	fs.StringVar(&o.profile, "profile", "", "the compliance profile whose tolerance applies: "+profileList())
 	fs.DurationVar(&o.tolerance, "tolerance", 0, "the tolerance, instead of a profile (e.g. 100us)")
@@ -147,7 +151,9 @@ func (o *reportOptions) job(now time.Time) (reportJob, error) {
 		return reportJob{}, err
 	}
 	outDir := o.out
-	if sub != "" {
+	if sub != "" && blobstore.IsURL(outDir) {
+		outDir = blobstore.Join(outDir, sub)
+	} else if sub != "" {
 		outDir = filepath.Join(outDir, sub)
 	}
 	if o.step < time.Second || o.step%time.Millisecond != 0 {
@@ -198,32 +204,39 @@ func (o *reportOptions) client(getenv func(string) string) (*promapi.Client, err
 		if o.tokenFile != "" {
 			return nil, errors.New("give --azure-workload-identity or --bearer-token-file, not both")
 		}
-		wi, err := promapi.NewAzureWorkloadIdentity(getenv, azidentity.WorkloadIdentityCredentialOptions{})
+		wi, err := o.identity(getenv)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("--azure-workload-identity: %w", err)
 		}
 		opts.TokenSource = wi.Token
 	}
 	return promapi.New(o.promURL, opts)
 }
 
-// makeReport collects the period from the store, writes the report and
-// says what it holds. Refused credentials exit 3, any other failure 1.
-func makeReport(ctx context.Context, client *promapi.Client, job reportJob, stdout, stderr io.Writer) int {
-	res, err := evidence.Collect(ctx, client, job.collect)
-	if err != nil {
+// makeReport collects the period from the store, writes the report into
+// dst and says what it holds. Refused credentials exit 3, any other
+// failure 1.
+func makeReport(ctx context.Context, client *promapi.Client, job reportJob, dst report.Destination, stdout, stderr io.Writer) int {
+	fail := func(err error) int {
 		fmt.Fprintf(stderr, "chrony-evidence: %v\n", err)
-		if errors.Is(err, promapi.ErrUnauthorized) {
+		if errors.Is(err, promapi.ErrUnauthorized) || errors.Is(err, blobstore.ErrUnauthorized) {
 			return 3
 		}
 		return 1
 	}
-	summary, err := report.Write(job.outDir, res, report.Meta{Profile: job.collect.Profile, Cluster: job.collect.Cluster},
-		report.Run{Version: version(), DataSource: client.Redacted(), Generated: time.Now().UTC().Truncate(time.Second)})
-	if err != nil {
-		fmt.Fprintf(stderr, "chrony-evidence: %v\n", err)
-		return 1
+	if err := prepare(dst, job, client); err != nil {
+		return fail(err)
 	}
+	res, err := evidence.Collect(ctx, client, job.collect)
+	if err != nil {
+		return fail(err)
+	}
+	summary, err := report.Write(dst, res, report.Meta{Profile: job.collect.Profile, Cluster: job.collect.Cluster},
+		report.Run{Version: version(), DataSource: client.Redacted(), Generated: generated(dst, time.Now().UTC().Truncate(time.Second))})
+	if err != nil {
+		return fail(err)
+	}
+	stored(dst, stdout)
 	for _, p := range res.Partial {
 		fmt.Fprintf(stderr, "chrony-evidence: partial data (--accept-partial): %s\n", p)
 	}
@@ -288,12 +301,26 @@ func profileList() string {
 	return strings.Join(names, ", ")
 }
 
-func verify(args []string, stdout, stderr io.Writer) int {
+func verify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) != 1 {
-		fmt.Fprintln(stderr, "usage: chrony-evidence verify DIR")
+		fmt.Fprintln(stderr, "usage: chrony-evidence verify DIR|CONTAINER-URL")
 		return 2
 	}
-	problems, err := report.Verify(args[0])
+	dir, fetched := args[0], []string(nil)
+	if blobstore.IsURL(dir) {
+		local, problems, err := fetchReport(ctx, dir, os.Getenv)
+		if err != nil {
+			fmt.Fprintf(stderr, "chrony-evidence: verify %s: %v\n", args[0], err)
+			if errors.Is(err, blobstore.ErrUnauthorized) {
+				return 3
+			}
+			return 1
+		}
+		defer os.RemoveAll(local)
+		dir, fetched = local, problems
+	}
+	problems, err := report.Verify(dir)
+	problems = append(fetched, problems...)
 	if err != nil {
 		fmt.Fprintf(stderr, "chrony-evidence: verify %s: %v\n", args[0], err)
 		return 1

@@ -61,15 +61,14 @@ type Run struct {
 	Generated  time.Time
 }
 
-// Write renders every file of the report, then writes them into dir, the
-// manifest last. Each file is written once under its final name, with no
+// Write renders every file of the report, then stores them in dst, the
+// manifest last. Each file is created once under its final name, with no
 // temporary file renamed over it: on write-once storage (an Azure Blob
 // container under an immutability policy) a rename is a copy and a delete,
-// and the delete is refused. When a write fails, the files already written
-// are removed where the storage allows; where it does not, they stay without
-// a manifest, which `chrony-evidence verify` reports. An existing report is
-// never overwritten.
-func Write(dir string, res *evidence.Result, meta Meta, run Run) (*Summary, error) {
+// and the delete is refused. When a store fails, dst undoes what it can
+// (Destination.Abandon); what stays has no manifest, which `chrony-evidence
+// verify` reports. An existing report is never overwritten.
+func Write(dst Destination, res *evidence.Result, meta Meta, run Run) (*Summary, error) {
 	summary := Summarise(res, meta)
 	v := newView(summary, res.Ledger.Period)
 	files := map[string]*bytes.Buffer{}
@@ -122,22 +121,14 @@ func Write(dir string, res *evidence.Result, meta Meta, run Run) (*Summary, erro
 	}
 	names = append(names, ManifestName) // last: a report without it is visibly incomplete
 
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("creating the output directory: %w", err)
+	if err := dst.Open(); err != nil {
+		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(dir, ManifestName)); err == nil {
-		return nil, fmt.Errorf("%s already holds a report (%s): choose another --out; a kept report is never overwritten", dir, ManifestName)
-	}
-	var written []string
 	for _, name := range names {
-		path := filepath.Join(dir, name)
-		if err := writeNew(path, files[name].Bytes()); err != nil {
-			for _, w := range written {
-				os.Remove(w)
-			}
-			return nil, fmt.Errorf("writing %s: %w", path, err)
+		if err := dst.Create(name, files[name].Bytes()); err != nil {
+			dst.Abandon()
+			return nil, fmt.Errorf("writing %s: %w", dst.Where(name), err)
 		}
-		written = append(written, path)
 	}
 	return summary, nil
 }
