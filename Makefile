@@ -96,7 +96,7 @@ run: $(OTELCOL) $(DEV_TOOLS)/devrun ## run otelcol-chrony against this machine's
 	$(DEV_TOOLS)/devrun
 
 .PHONY: deps
-deps: ## install what the tests need (Debian's chrony and prometheus, Go modules)
+deps: ## install what the tests need (Debian's chrony and prometheus, npm's azurite into .tools/azurite, Go modules)
 	@./scripts/install-deps.sh
 	for m in $(MODULES); do (cd $$m && $(GO) mod download) || exit 1; done
 
@@ -177,7 +177,7 @@ $(CLUSTER_BIN)/pause: test/cluster/pause/main.go
 
 .PHONY: test-cluster
 test-cluster: $(KUBE_BINS) $(CLUSTER_BIN)/etcd $(CLUSTER_BIN)/pause image ## on a single-node Kubernetes v1.34 (built from Go modules, containerd from Debian): helm install of the chart, Ready and read, faults, upgrade (root; not part of make test)
-	@./scripts/install-deps.sh containerd runc containernetworking-plugins chrony prometheus
+	@./scripts/install-deps.sh containerd runc containernetworking-plugins chrony prometheus azurite
 	cd test/cluster && CHRONYOTEL_CLUSTER_BIN=$(CLUSTER_BIN) $(GO) test -count=1 -timeout $(CLUSTER_TIMEOUT) -v -run '^TestCluster$$' .
 
 .PHONY: soak

@@ -1,8 +1,10 @@
 package deploy
 
 import (
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -11,13 +13,17 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/chronyotel/otelcol-chrony/internal/testkit"
 	"github.com/chronyotel/otelcol-chrony/internal/testkit/testbin"
 )
 
 // The evidence CronJobs decode strictly, hold the hardening contract in a
 // restricted namespace, and their arguments, with the settings substituted
-// as the kubelet does, are a run chrony-evidence accepts: against a store
-// without chrony data it fails for that reason, not for a flag.
+// as the kubelet does, are a run chrony-evidence accepts: with the shipped
+// container URL it asks for workload identity's settings, which the webhook
+// injects into pods of the labelled template; pointed at a container in
+// Azurite, against a store without chrony data, it opens the container and
+// fails for the data, not for a flag.
 func TestEvidenceCronJobs(t *testing.T) {
 	kinds := map[string]int{}
 	settings := map[string]string{}
@@ -35,9 +41,9 @@ func TestEvidenceCronJobs(t *testing.T) {
 		case "ServiceAccount":
 			var o corev1.ServiceAccount
 			must(t, strictDecode(doc, &o), obj.Kind)
-		case "PersistentVolumeClaim":
-			var o corev1.PersistentVolumeClaim
-			must(t, strictDecode(doc, &o), obj.Kind)
+			if o.Annotations["azure.workload.identity/client-id"] == "" {
+				t.Errorf("service account %s has no azure.workload.identity/client-id annotation", o.Name)
+			}
 		case "ConfigMap":
 			var o corev1.ConfigMap
 			must(t, strictDecode(doc, &o), obj.Kind)
@@ -50,7 +56,7 @@ func TestEvidenceCronJobs(t *testing.T) {
 			t.Errorf("unexpected object kind %q", obj.Kind)
 		}
 	}
-	if len(jobs) != 2 || kinds["Namespace"] != 1 || kinds["PersistentVolumeClaim"] != 1 || kinds["ConfigMap"] != 1 {
+	if len(jobs) != 2 || kinds["Namespace"] != 1 || kinds["ServiceAccount"] != 1 || kinds["ConfigMap"] != 1 {
 		t.Fatalf("objects rendered: %v", kinds)
 	}
 	empty := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -63,6 +69,11 @@ func TestEvidenceCronJobs(t *testing.T) {
 	defer empty.Close()
 	settings["PROMETHEUS_URL"] = empty.URL
 	evidence := testbin.Evidence(t)
+	shipped := maps.Clone(settings)
+	azurite := testkit.StartAzurite(t, testkit.AzuriteOptions{})
+	azurite.CreateContainer(t, nil, "chrony-evidence")
+	settings["EVIDENCE_URL"] = azurite.URL + "/chrony-evidence"
+	noIdentity := []string{"AZURE_CLIENT_ID=", "AZURE_TENANT_ID=", "AZURE_FEDERATED_TOKEN_FILE=", "AZURE_STORAGE_ACCOUNT_KEY="}
 	for _, job := range jobs {
 		spec := &job.Spec.JobTemplate.Spec.Template.Spec
 		where := "CronJob " + job.Name
@@ -76,13 +87,32 @@ func TestEvidenceCronJobs(t *testing.T) {
 		if job.Spec.TimeZone == nil || *job.Spec.TimeZone != "Etc/UTC" || job.Spec.ConcurrencyPolicy != batchv1.ForbidConcurrent {
 			t.Errorf("%s: time zone %v, concurrency %s; want Etc/UTC and Forbid (the periods are UTC days)", where, job.Spec.TimeZone, job.Spec.ConcurrencyPolicy)
 		}
+		if job.Spec.JobTemplate.Spec.Template.Labels["azure.workload.identity/use"] != "true" {
+			t.Errorf("%s: the pod template is not labelled for the workload identity webhook", where)
+		}
+		if len(spec.Volumes) != 0 {
+			t.Errorf("%s: volumes %v; the reports go through the Blob API", where, spec.Volumes)
+		}
 		c := spec.Containers[0]
 		if len(c.Command) != 1 || c.Command[0] != "/chrony-evidence" {
 			t.Errorf("%s: command %v", where, c.Command)
 		}
-		args := expandArgs(t, c.Args, settings)
-		args = append(args[:len(args):len(args)], "--out="+t.TempDir()) // the volume
-		out, err := exec.Command(evidence, args...).CombinedOutput()
+		// The shipped settings: the container URL parses, and workload
+		// identity is what the run needs next.
+		args := expandArgs(t, c.Args, shipped)
+		cmd := exec.Command(evidence, args...)
+		cmd.Env = append(os.Environ(), noIdentity...)
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), shipped["EVIDENCE_URL"]+"/my-cluster/") ||
+			!strings.Contains(string(out), "storage is reached with workload identity: AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_FEDERATED_TOKEN_FILE not set") {
+			t.Errorf("%s with the shipped settings: chrony-evidence %q: %v\n%s", where, args, err, out)
+		}
+		// The same arguments into Azurite's container (the emulator's key
+		// instead of workload identity).
+		args = expandArgs(t, c.Args, settings)
+		cmd = exec.Command(evidence, args...)
+		cmd.Env = append(os.Environ(), append(noIdentity, "AZURE_STORAGE_ACCOUNT_KEY="+testkit.AzuriteKey)...)
+		out, err = cmd.CombinedOutput()
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "no chrony_up samples with k8s_cluster_name=\"my-cluster\"") {
 			t.Errorf("%s: chrony-evidence %q: %v\n%s", where, args, err, out)
 		}

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chronyotel/otelcol-chrony/internal/evidence/report"
 )
 
 // anyPeriodStore answers every range query, whatever its range, with one
@@ -78,7 +80,7 @@ func runAt(t *testing.T, now time.Time, args ...string) (code int, stdout, stder
 	if err != nil {
 		t.Fatal(err)
 	}
-	code = makeReport(context.Background(), client, job, &so, &se)
+	code = makeReport(context.Background(), client, job, report.Dir(job.outDir), &so, &se)
 	return code, so.String(), se.String()
 }
 

@@ -3,14 +3,14 @@
 // within tolerance, and every step it was not and why. It reads any
 // Prometheus-compatible query API and never writes to it.
 //
-//	chrony-evidence --prometheus URL (--from RFC3339 --to RFC3339 | --previous day|week|month|quarter|year) --out DIR
+//	chrony-evidence --prometheus URL (--from RFC3339 --to RFC3339 | --previous day|week|month|quarter|year) --out DIR|CONTAINER-URL
 //	                [--cluster NAME] [--profile NAME | --tolerance DURATION] [--step DURATION]
 //	                [--inventory auto|none] [--bearer-token-file FILE | --azure-workload-identity]
 //	                [--header NAME=VALUE]... [--accept-partial] [--max-response-bytes N]
 //	                [--request-timeout DURATION] [--utc-window DURATION]
 //	                [--signing-key FILE] [--chain-previous DIR] [--sync-log=false]
 //	chrony-evidence rollup --out DIR REPORT...
-//	chrony-evidence verify [--public-key FILE]... DIR
+//	chrony-evidence verify [--public-key FILE]... DIR|CONTAINER-URL
 //	chrony-evidence verify --chain [--public-key FILE]... (PARENT | DIR DIR...)
 package main
 
@@ -31,9 +31,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-
 	"github.com/chronyotel/otelcol-chrony/internal/evidence"
+	"github.com/chronyotel/otelcol-chrony/internal/evidence/blobstore"
 	"github.com/chronyotel/otelcol-chrony/internal/evidence/promapi"
 	"github.com/chronyotel/otelcol-chrony/internal/evidence/report"
 	"github.com/chronyotel/otelcol-chrony/internal/evidence/synclog"
@@ -48,14 +47,14 @@ func main() {
 // synopsis is how the tool is called, printed by -h above the flags. The
 // package comment and docs/evidence.md carry it too; usage_test.go keeps the
 // three equal, and their flags those of reportFlags.
-const synopsis = `chrony-evidence --prometheus URL (--from RFC3339 --to RFC3339 | --previous day|week|month|quarter|year) --out DIR
+const synopsis = `chrony-evidence --prometheus URL (--from RFC3339 --to RFC3339 | --previous day|week|month|quarter|year) --out DIR|CONTAINER-URL
                 [--cluster NAME] [--profile NAME | --tolerance DURATION] [--step DURATION]
                 [--inventory auto|none] [--bearer-token-file FILE | --azure-workload-identity]
                 [--header NAME=VALUE]... [--accept-partial] [--max-response-bytes N]
                 [--request-timeout DURATION] [--utc-window DURATION]
                 [--signing-key FILE] [--chain-previous DIR] [--sync-log=false]
 chrony-evidence rollup --out DIR REPORT...
-chrony-evidence verify [--public-key FILE]... DIR
+chrony-evidence verify [--public-key FILE]... DIR|CONTAINER-URL
 chrony-evidence verify --chain [--public-key FILE]... (PARENT | DIR DIR...)
 `
 
@@ -74,7 +73,7 @@ func (h headers) Set(s string) error {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "verify" {
-		return verify(args[1:], stdout, stderr)
+		return verify(ctx, args[1:], stdout, stderr)
 	}
 	if len(args) > 0 && args[0] == "rollup" {
 		return rollup(args[1:], stdout, stderr)
@@ -97,7 +96,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return badUsage(stderr, err)
 	}
-	return makeReport(ctx, client, job, stdout, stderr)
+	dst, err := o.destination(ctx, job.outDir, os.Getenv)
+	if err != nil {
+		return badUsage(stderr, err)
+	}
+	return makeReport(ctx, client, job, dst, stdout, stderr)
 }
 
 // badUsage reports flags that cannot make a report, with exit code 2.
@@ -114,6 +117,7 @@ type reportOptions struct {
 	headers                                                                  headers
 	maxResponseBytes                                                         int64
 	chainOptions
+	wi *promapi.AzureWorkloadIdentity // made once, for the query API and storage
 }
 
 // reportFlags defines the flags of a report run.
@@ -130,7 +134,7 @@ func reportFlags(stderr io.Writer) (*flag.FlagSet, *reportOptions) {
 	fs.StringVar(&o.from, "from", "", "the period's start, RFC 3339 (e.g. 2026-11-01T00:00:00Z)")
 	fs.StringVar(&o.to, "to", "", "the period's end, RFC 3339")
 	fs.StringVar(&o.previous, "previous", "", "day, week, month, quarter or year: the last whole UTC period of it before now (weeks are ISO weeks, Monday to Monday), instead of --from/--to; the report goes into OUT/<name>, the name 2026-12-04, 2026-W49, 2026-12, 2026-Q4 or 2026")
-	fs.StringVar(&o.out, "out", "", "the directory to write the report into (must not hold a report)")
+	fs.StringVar(&o.out, "out", "", "the directory to write the report into (must not hold a report), or a Blob Storage container URL with a prefix, https://ACCOUNT.blob.core.windows.net/CONTAINER/PREFIX, written write-once with workload identity (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE); a rerun completes a report a failed run left unfinished")
 	fs.StringVar(&o.cluster, "cluster", "", "only this cluster's series (k8s_cluster_name; the inventory's cluster label)")
 	fs.StringVar(&o.profile, "profile", "", "the compliance profile whose tolerance applies: "+profileList())
 	fs.DurationVar(&o.tolerance, "tolerance", 0, "the tolerance, instead of a profile (e.g. 100us)")
@@ -167,7 +171,9 @@ func (o *reportOptions) job(now time.Time) (reportJob, error) {
 		return reportJob{}, err
 	}
 	outDir := o.out
-	if sub != "" {
+	if sub != "" && blobstore.IsURL(outDir) {
+		outDir = blobstore.Join(outDir, sub)
+	} else if sub != "" {
 		outDir = filepath.Join(outDir, sub)
 	}
 	if o.step < time.Second || o.step%time.Millisecond != 0 {
@@ -225,9 +231,9 @@ func (o *reportOptions) client(getenv func(string) string) (*promapi.Client, err
 		if o.tokenFile != "" {
 			return nil, errors.New("give --azure-workload-identity or --bearer-token-file, not both")
 		}
-		wi, err := promapi.NewAzureWorkloadIdentity(getenv, azidentity.WorkloadIdentityCredentialOptions{})
+		wi, err := o.identity(getenv)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("--azure-workload-identity: %w", err)
 		}
 		opts.TokenSource = wi.Token
 	}
@@ -236,14 +242,24 @@ func (o *reportOptions) client(getenv func(string) string) (*promapi.Client, err
 
 // makeReport collects the period from the store, writes the report and
 // says what it holds. Refused credentials exit 3, any other failure 1.
-func makeReport(ctx context.Context, client *promapi.Client, job reportJob, stdout, stderr io.Writer) int {
+func makeReport(ctx context.Context, client *promapi.Client, job reportJob, dst report.Destination, stdout, stderr io.Writer) int {
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "chrony-evidence: %v\n", err)
+		if errors.Is(err, promapi.ErrUnauthorized) || errors.Is(err, blobstore.ErrUnauthorized) {
+			return 3
+		}
+		return 1
+	}
+	runID, err := prepare(dst, job, client)
+	if err != nil {
+		return fail(err)
+	}
 	// The synchronisation log is spooled while the period is read, since it
 	// is written as the steps are accounted and can be large; it goes into
 	// the report with the other files.
 	spool, err := os.CreateTemp("", "chrony-evidence-sync-log-*.parquet")
 	if err != nil {
-		fmt.Fprintf(stderr, "chrony-evidence: spooling the synchronisation log (TMPDIR must be writable): %v\n", err)
-		return 1
+		return fail(fmt.Errorf("spooling the synchronisation log (TMPDIR must be writable): %w", err))
 	}
 	defer os.Remove(spool.Name())
 	defer spool.Close()
@@ -256,41 +272,42 @@ func makeReport(ctx context.Context, client *promapi.Client, job reportJob, stdo
 	}
 	res, err := evidence.Collect(ctx, client, job.collect)
 	if err != nil {
-		fmt.Fprintf(stderr, "chrony-evidence: %v\n", err)
-		if errors.Is(err, promapi.ErrUnauthorized) {
-			return 3
-		}
-		return 1
+		return fail(err)
 	}
 	rows, err := syncLog.Close()
 	if err == nil {
 		err = spool.Sync()
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "chrony-evidence: %v\n", err)
-		return 1
+		return fail(err)
 	}
 	meta := report.Meta{Profile: job.collect.Profile, Cluster: job.collect.Cluster}
 	p := job.collect.Period
-	previous, err := report.FindComparable(filepath.Dir(filepath.Clean(job.outDir)), p.From, p.To())
-	switch {
-	case err != nil:
-		res.Warnings = append(res.Warnings, fmt.Sprintf("no comparison with the previous period: %v", err))
-	case previous == "":
-		res.Warnings = append(res.Warnings, fmt.Sprintf("no report of the previous period (%s to %s) beside %s: no comparison",
-			p.From.Add(-p.To().Sub(p.From)).Format(time.RFC3339), p.From.Format(time.RFC3339), job.outDir))
-	default:
-		if meta.Previous, err = report.Compare(previous); err != nil {
+	if blobstore.IsURL(job.outDir) {
+		// Reading kept reports back from a container is for verify; a run
+		// into one neither links nor compares.
+		res.Warnings = append(res.Warnings, "the report goes into a container: it is not compared with the previous period's report, and with --previous it is not linked to it (previous_report is null); verify --chain over copies of the reports checks the series")
+	} else {
+		previous, err := report.FindComparable(filepath.Dir(filepath.Clean(job.outDir)), p.From, p.To())
+		switch {
+		case err != nil:
 			res.Warnings = append(res.Warnings, fmt.Sprintf("no comparison with the previous period: %v", err))
+		case previous == "":
+			res.Warnings = append(res.Warnings, fmt.Sprintf("no report of the previous period (%s to %s) beside %s: no comparison",
+				p.From.Add(-p.To().Sub(p.From)).Format(time.RFC3339), p.From.Format(time.RFC3339), job.outDir))
+		default:
+			if meta.Previous, err = report.Compare(previous); err != nil {
+				res.Warnings = append(res.Warnings, fmt.Sprintf("no comparison with the previous period: %v", err))
+			}
 		}
 	}
-	summary, err := report.Write(job.outDir, res, meta,
-		report.Run{ID: newRunID(), Version: version(), DataSource: client.Redacted(), Generated: time.Now().UTC().Truncate(time.Second),
+	summary, err := report.Write(dst, res, meta,
+		report.Run{ID: runID, Version: version(), DataSource: client.Redacted(), Generated: generated(dst, time.Now().UTC().Truncate(time.Second)),
 			Previous: job.chain.previous, SigningKey: job.chain.key, SyncLog: spool.Name(), SyncLogRows: rows, SyncLogNote: logNote})
 	if err != nil {
-		fmt.Fprintf(stderr, "chrony-evidence: %v\n", err)
-		return 1
+		return fail(err)
 	}
+	stored(dst, stdout)
 	for _, p := range res.Partial {
 		fmt.Fprintf(stderr, "chrony-evidence: partial data (--accept-partial): %s\n", p)
 	}

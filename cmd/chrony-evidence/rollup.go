@@ -45,7 +45,7 @@ func rollup(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "chrony-evidence: rollup: %v\n", err)
 		return 1
 	}
-	summary, err := report.Write(*out, res, meta, report.Run{ID: newRunID(), Version: version(),
+	summary, err := report.Write(report.Dir(*out), res, meta, report.Run{ID: newRunID(), Version: version(),
 		SyncLogNote: "empty: a rollup's steps are in the synchronisation logs of the reports it rolled up (rolled_up_from)",
 		DataSource:  fmt.Sprintf("rollup of %d verified reports", len(meta.RolledUpFrom)), Generated: time.Now().UTC().Truncate(time.Second)})
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/ed25519"
 	"errors"
 	"flag"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/chronyotel/otelcol-chrony/internal/evidence"
+	"github.com/chronyotel/otelcol-chrony/internal/evidence/blobstore"
 	"github.com/chronyotel/otelcol-chrony/internal/evidence/report"
 )
 
@@ -42,7 +44,7 @@ func verifyFlags(stderr io.Writer) (*flag.FlagSet, *verifyOptions) {
 // verify checks reports against their manifests, their signatures against
 // --public-key, and with --chain the links between them. It exits 1 when
 // anything is wrong, naming each report and problem.
-func verify(args []string, stdout, stderr io.Writer) int {
+func verify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs, o := verifyFlags(stderr)
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -62,7 +64,10 @@ func verify(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	case !o.chain:
-		return verifyOne(dirs[0], keys, stdout, stderr)
+		return verifyOne(ctx, dirs[0], keys, stdout, stderr)
+	case blobstore.IsURL(dirs[0]):
+		fmt.Fprintln(stderr, "chrony-evidence: verify --chain reads directories; verify a report in a container by its URL, one at a time, or the chain over copies of the reports")
+		return 2
 	}
 	if _, err := os.Lstat(filepath.Join(dirs[0], report.ManifestName)); len(dirs) == 1 && errors.Is(err, os.ErrNotExist) {
 		return verifyParent(dirs[0], keys, stdout, stderr)
@@ -70,13 +75,29 @@ func verify(args []string, stdout, stderr io.Writer) int {
 	return verifyChain(dirs[0]+" to "+dirs[len(dirs)-1], dirs, keys, stdout, stderr)
 }
 
-// verifyOne verifies the report in dir.
-func verifyOne(dir string, keys []ed25519.PublicKey, stdout, stderr io.Writer) int {
+// verifyOne verifies the report in dir, or at a container URL, which it
+// copies into a temporary directory first.
+func verifyOne(ctx context.Context, dir string, keys []ed25519.PublicKey, stdout, stderr io.Writer) int {
+	where, fetched := dir, []string(nil)
+	if blobstore.IsURL(dir) {
+		local, problems, err := fetchReport(ctx, dir, os.Getenv)
+		if err != nil {
+			fmt.Fprintf(stderr, "chrony-evidence: verify %s: %v\n", dir, err)
+			if errors.Is(err, blobstore.ErrUnauthorized) {
+				return 3
+			}
+			return 1
+		}
+		defer os.RemoveAll(local)
+		dir, fetched = local, problems
+	}
 	c, err := report.VerifyReport(dir, keys)
 	if err != nil {
-		fmt.Fprintf(stderr, "chrony-evidence: verify %s: %v\n", dir, err)
+		fmt.Fprintf(stderr, "chrony-evidence: verify %s: %v\n", where, err)
 		return 1
 	}
+	c.Dir = where
+	c.Problems = append(fetched, c.Problems...)
 	if !reportOK(c, stdout, stderr) {
 		return 1
 	}

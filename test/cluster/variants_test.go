@@ -10,7 +10,6 @@ import (
 	goruntime "runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,7 +19,6 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -31,6 +29,7 @@ import (
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
+	"github.com/chronyotel/otelcol-chrony/internal/testkit"
 	"github.com/chronyotel/otelcol-chrony/test/cluster/kubecluster"
 )
 
@@ -99,51 +98,34 @@ func find(t *testing.T, objs []*unstructured.Unstructured, kind, namePrefix stri
 }
 
 // EvidenceJob: deploy/kubernetes/evidence applied as is but for the query
-// API's address, its volume claim bound to a volume on the node, and the
-// daily CronJob's pod template run as a Job over the time the collector has
-// been scraped: the report it writes, as the non-root user with a read-only
-// root file system, passes chrony-evidence verify.
+// API's address and the container's: an Azurite on the node's address, which
+// pods reach through the bridge, with the emulator's account key in the
+// Job's environment standing in for workload identity (which needs Entra
+// ID). The daily CronJob's pod template runs as a Job over the time the
+// collector has been scraped: the report it writes through the Blob API, as
+// the non-root user with a read-only root file system, passes
+// chrony-evidence verify read straight from the container.
 func testEvidenceJob(t *testing.T, e *env, since time.Time) {
 	ctx := mustContext(t)
 	evidenceBin := filepath.Join(e.root, "_build", "image", runtimeArch(), "chrony-evidence")
 	_, err := os.Stat(evidenceBin)
 	require(t, err == nil, "no %s: make image builds it", evidenceBin)
 
+	azurite := testkit.StartAzurite(t, testkit.AzuriteOptions{Host: kubecluster.NodeIP})
+	azurite.CreateContainer(t, nil, "chrony-evidence")
+	container := azurite.URL + "/chrony-evidence"
+
 	objs := kustomizeBuild(t, filepath.Join(e.root, "deploy", "kubernetes", "evidence"))
 	settings := find(t, objs, "ConfigMap", "chrony-evidence-settings")
 	if err := unstructured.SetNestedField(settings.Object, e.prom.url, "data", "PROMETHEUS_URL"); err != nil {
 		t.Fatal(err)
 	}
+	if err := unstructured.SetNestedField(settings.Object, container, "data", "EVIDENCE_URL"); err != nil {
+		t.Fatal(err)
+	}
 	ns := find(t, objs, "Namespace", "chrony-evidence").GetName()
 	t.Cleanup(func() {
 		_ = e.cluster.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
-	})
-	pvc := find(t, objs, "PersistentVolumeClaim", "chrony-evidence")
-
-	// The claim's volume: a directory of the node, writable by the Job's
-	// user (a hostPath volume has no fsGroup ownership management).
-	store := filepath.Join(e.cluster.Dir, "evidence-volume")
-	if err := os.MkdirAll(store, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(store, 65532, 65532); err != nil {
-		t.Fatal(err)
-	}
-	pv := &corev1.PersistentVolume{
-		ObjectMeta: metav1.ObjectMeta{Name: "chrony-evidence-test"},
-		Spec: corev1.PersistentVolumeSpec{
-			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("5Gi")},
-			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
-			PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: store}},
-			ClaimRef:                      &corev1.ObjectReference{Namespace: ns, Name: pvc.GetName()},
-		},
-	}
-	if _, err := e.cluster.Client.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = e.cluster.Client.CoreV1().PersistentVolumes().Delete(context.Background(), pv.Name, metav1.DeleteOptions{})
 	})
 	e.apply(t, objs)
 	waitUntil(t, 30*time.Second, 200*time.Millisecond, "the default ServiceAccount of "+ns, func() error {
@@ -177,6 +159,7 @@ func testEvidenceJob(t *testing.T, e *env, since time.Time) {
 		t.Fatalf("the daily CronJob's args %q have no --previous=day to replace", c.Args)
 	}
 	c.Args = args
+	c.Env = append(c.Env, corev1.EnvVar{Name: "AZURE_STORAGE_ACCOUNT_KEY", Value: testkit.AzuriteKey})
 	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "chrony-evidence-test", Namespace: ns}, Spec: *spec}
 	if _, err := e.cluster.Client.BatchV1().Jobs(ns).Create(ctx, job, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating the Job from the CronJob's template: %v", err)
@@ -213,30 +196,14 @@ func testEvidenceJob(t *testing.T, e *env, since time.Time) {
 		return nil
 	}, describe)
 
-	reportDir := filepath.Join(store, "my-cluster")
-	var files []string
-	err = filepath.Walk(reportDir, func(p string, fi os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		if !fi.IsDir() {
-			rel, _ := filepath.Rel(store, p)
-			files = append(files, rel)
-			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 65532 {
-				t.Errorf("%s is owned by uid %d, want the Job's non-root 65532", rel, st.Uid)
-			}
-		}
-		return nil
-	})
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no report in the volume (%v)\n%s", err, describe())
-	}
-	t.Logf("the Job wrote %v for %s to %s", files, from.Format(time.RFC3339), to.Format(time.RFC3339))
-	out, err := exec.Command(evidenceBin, "verify", reportDir).CombinedOutput()
+	report := container + "/my-cluster"
+	verify := exec.Command(evidenceBin, "verify", report)
+	verify.Env = append(os.Environ(), "AZURE_STORAGE_ACCOUNT_KEY="+testkit.AzuriteKey)
+	out, err := verify.CombinedOutput()
 	if err != nil {
-		t.Fatalf("chrony-evidence verify %s: %v\n%s", reportDir, err, out)
+		t.Fatalf("chrony-evidence verify %s: %v\n%s\n%s", report, err, out, describe())
 	}
-	t.Logf("chrony-evidence verify: %s", strings.TrimSpace(string(out)))
+	t.Logf("the Job wrote a report for %s to %s; chrony-evidence verify: %s", from.Format(time.RFC3339), to.Format(time.RFC3339), strings.TrimSpace(string(out)))
 }
 
 func runtimeArch() string { return goruntime.GOARCH }

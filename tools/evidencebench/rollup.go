@@ -57,7 +57,7 @@ func rollupBench(dir string, nodes, days int, evidenceBin string) (string, error
 		return "", err
 	}
 	start = time.Now()
-	if _, err := report.Write(first, res, report.Meta{Profile: "mifid_ii_algo"}, report.Run{Version: "bench", DataSource: "synthetic",
+	if _, err := report.Write(report.Dir(first), res, report.Meta{Profile: "mifid_ii_algo"}, report.Run{Version: "bench", DataSource: "synthetic",
 		Generated: time.Now().UTC().Truncate(time.Second), SyncLog: spool.Name(), SyncLogRows: rows}); err != nil {
 		return "", err
 	}

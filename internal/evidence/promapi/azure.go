@@ -41,7 +41,7 @@ func NewAzureWorkloadIdentity(getenv func(string) string, options azidentity.Wor
 		}
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("--azure-workload-identity: %s not set: label the pod azure.workload.identity/use=true and annotate its service account with azure.workload.identity/client-id", strings.Join(missing, ", "))
+		return nil, fmt.Errorf("%s not set: label the pod azure.workload.identity/use=true and annotate its service account with azure.workload.identity/client-id", strings.Join(missing, ", "))
 	}
 	options.TenantID = settings["AZURE_TENANT_ID"]
 	options.ClientID = settings["AZURE_CLIENT_ID"]
@@ -54,13 +54,15 @@ func NewAzureWorkloadIdentity(getenv func(string) string, options azidentity.Wor
 	}
 	cred, err := azidentity.NewWorkloadIdentityCredential(&options)
 	if err != nil {
-		return nil, fmt.Errorf("--azure-workload-identity: %w", err)
+		return nil, fmt.Errorf("workload identity: %w", err)
 	}
 	return &AzureWorkloadIdentity{cred: cred, clientID: options.ClientID}, nil
 }
 
 // Credential is the workload identity for other Azure SDK clients, so that
-// one credential serves every Azure service the tool talks to.
+// one credential serves every Azure service the tool talks to: the Blob
+// client asks it for tokens of its own scope (https://storage.azure.com),
+// which it caches beside the query API's.
 func (a *AzureWorkloadIdentity) Credential() azcore.TokenCredential { return a.cred }
 
 // Token returns a valid access token for the Azure Monitor query API.

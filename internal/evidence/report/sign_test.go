@@ -101,7 +101,7 @@ func TestWriteIsReproducible(t *testing.T) {
 	var dirs []string
 	for range 3 {
 		dir := filepath.Join(t.TempDir(), "r")
-		if _, err := Write(dir, testResult(from), Meta{Profile: "voice"}, run); err != nil {
+		if _, err := Write(Dir(dir), testResult(from), Meta{Profile: "voice"}, run); err != nil {
 			t.Fatal(err)
 		}
 		dirs = append(dirs, dir)
@@ -128,7 +128,7 @@ func TestWriteIsReproducible(t *testing.T) {
 func TestFindPrevious(t *testing.T) {
 	parent := t.TempDir()
 	mk := func(name string, from time.Time) {
-		if _, err := Write(filepath.Join(parent, name), testResult(from), Meta{}, Run{Generated: from}); err != nil {
+		if _, err := Write(Dir(filepath.Join(parent, name)), testResult(from), Meta{}, Run{Generated: from}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -95,18 +95,17 @@ type Run struct {
 	SyncLogNote string
 }
 
-// Write renders the files of the report one by one, writing each into dir
-// as soon as it is rendered, and the manifest last. One file is in memory
-// at a time: a year of a large fleet renders hundreds of megabytes. Each
-// file is written once under its final name, with no temporary file renamed
-// over it: on write-once storage (an Azure Blob container under an
-// immutability policy) a rename is a copy and a delete, and the delete is
-// refused. When a step fails, the files already written are removed where
-// the storage allows; where it does not, they stay without a manifest,
-// which `chrony-evidence verify` reports. With run.SigningKey the
-// manifest's signature follows it. An existing report is never
-// overwritten.
-func Write(dir string, res *evidence.Result, meta Meta, run Run) (*Summary, error) {
+// Write renders the files of the report one by one, storing each in dst as
+// soon as it is rendered, and the manifest last (then, with
+// run.SigningKey, its signature). One file is in memory at a time: a year of
+// a large fleet renders hundreds of megabytes. Each file is created once
+// under its final name, with no temporary file renamed over it: on
+// write-once storage (an Azure Blob container under an immutability policy)
+// a rename is a copy and a delete, and the delete is refused. When a step
+// fails, dst undoes what it can (Destination.Abandon); what stays has no
+// manifest, which `chrony-evidence verify` reports. An existing report is
+// never overwritten.
+func Write(dst Destination, res *evidence.Result, meta Meta, run Run) (*Summary, error) {
 	summary := Summarise(res, meta)
 	summary.Run = RunInfo{ID: run.ID, Tool: "chrony-evidence", Version: run.Version, GeneratedAt: rfc3339(run.Generated), DataSource: run.DataSource}
 	summary.SyncLog = SyncLogInfo{File: SyncLogName, Rows: run.SyncLogRows, Note: run.SyncLogNote}
@@ -121,10 +120,11 @@ func Write(dir string, res *evidence.Result, meta Meta, run Run) (*Summary, erro
 		"outages.csv": func(b *bytes.Buffer) error { return writeOutagesCSV(b, summary) },
 		"report.html": func(b *bytes.Buffer) error { return writeHTML(b, v) },
 		"report.pdf":  func(b *bytes.Buffer) error { return writePDF(b, v, run.Generated) },
+		SyncLogName:   func(b *bytes.Buffer) error { return syncLogBytes(b, run.SyncLog) },
 	}
 	// The manifest lists what the schema names, which verify requires.
-	if len(renderers)+1 != len(filesOf(ManifestSchema)) {
-		return nil, fmt.Errorf("%d renderers and the log, not the %d files %s names", len(renderers), len(filesOf(ManifestSchema)), ManifestSchema)
+	if len(renderers) != len(filesOf(ManifestSchema)) {
+		return nil, fmt.Errorf("%d renderers, not the %d files %s names", len(renderers), len(filesOf(ManifestSchema)), ManifestSchema)
 	}
 	p := res.Ledger.Period
 	m := Manifest{
@@ -135,30 +135,22 @@ func Write(dir string, res *evidence.Result, meta Meta, run Run) (*Summary, erro
 		PreviousReport: run.Previous, Signature: signatureInfo(run.SigningKey),
 	}
 
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("creating the output directory: %w", err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, ManifestName)); err == nil {
-		return nil, fmt.Errorf("%s already holds a report (%s): choose another --out; a kept report is never overwritten", dir, ManifestName)
-	}
-	var written []string
-	var last []byte // the bytes put last
-	fail := func(err error) (*Summary, error) {
-		for _, w := range written {
-			os.Remove(w)
-		}
+	if err := dst.Open(); err != nil {
 		return nil, err
 	}
+	fail := func(err error) (*Summary, error) {
+		dst.Abandon()
+		return nil, err
+	}
+	var last []byte // the bytes stored last
 	put := func(name string, render func(*bytes.Buffer) error) error {
 		var b bytes.Buffer
 		if err := render(&b); err != nil {
 			return fmt.Errorf("rendering %s: %w", name, err)
 		}
-		path := filepath.Join(dir, name)
-		if err := writeNew(path, b.Bytes()); err != nil {
-			return fmt.Errorf("writing %s: %w", path, err)
+		if err := dst.Create(name, b.Bytes()); err != nil {
+			return fmt.Errorf("writing %s: %w", dst.Where(name), err)
 		}
-		written = append(written, path)
 		last = b.Bytes()
 		if name != ManifestName && name != SignatureName {
 			sum := sha256.Sum256(b.Bytes())
@@ -166,10 +158,7 @@ func Write(dir string, res *evidence.Result, meta Meta, run Run) (*Summary, erro
 		}
 		return nil
 	}
-	if err := putSyncLog(dir, run.SyncLog, &m, &written); err != nil {
-		return fail(err)
-	}
-	for _, name := range reportFiles {
+	for _, name := range filesOf(ManifestSchema) {
 		render := renderers[name]
 		if render == nil {
 			return fail(fmt.Errorf("no renderer for %s, a file %s names", name, ManifestSchema))
@@ -199,41 +188,20 @@ func Write(dir string, res *evidence.Result, meta Meta, run Run) (*Summary, erro
 	return summary, nil
 }
 
-// putSyncLog copies the spooled log into dir, or writes an empty one, and
-// lists it in the manifest.
-func putSyncLog(dir, spooled string, m *Manifest, written *[]string) error {
-	var src io.Reader
+// syncLogBytes is the spooled log's bytes, or an empty log's when the run
+// spooled none.
+func syncLogBytes(b *bytes.Buffer, spooled string) error {
 	if spooled == "" {
-		var b bytes.Buffer
-		if _, err := synclog.NewWriter(&b).Close(); err != nil {
-			return err
-		}
-		src = &b
-	} else {
-		f, err := os.Open(spooled)
-		if err != nil {
-			return fmt.Errorf("reading the spooled synchronisation log: %w", err)
-		}
-		defer f.Close()
-		src = f
+		_, err := synclog.NewWriter(b).Close()
+		return err
 	}
-	path := filepath.Join(dir, SyncLogName)
-	out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.Open(spooled)
 	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+		return fmt.Errorf("reading the spooled synchronisation log: %w", err)
 	}
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(out, h), src)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	*written = append(*written, path)
-	m.Files = append(m.Files, FileHash{Name: SyncLogName, SHA256: hex.EncodeToString(h.Sum(nil)), Bytes: int(n)})
-	return nil
+	defer f.Close()
+	_, err = b.ReadFrom(f)
+	return err
 }
 
 // writeNew creates path, which must not exist, and writes data to it.

@@ -1,0 +1,617 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+
+	"github.com/chronyotel/otelcol-chrony/internal/evidence/blobstore"
+	"github.com/chronyotel/otelcol-chrony/internal/evidence/promapi"
+	"github.com/chronyotel/otelcol-chrony/internal/testkit"
+)
+
+// The files of a finished report in a container, the marker first.
+var reportBlobs = []string{".run.json", "manifest.json", "nodes.csv", "outages.csv", "report.html", "report.pdf", "summary.json"}
+
+// blobEnv is Azurite with a container "evidence", a client that inspects
+// it with the account key, and a fake store with one node.
+type blobEnv struct {
+	azurite *testkit.Azurite
+	c       *container.Client
+	store   string
+	out     string // the container URL with the prefix aks-prod
+}
+
+func newBlobEnv(t *testing.T) *blobEnv {
+	t.Helper()
+	a := testkit.StartAzurite(t, testkit.AzuriteOptions{})
+	a.CreateContainer(t, nil, "evidence")
+	cred, err := container.NewSharedKeyCredential(testkit.AzuriteAccount, testkit.AzuriteKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := container.NewClientWithSharedKeyCredential(a.URL+"/evidence", cred, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(accountKeyEnv, testkit.AzuriteKey)
+	return &blobEnv{azurite: a, c: c, store: oneNodeStore(t, "1e-5"), out: a.URL + "/evidence/aks-prod"}
+}
+
+func oneNodeStore(t *testing.T, bound string) string {
+	return fakeStore{up: []string{chronySeries("n1", points("1", "1", "1", "1"))}, bound: []string{chronySeries("n1", points(bound, bound, bound, bound))}}.start(t)
+}
+
+// run makes a report of the fake store's period into out.
+func (e *blobEnv) run(ctx context.Context, store, out string, extra ...string) storeRun {
+	args := append([]string{"--prometheus", store, "--profile", "voice", "--inventory", "none", "--out", out}, storePeriod...)
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, append(args, extra...), &stdout, &stderr)
+	return storeRun{dir: out, code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// blobState is what the service says of one blob.
+type blobState struct {
+	etag     azcore.ETag
+	modified time.Time
+	created  time.Time
+	size     int64
+}
+
+// list is every blob under prefix/, by name relative to it.
+func (e *blobEnv) list(t *testing.T, prefix string) map[string]blobState {
+	t.Helper()
+	out := map[string]blobState{}
+	p := prefix + "/"
+	pager := e.c.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: &p})
+	for pager.More() {
+		page, err := pager.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range page.Segment.BlobItems {
+			out[strings.TrimPrefix(*b.Name, p)] = blobState{etag: *b.Properties.ETag, modified: *b.Properties.LastModified, created: *b.Properties.CreationTime, size: *b.Properties.ContentLength}
+		}
+	}
+	return out
+}
+
+func names(m map[string]blobState) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (e *blobEnv) read(t *testing.T, name string) []byte {
+	t.Helper()
+	resp, err := e.c.NewBlobClient(name).DownloadStream(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func (e *blobEnv) put(t *testing.T, name string, data []byte) {
+	t.Helper()
+	if _, err := e.c.NewBlockBlobClient(name).Upload(context.Background(), streaming.NopCloser(bytes.NewReader(data)), nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func verifyURL(url string) (int, string, string) {
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"verify", url}, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+// setStorageTransport puts t's transport under the Blob client for the
+// test.
+func setStorageTransport(t *testing.T, tr policy.Transporter) {
+	saved := storageOptions
+	storageOptions.Transport = tr
+	t.Cleanup(func() { storageOptions = saved })
+}
+
+// A report lands in the container, one blob per file under the prefix and
+// the period's date, and verify reads it from there. A second run for the
+// period refuses before it asks the store anything, and changes no blob.
+func TestBlobReport(t *testing.T) {
+	e := newBlobEnv(t)
+	r := e.run(context.Background(), e.store, e.out)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	blobs := e.list(t, "aks-prod")
+	if got := names(blobs); !slices.Equal(got, reportBlobs) {
+		t.Fatalf("blobs under aks-prod/: %v, want %v", got, reportBlobs)
+	}
+	props, err := e.c.NewBlobClient("aks-prod/report.pdf").GetProperties(context.Background(), nil)
+	if err != nil || props.ContentType == nil || *props.ContentType != "application/pdf" {
+		t.Errorf("report.pdf's content type: %v, %v", props.ContentType, err)
+	}
+	var marker blobstore.Attempt
+	var manifest struct {
+		GeneratedAt string `json:"generated_at"`
+	}
+	json.Unmarshal(e.read(t, "aks-prod/.run.json"), &marker)
+	json.Unmarshal(e.read(t, "aks-prod/manifest.json"), &manifest)
+	if marker.Schema != blobstore.AttemptSchema || marker.GeneratedAt == "" || marker.GeneratedAt != manifest.GeneratedAt || marker.Profile != "voice" || marker.From != "2026-10-01T00:00:00Z" {
+		t.Errorf("marker %+v, manifest generated at %s", marker, manifest.GeneratedAt)
+	}
+
+	if code, stdout, stderr := verifyURL(e.out); code != 0 || !strings.Contains(stdout, "every file matches its SHA-256") {
+		t.Errorf("verify %s: exit %d, %s%s", e.out, code, stdout, stderr)
+	}
+
+	var asked atomic.Int32
+	counted := fakeStoreCounting(t, &asked)
+	again := e.run(context.Background(), counted, e.out)
+	if again.code != 1 || !strings.Contains(again.stderr, "already holds a report (manifest.json, written ") || !strings.Contains(again.stderr, "never overwritten") {
+		t.Errorf("second run: exit %d, %s", again.code, again.stderr)
+	}
+	if asked.Load() != 0 {
+		t.Errorf("the second run asked the store %d times before refusing", asked.Load())
+	}
+	if after := e.list(t, "aks-prod"); !maps(after, blobs) {
+		t.Errorf("the second run changed blobs:\nbefore %v\nafter  %v", blobs, after)
+	}
+
+	// --previous day writes under the prefix's date.
+	job, err := (&reportOptions{promURL: e.store, out: e.azurite.URL + "/evidence/daily/", previous: "day", profile: "voice", inventory: "auto", step: 30 * time.Second, maxResponseBytes: 1}).job(time.Date(2026, 11, 4, 0, 30, 0, 0, time.UTC))
+	if err != nil || job.outDir != e.azurite.URL+"/evidence/daily/2026-11-03" {
+		t.Errorf("--previous day into a container: %q, %v", job.outDir, err)
+	}
+}
+
+func maps(a, b map[string]blobState) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// fakeStoreCounting is a store that counts what it is asked and answers
+// nothing useful.
+func fakeStoreCounting(t *testing.T, asked *atomic.Int32) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		http.Error(w, "not here", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// stopAfter is a transport that ends the run, as a SIGTERM would, once n
+// blobs were created: the next request fails with the run's context.
+type stopAfter struct {
+	n       int
+	cancel  context.CancelFunc
+	mu      sync.Mutex
+	created []string
+}
+
+func (s *stopAfter) Do(req *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultClient.Do(req)
+	if err == nil && req.Method == http.MethodPut && resp.StatusCode == http.StatusCreated && !strings.Contains(req.URL.RawQuery, "restype=container") {
+		s.mu.Lock()
+		s.created = append(s.created, req.URL.Path)
+		if len(s.created) == s.n {
+			s.cancel()
+		}
+		s.mu.Unlock()
+	}
+	return resp, err
+}
+
+// A run stopped after n of its uploads leaves blobs without a manifest,
+// which verify reports. The next run for the period completes the report:
+// it uploads only the missing blobs, and every blob the first run left
+// keeps its ETag, Last-Modified and creation time; the report verifies, and
+// records the first run's generation time.
+func TestBlobRerunCompletesAStoppedRun(t *testing.T) {
+	for _, n := range []int{1, 3, 6} {
+		t.Run(strings.Repeat("I", n), func(t *testing.T) {
+			e := newBlobEnv(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			stop := &stopAfter{n: n, cancel: cancel}
+			setStorageTransport(t, stop)
+			r := e.run(ctx, e.store, e.out)
+			if r.code != 1 || !strings.Contains(r.stderr, "context canceled") {
+				t.Fatalf("stopped run: exit %d, %s", r.code, r.stderr)
+			}
+			storageOptions.Transport = nil
+			left := e.list(t, "aks-prod")
+			if len(left) != n || left[".run.json"] == (blobState{}) {
+				t.Fatalf("the stopped run left %v, want the marker and %d more", names(left), n-1)
+			}
+			if _, ok := left["manifest.json"]; ok {
+				t.Fatal("the stopped run wrote the manifest")
+			}
+			if code, _, stderr := verifyURL(e.out); code != 1 || !strings.Contains(stderr, "manifest.json: missing") {
+				t.Errorf("verify of the unfinished report: exit %d, %s", code, stderr)
+			}
+			// Azurite's Last-Modified has whole seconds: a rewrite would
+			// show.
+			time.Sleep(1100 * time.Millisecond)
+
+			r = e.run(context.Background(), e.store, e.out)
+			if r.code != 0 {
+				t.Fatalf("rerun: exit %d, %s", r.code, r.stderr)
+			}
+			var kept, uploaded []string
+			for _, name := range []string{"nodes.csv", "outages.csv", "report.html", "report.pdf", "summary.json", "manifest.json"} { // the order of the uploads
+				if _, ok := left[name]; ok {
+					kept = append(kept, name)
+				} else {
+					uploaded = append(uploaded, name)
+				}
+			}
+			if want := "uploaded " + list(uploaded) + "; already there with the same bytes: " + list(kept); !strings.Contains(r.stdout, "completed the report begun at") || !strings.Contains(r.stdout, want) {
+				t.Errorf("rerun's stdout: %s\nwant %q", r.stdout, want)
+			}
+			after := e.list(t, "aks-prod")
+			if got := names(after); !slices.Equal(got, reportBlobs) {
+				t.Fatalf("after the rerun: %v", got)
+			}
+			for name, before := range left {
+				if after[name] != before {
+					t.Errorf("%s was rewritten: %+v, then %+v", name, before, after[name])
+				}
+			}
+			t.Logf("left by the stopped run, unchanged by the rerun: %v", describeBlobs(left))
+			var marker blobstore.Attempt
+			var manifest struct {
+				GeneratedAt string `json:"generated_at"`
+			}
+			json.Unmarshal(e.read(t, "aks-prod/.run.json"), &marker)
+			json.Unmarshal(e.read(t, "aks-prod/manifest.json"), &manifest)
+			if manifest.GeneratedAt != marker.GeneratedAt {
+				t.Errorf("manifest generated at %s, the first run at %s", manifest.GeneratedAt, marker.GeneratedAt)
+			}
+			if code, stdout, stderr := verifyURL(e.out); code != 0 {
+				t.Errorf("verify of the completed report: exit %d, %s%s", code, stdout, stderr)
+			}
+		})
+	}
+}
+
+func describeBlobs(m map[string]blobState) string {
+	var out []string
+	for _, n := range names(m) {
+		out = append(out, n+" "+string(m[n].etag)+" "+m[n].modified.UTC().Format(time.RFC3339))
+	}
+	return strings.Join(out, "; ")
+}
+
+// A rerun whose data differs from what the stopped run uploaded cannot
+// complete that report: it fails naming the blob, writes no manifest and
+// changes nothing. A rerun with other parameters is refused before it
+// collects.
+func TestBlobRerunThatDiffers(t *testing.T) {
+	e := newBlobEnv(t)
+	// One store URL whose data changes between the runs.
+	var later atomic.Bool
+	first, _ := url.Parse(e.store)
+	second, _ := url.Parse(oneNodeStore(t, "2e-5"))
+	p1, p2 := httputil.NewSingleHostReverseProxy(first), httputil.NewSingleHostReverseProxy(second)
+	store := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if later.Load() {
+			p2.ServeHTTP(w, r)
+			return
+		}
+		p1.ServeHTTP(w, r)
+	}))
+	defer store.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	setStorageTransport(t, &stopAfter{n: 3, cancel: cancel})
+	if r := e.run(ctx, store.URL, e.out); r.code != 1 {
+		t.Fatalf("stopped run: exit %d, %s", r.code, r.stderr)
+	}
+	storageOptions.Transport = nil
+	left := e.list(t, "aks-prod")
+
+	later.Store(true)
+	r := e.run(context.Background(), store.URL, e.out)
+	if r.code != 1 || !strings.Contains(r.stderr, "writing "+e.out+"/nodes.csv: already there with other content") || !strings.Contains(r.stderr, "another --out") {
+		t.Errorf("rerun with other data: exit %d, %s", r.code, r.stderr)
+	}
+	r = e.run(context.Background(), store.URL, e.out, "--cluster", "other")
+	if r.code != 1 || !strings.Contains(r.stderr, "unfinished report begun at") || !strings.Contains(r.stderr, `cluster "" there, "other" now`) {
+		t.Errorf("rerun with other parameters: exit %d, %s", r.code, r.stderr)
+	}
+	if after := e.list(t, "aks-prod"); !maps(after, left) {
+		t.Errorf("the refused reruns changed blobs:\nbefore %v\nafter  %v", left, after)
+	}
+}
+
+// verify of a report in a container reports a blob added beside it, one
+// further down its prefix, and an altered file, as it does for a directory.
+func TestBlobVerifyRefuses(t *testing.T) {
+	e := newBlobEnv(t)
+	if r := e.run(context.Background(), e.store, e.out); r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	e.put(t, "aks-prod/extra.txt", []byte("x"))
+	e.put(t, "aks-prod/sub/nodes.csv", []byte("x"))
+	nodes := e.read(t, "aks-prod/nodes.csv")
+	nodes[len(nodes)/2] ^= 1
+	e.put(t, "aks-prod/nodes.csv", nodes)
+	code, _, stderr := verifyURL(e.out)
+	for _, want := range []string{"extra.txt: not in the manifest", "sub/nodes.csv: not in the manifest", "nodes.csv: SHA-256"} {
+		if code != 1 || !strings.Contains(stderr, want) {
+			t.Errorf("verify: exit %d, %s; want %q", code, stderr, want)
+		}
+	}
+	if code, _, stderr := verifyURL(e.azurite.URL + "/evidence/nothing-here"); code != 1 || !strings.Contains(stderr, "manifest.json: missing") {
+		t.Errorf("verify of an empty prefix: exit %d, %s", code, stderr)
+	}
+}
+
+// What the emulator's account key and a container URL must be.
+func TestBlobURLAndKeyRules(t *testing.T) {
+	store := oneNodeStore(t, "1e-5")
+	for _, c := range []struct {
+		name, out, key string
+		code           int
+		want           string
+	}{
+		{"no prefix", "https://acct.blob.core.windows.net/evidence", "", 2, "name a prefix for the report after the container"},
+		{"a SAS", "https://acct.blob.core.windows.net/evidence/p?sv=1&sig=secret", "", 2, "without a query"},
+		{"http to Azure", "http://acct.blob.core.windows.net/evidence/p", "", 2, "over https only"},
+		{"bad container", "https://acct.blob.core.windows.net/Evidence/p", "", 2, "no valid container name"},
+		{"dot-dot", "https://acct.blob.core.windows.net/evidence/a/../b", "", 2, "'..'"},
+		{"account key for Azure", "https://acct.blob.core.windows.net/evidence/p", testkit.AzuriteKey, 2, "AZURE_STORAGE_ACCOUNT_KEY is for the storage emulator"},
+		{"no workload identity", "https://acct.blob.core.windows.net/evidence/p", "", 2, "storage is reached with workload identity: AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_FEDERATED_TOKEN_FILE not set"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, name := range []string{"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_FEDERATED_TOKEN_FILE"} {
+				t.Setenv(name, "")
+			}
+			t.Setenv(accountKeyEnv, c.key)
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), append([]string{"--prometheus", store, "--profile", "voice", "--out", c.out}, storePeriod...), &stdout, &stderr)
+			if code != c.code || !strings.Contains(stderr.String(), c.want) || strings.Contains(stderr.String(), "secret") {
+				t.Errorf("exit %d, %s; want %d and %q", code, stderr.String(), c.code, c.want)
+			}
+		})
+	}
+}
+
+// A wrong account key: storage refuses it, exit 3, nothing written.
+func TestBlobRefusedKey(t *testing.T) {
+	e := newBlobEnv(t)
+	t.Setenv(accountKeyEnv, base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 64)))
+	r := e.run(context.Background(), e.store, e.out)
+	if r.code != 3 || !strings.Contains(r.stderr, "storage answered 403") {
+		t.Errorf("exit %d, %s; want 3 and the refusal", r.code, r.stderr)
+	}
+	if left := e.list(t, "aks-prod"); len(left) != 0 {
+		t.Errorf("left %v", names(left))
+	}
+}
+
+// A missing container is named, with what to do.
+func TestBlobMissingContainer(t *testing.T) {
+	e := newBlobEnv(t)
+	r := e.run(context.Background(), e.store, e.azurite.URL+"/missing/p")
+	if r.code != 1 || !strings.Contains(r.stderr, "the container "+e.azurite.URL+"/missing does not exist: create it") {
+		t.Errorf("exit %d, %s", r.code, r.stderr)
+	}
+}
+
+// Workload identity end to end: one credential gets a token for the query
+// API and one for storage from a fake Entra ID, the report lands in Azurite
+// over HTTPS with Azurite checking the bearer token, and verify reads it
+// back the same way. A federated credential Entra ID refuses exits 3.
+func TestBlobWorkloadIdentity(t *testing.T) {
+	certFile, keyFile, cert := selfSigned(t)
+	a := testkit.StartAzurite(t, testkit.AzuriteOptions{CertFile: certFile, KeyFile: keyFile, OAuth: true})
+	entra, scopes := fakeEntraForBoth(t, "projected-sa-token")
+	roots := x509.NewCertPool()
+	roots.AddCert(cert)
+	roots.AddCert(entra.Certificate())
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	a.CreateContainer(t, client, "evidence")
+
+	savedID, savedStorage := identityOptions, storageOptions
+	t.Cleanup(func() { identityOptions, storageOptions = savedID, savedStorage })
+	identityOptions.Transport, identityOptions.DisableInstanceDiscovery = client, true
+	storageOptions.Transport = client
+
+	tokenFile := filepath.Join(t.TempDir(), "azure-identity-token")
+	os.WriteFile(tokenFile, []byte("projected-sa-token"), 0o600)
+	t.Setenv(accountKeyEnv, "")
+	t.Setenv("AZURE_TENANT_ID", "tenant-1")
+	t.Setenv("AZURE_CLIENT_ID", "client-1")
+	t.Setenv("AZURE_FEDERATED_TOKEN_FILE", tokenFile)
+	t.Setenv("AZURE_AUTHORITY_HOST", entra.URL+"/")
+
+	var seen []string
+	var mu sync.Mutex
+	inner, _ := url.Parse(oneNodeStore(t, "1e-5"))
+	proxy := httputil.NewSingleHostReverseProxy(inner)
+	prom := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Authorization"))
+		mu.Unlock()
+		proxy.ServeHTTP(w, r)
+	}))
+	defer prom.Close()
+
+	out := a.URL + "/evidence/aks-prod"
+	e := &blobEnv{}
+	r := e.run(context.Background(), prom.URL, out, "--azure-workload-identity")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	mu.Lock()
+	for _, h := range seen {
+		if h != "Bearer monitor-token" {
+			t.Errorf("the query API got Authorization %q", h)
+		}
+	}
+	mu.Unlock()
+	if got := scopes(); got[promapi.AzureMonitorScope] != 1 || got[blobstore.StorageScope] != 1 || len(got) != 2 {
+		t.Errorf("token exchanges by scope %v: want one for the query API and one for storage", got)
+	}
+	if code, stdout, stderr := verifyURL(out); code != 0 {
+		t.Errorf("verify %s with workload identity: exit %d, %s%s", out, code, stdout, stderr)
+	}
+
+	// Entra ID refuses another projected token: exit 3, before the store is
+	// asked anything.
+	os.WriteFile(tokenFile, []byte("another-token"), 0o600)
+	n := len(seen)
+	r = e.run(context.Background(), prom.URL, a.URL+"/evidence/other", "--azure-workload-identity")
+	if r.code != 3 || !strings.Contains(r.stderr, "Entra ID refused the workload identity token exchange for storage") || !strings.Contains(r.stderr, "AADSTS700213") {
+		t.Errorf("refused exchange: exit %d, %s", r.code, r.stderr)
+	}
+	if len(seen) != n {
+		t.Errorf("the query API was asked %d times after a refused exchange", len(seen)-n)
+	}
+	if code, _, stderr := verifyURL(out); code != 3 {
+		t.Errorf("verify with a refused exchange: exit %d, %s", code, stderr)
+	}
+}
+
+// fakeEntraForBoth answers as Entra ID's v2.0 endpoints (as promapi's test
+// does) for the federated assertion want: the query API's scope gets an
+// opaque token, storage's a JWT Azurite accepts (its "basic" OAuth checks
+// the issuer, audience and lifetime, not the signature). It counts the
+// exchanges by scope.
+func fakeEntraForBoth(t *testing.T, want string) (*httptest.Server, func() map[string]int) {
+	var mu sync.Mutex
+	byScope := map[string]int{}
+	var srv *httptest.Server
+	srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/tenant-1/v2.0/.well-known/openid-configuration":
+			json.NewEncoder(w).Encode(map[string]string{
+				"token_endpoint":         srv.URL + "/tenant-1/oauth2/v2.0/token",
+				"authorization_endpoint": srv.URL + "/tenant-1/oauth2/v2.0/authorize",
+				"issuer":                 srv.URL + "/tenant-1/v2.0",
+			})
+			return
+		case "/tenant-1/oauth2/v2.0/token":
+		default:
+			http.NotFound(w, r)
+			return
+		}
+		r.ParseForm()
+		f := r.PostForm
+		if f.Get("grant_type") != "client_credentials" || f.Get("client_id") != "client-1" || f.Get("client_assertion") != want {
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write([]byte(`{"error":"invalid_client","error_description":"AADSTS700213: No matching federated identity record found"}`))
+			return
+		}
+		scopes := strings.Fields(f.Get("scope"))
+		var token string
+		switch {
+		case slices.Contains(scopes, promapi.AzureMonitorScope):
+			token = "monitor-token"
+			mu.Lock()
+			byScope[promapi.AzureMonitorScope]++
+			mu.Unlock()
+		case slices.Contains(scopes, blobstore.StorageScope):
+			now := time.Now().Unix()
+			token = jwt(map[string]any{"aud": "https://storage.azure.com", "iss": "https://sts.windows.net/tenant-1/", "iat": now, "nbf": now - 60, "exp": now + 3600})
+			mu.Lock()
+			byScope[blobstore.StorageScope]++
+			mu.Unlock()
+		default:
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write([]byte(`{"error":"invalid_scope","error_description":"AADSTS70011: unknown scope"}`))
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token})
+	}))
+	t.Cleanup(srv.Close)
+	return srv, func() map[string]int {
+		mu.Lock()
+		defer mu.Unlock()
+		out := map[string]int{}
+		for k, v := range byScope {
+			out[k] = v
+		}
+		return out
+	}
+}
+
+func jwt(claims map[string]any) string {
+	enc := base64.RawURLEncoding
+	h, _ := json.Marshal(map[string]string{"alg": "RS256", "typ": "JWT"})
+	c, _ := json.Marshal(claims)
+	return enc.EncodeToString(h) + "." + enc.EncodeToString(c) + "." + enc.EncodeToString([]byte("not-checked"))
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key, for Azurite's
+// HTTPS.
+func selfSigned(t *testing.T) (certFile, keyFile string, cert *x509.Certificate) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "azurite"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ = x509.ParseCertificate(der)
+	kder, _ := x509.MarshalPKCS8PrivateKey(key)
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
+	return certFile, keyFile, cert
+}
