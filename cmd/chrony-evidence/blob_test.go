@@ -40,7 +40,7 @@ import (
 )
 
 // The files of a finished report in a container, the marker first.
-var reportBlobs = []string{".run.json", "manifest.json", "nodes.csv", "outages.csv", "report.html", "report.pdf", "summary.json"}
+var reportBlobs = []string{".run.json", "manifest.json", "nodes.csv", "outages.csv", "report.html", "report.pdf", "summary.json", "sync-log.parquet"}
 
 // blobEnv is Azurite with a container "evidence", a client that inspects
 // it with the account key, and a fake store with one node.
@@ -251,7 +251,7 @@ func (s *stopAfter) Do(req *http.Request) (*http.Response, error) {
 // keeps its ETag, Last-Modified and creation time; the report verifies, and
 // records the first run's generation time.
 func TestBlobRerunCompletesAStoppedRun(t *testing.T) {
-	for _, n := range []int{1, 3, 6} {
+	for _, n := range []int{1, 3, 7} {
 		t.Run(strings.Repeat("I", n), func(t *testing.T) {
 			e := newBlobEnv(t)
 			ctx, cancel := context.WithCancel(context.Background())
@@ -282,7 +282,7 @@ func TestBlobRerunCompletesAStoppedRun(t *testing.T) {
 				t.Fatalf("rerun: exit %d, %s", r.code, r.stderr)
 			}
 			var kept, uploaded []string
-			for _, name := range []string{"nodes.csv", "outages.csv", "report.html", "report.pdf", "summary.json", "manifest.json"} { // the order of the uploads
+			for _, name := range []string{"nodes.csv", "outages.csv", "report.html", "report.pdf", "summary.json", "sync-log.parquet", "manifest.json"} { // the order of the uploads
 				if _, ok := left[name]; ok {
 					kept = append(kept, name)
 				} else {

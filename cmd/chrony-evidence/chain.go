@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chronyotel/otelcol-chrony/internal/evidence"
+	"github.com/chronyotel/otelcol-chrony/internal/evidence/blobstore"
 	"github.com/chronyotel/otelcol-chrony/internal/evidence/report"
 )
 
@@ -81,6 +82,9 @@ func (o *reportOptions) chain(job reportJob, stderr io.Writer) (chain, error) {
 // will record of it, for the job's log: a copy of the newest digest kept
 // outside the report's storage shows a report removed after it.
 func (c chain) written(stdout io.Writer, dir string) {
+	if blobstore.IsURL(dir) {
+		return // no link to read back; stored() said what was uploaded
+	}
 	prev, err := report.LinkTo(dir)
 	if err != nil {
 		fmt.Fprintf(stdout, "chrony-evidence: %s: %v\n", dir, err)
