@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"encoding/xml"
 	"io"
 	"net/http"
@@ -148,11 +149,11 @@ func TestEvidenceIntoBlobStorage(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond)
 	direct := az.URL + "/evidence/aks-prod"
 	code, stdout, stderr, _ := run(direct)
-	if code != 0 || !strings.Contains(stdout, "uploaded report.html, report.pdf, summary.json, manifest.json; already there with the same bytes: nodes.csv, outages.csv") {
+	if code != 0 || !strings.Contains(stdout, "uploaded report.html, report.pdf, summary.json, sync-log.parquet, manifest.json; already there with the same bytes: nodes.csv, outages.csv") {
 		t.Fatalf("the rerun: exit %d\n%s%s", code, stdout, stderr)
 	}
 	after := listBlobs(t, az, "evidence", "aks-prod/")
-	if got := strings.Join(after.names(), " "); got != ".run.json manifest.json nodes.csv outages.csv report.html report.pdf summary.json" {
+	if got := strings.Join(after.names(), " "); got != ".run.json manifest.json nodes.csv outages.csv report.html report.pdf summary.json sync-log.parquet" {
 		t.Fatalf("after the rerun: %q", got)
 	}
 	for name, before := range left {
@@ -172,11 +173,25 @@ func TestEvidenceIntoBlobStorage(t *testing.T) {
 	if code, _, stderr, _ := run(dir); code != 0 {
 		t.Fatalf("the run into a directory: exit %d: %s", code, stderr)
 	}
-	for _, name := range []string{"nodes.csv", "outages.csv", "summary.json", "report.html"} {
+	// The data are the same; the run (its id, time and warnings) is not.
+	for _, name := range []string{"nodes.csv", "outages.csv", "sync-log.parquet"} {
 		local, _ := os.ReadFile(filepath.Join(dir, name))
 		if !bytes.Equal(local, getBlob(t, az, "evidence/aks-prod/"+name)) {
 			t.Errorf("%s in the container differs from the directory's", name)
 		}
+	}
+	withoutRun := func(raw []byte) string {
+		var s map[string]any
+		if err := json.Unmarshal(raw, &s); err != nil {
+			t.Fatal(err)
+		}
+		delete(s, "run")
+		delete(s, "warnings")
+		out, _ := json.Marshal(s)
+		return string(out)
+	}
+	if local, _ := os.ReadFile(filepath.Join(dir, "summary.json")); withoutRun(local) != withoutRun(getBlob(t, az, "evidence/aks-prod/summary.json")) {
+		t.Error("summary.json in the container differs from the directory's in more than the run")
 	}
 
 	code, _, stderr, _ = run(direct)
