@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -90,8 +91,14 @@ func TestEvidenceCronJobs(t *testing.T) {
 		if job.Spec.JobTemplate.Spec.Template.Labels["azure.workload.identity/use"] != "true" {
 			t.Errorf("%s: the pod template is not labelled for the workload identity webhook", where)
 		}
-		if len(spec.Volumes) != 0 {
-			t.Errorf("%s: volumes %v; the reports go through the Blob API", where, spec.Volumes)
+		// The reports go through the Blob API; the only volume is the
+		// spool of the synchronisation log, the container's TMPDIR.
+		if len(spec.Volumes) != 1 || spec.Volumes[0].EmptyDir == nil || spec.Volumes[0].EmptyDir.SizeLimit == nil {
+			t.Errorf("%s: volumes %v; want one emptyDir with a size limit, the spool", where, spec.Volumes)
+		} else if c := spec.Containers[0]; len(c.VolumeMounts) != 1 || c.VolumeMounts[0].Name != spec.Volumes[0].Name || !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool {
+			return e.Name == "TMPDIR" && e.Value == c.VolumeMounts[0].MountPath
+		}) {
+			t.Errorf("%s: TMPDIR is not the spool's mount (%v, %v)", where, c.VolumeMounts, c.Env)
 		}
 		c := spec.Containers[0]
 		if len(c.Command) != 1 || c.Command[0] != "/chrony-evidence" {
