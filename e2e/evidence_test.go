@@ -491,7 +491,7 @@ func checkManifest(t *testing.T, dir string) {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		t.Fatal(err)
 	}
-	if len(m.Files) != 5 || len(m.Queries) < 3 || !strings.HasPrefix(m.DataSource, "http://127.0.0.1:") {
+	if len(m.Files) != 6 || len(m.Queries) < 3 || !strings.HasPrefix(m.DataSource, "http://127.0.0.1:") {
 		t.Errorf("manifest: %s", raw)
 	}
 	// make builds it in this git checkout stamped with the revision, which
