@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -53,18 +54,23 @@ type blobEnv struct {
 
 func newBlobEnv(t *testing.T) *blobEnv {
 	t.Helper()
-	a := testkit.StartAzurite(t, testkit.AzuriteOptions{})
-	a.CreateContainer(t, nil, "evidence")
+	return newBlobEnvIn(t, testkit.StartAzurite(t, testkit.AzuriteOptions{}), "evidence")
+}
+
+// newBlobEnvIn is a blobEnv in a new container of a running Azurite.
+func newBlobEnvIn(t *testing.T, a *testkit.Azurite, name string) *blobEnv {
+	t.Helper()
+	a.CreateContainer(t, nil, name)
 	cred, err := container.NewSharedKeyCredential(testkit.AzuriteAccount, testkit.AzuriteKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := container.NewClientWithSharedKeyCredential(a.URL+"/evidence", cred, nil)
+	c, err := container.NewClientWithSharedKeyCredential(a.URL+"/"+name, cred, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv(accountKeyEnv, testkit.AzuriteKey)
-	return &blobEnv{azurite: a, c: c, store: oneNodeStore(t, "1e-5"), out: a.URL + "/evidence/aks-prod"}
+	return &blobEnv{azurite: a, c: c, store: oneNodeStore(t, "1e-5"), out: a.URL + "/" + name + "/aks-prod"}
 }
 
 func oneNodeStore(t *testing.T, bound string) string {
@@ -251,9 +257,10 @@ func (s *stopAfter) Do(req *http.Request) (*http.Response, error) {
 // keeps its ETag, Last-Modified and creation time; the report verifies, and
 // records the first run's generation time.
 func TestBlobRerunCompletesAStoppedRun(t *testing.T) {
+	a := testkit.StartAzurite(t, testkit.AzuriteOptions{})
 	for _, n := range []int{1, 3, 7} {
 		t.Run(strings.Repeat("I", n), func(t *testing.T) {
-			e := newBlobEnv(t)
+			e := newBlobEnvIn(t, a, fmt.Sprintf("stopped-after-%d", n))
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			stop := &stopAfter{n: n, cancel: cancel}
@@ -422,25 +429,21 @@ func TestBlobURLAndKeyRules(t *testing.T) {
 	}
 }
 
-// A wrong account key: storage refuses it, exit 3, nothing written.
-func TestBlobRefusedKey(t *testing.T) {
-	e := newBlobEnv(t)
-	t.Setenv(accountKeyEnv, base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 64)))
-	r := e.run(context.Background(), e.store, e.out)
-	if r.code != 3 || !strings.Contains(r.stderr, "storage answered 403") {
-		t.Errorf("exit %d, %s; want 3 and the refusal", r.code, r.stderr)
-	}
-	if left := e.list(t, "aks-prod"); len(left) != 0 {
-		t.Errorf("left %v", names(left))
-	}
-}
-
-// A missing container is named, with what to do.
-func TestBlobMissingContainer(t *testing.T) {
+// A missing container is named, with what to do. A wrong account key:
+// storage refuses it, exit 3, nothing written.
+func TestBlobMissingContainerAndRefusedKey(t *testing.T) {
 	e := newBlobEnv(t)
 	r := e.run(context.Background(), e.store, e.azurite.URL+"/missing/p")
 	if r.code != 1 || !strings.Contains(r.stderr, "the container "+e.azurite.URL+"/missing does not exist: create it") {
-		t.Errorf("exit %d, %s", r.code, r.stderr)
+		t.Errorf("a missing container: exit %d, %s", r.code, r.stderr)
+	}
+	t.Setenv(accountKeyEnv, base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 64)))
+	r = e.run(context.Background(), e.store, e.out)
+	if r.code != 3 || !strings.Contains(r.stderr, "storage answered 403") {
+		t.Errorf("a wrong key: exit %d, %s; want 3 and the refusal", r.code, r.stderr)
+	}
+	if left := e.list(t, "aks-prod"); len(left) != 0 {
+		t.Errorf("left %v", names(left))
 	}
 }
 
