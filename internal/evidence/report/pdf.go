@@ -79,7 +79,11 @@ func newPDFDoc(v *view, generated time.Time) *pdfDoc {
 		pdf.CellFormat(0, 3.6, d.tr(fmt.Sprintf("%s, %s to %s, %s, page %d of {nb}", v.Title, v.Summary.From, v.Summary.To, profile, pdf.PageNo())), "", 1, "C", false, 0, "")
 		pdf.SetFont("Helvetica", "", 6.5)
 		pdf.CellFormat(0, 3.1, d.tr(v.IdentityRun), "", 1, "C", false, 0, "")
-		pdf.CellFormat(0, 3.1, d.tr(d.fit(v.IdentityTool, pdfTextWidth)), "", 0, "C", false, 0, "")
+		// A long version and address in a smaller font, cut only past 4.5 pt.
+		for size := 6.5; size > 4.5 && pdf.GetStringWidth(d.tr(v.IdentityTool)) > pdfTextWidth-2; size -= 0.25 {
+			pdf.SetFont("Helvetica", "", size-0.25)
+		}
+		pdf.CellFormat(0, 3.1, d.tr(d.fit(v.IdentityTool, pdfTextWidth-2)), "", 0, "C", false, 0, "")
 	})
 	if v.PartialNotice != "" {
 		// Every page says it, so that no page printed or copied alone
@@ -154,16 +158,26 @@ type cellStyle struct {
 	align string
 	grey  bool // text in grey italics
 	hatch bool // the cell hatched in the not-in-the-fleet colour
+	// shrink sets the cell in a smaller font, down to 5 pt, rather than
+	// wrap it: a fact whose length varies from run to run (a version, an
+	// address) then never moves the rest of the page.
+	shrink bool
 }
 
 // row draws one table row whose cells wrap, as high as its tallest cell
 // and at least minH, on a new page when it would not fit on this one.
 func (d *pdfDoc) row(widths []float64, cells []string, size, lineH, minH float64, style func(i int) cellStyle) {
 	lines := make([][]string, len(cells))
+	sizes := make([]float64, len(cells))
 	h := minH
 	for i, c := range cells {
 		st := style(i)
+		sizes[i] = size
 		d.setCellFont(st, size)
+		for st.shrink && sizes[i] > 5 && len(d.SplitText(c, widths[i])) > 1 {
+			sizes[i] -= 0.25
+			d.setCellFont(st, sizes[i])
+		}
 		lines[i] = d.SplitText(c, widths[i])
 		if len(lines[i]) == 0 {
 			lines[i] = []string{""}
@@ -187,7 +201,7 @@ func (d *pdfDoc) row(widths []float64, cells []string, size, lineH, minH float64
 		default:
 			d.Rect(x, y, widths[i], h, "D")
 		}
-		d.setCellFont(st, size)
+		d.setCellFont(st, sizes[i])
 		if st.grey {
 			d.SetTextColor(130, 130, 130)
 		}
@@ -276,7 +290,11 @@ func (d *pdfDoc) list(lines []string) {
 func (d *pdfDoc) front(v *view) {
 	d.SetFont("Helvetica", "B", 18)
 	d.CellFormat(0, 10, d.tr(v.Title), "", 1, "L", false, 0, "")
-	d.pairs(v.Facts, 40)
+	widths := []float64{40, pdfTextWidth - 40}
+	for _, r := range v.Facts {
+		varies := r[0] == "Tool" || r[0] == "Data source"
+		d.row(widths, r[:], 9, 4.2, 5, func(i int) cellStyle { return cellStyle{bold: i == 0, shrink: i == 1 && varies} })
+	}
 	if len(v.Summary.Partial) > 0 {
 		d.Ln(2)
 		d.SetTextColor(170, 0, 0)

@@ -716,3 +716,46 @@ func TestPDFPartialEveryPage(t *testing.T) {
 		}
 	}
 }
+
+// What differs from run to run (the version, the data source's address)
+// never moves the rest of a page: with placeholders for them, the PDF's
+// text is the same line for line, so that a golden of it holds anywhere.
+func TestPDFLayoutIndependentOfRun(t *testing.T) {
+	var texts []string
+	for _, run := range []RunInfo{
+		{ID: testRun.ID, Tool: "chrony-evidence", Version: "(devel)", GeneratedAt: testRun.GeneratedAt, DataSource: "http://127.0.0.1:9"},
+		{ID: testRun.ID, Tool: "chrony-evidence", Version: "v0.0.0-20261204201134-8a75f69e2643 8a75f69e26439cd27bc5a80625cc1072f4c6c28c (modified)", GeneratedAt: testRun.GeneratedAt,
+			DataSource: "https://defaultazuremonitorworkspace-weu-abcd.westeurope.prometheus.monitor.azure.com"},
+	} {
+		s := Summarise(fleetResult(true), Meta{Profile: "mifid_ii_algo", Cluster: "aks-prod"})
+		s.Run = run
+		var pdf bytes.Buffer
+		if err := writePDF(&pdf, newView(s, testPeriod), testFrom); err != nil {
+			t.Fatal(err)
+		}
+		pages := pdfPages(t, pdf.Bytes())
+		if pages == nil {
+			return
+		}
+		r := strings.NewReplacer(run.DataSource, "<DATA-SOURCE>", "chrony-evidence "+run.Version, "chrony-evidence <VERSION>")
+		var b strings.Builder
+		for _, pg := range pages {
+			for _, line := range strings.Split(r.Replace(pg), "\n") {
+				if f := strings.Fields(line); len(f) > 0 {
+					b.WriteString(strings.Join(f, " ") + "\n")
+				}
+			}
+			b.WriteString("\f")
+		}
+		texts = append(texts, b.String())
+	}
+	if len(texts) == 2 && texts[0] != texts[1] {
+		a, b := strings.Split(texts[0], "\n"), strings.Split(texts[1], "\n")
+		for i := range min(len(a), len(b)) {
+			if a[i] != b[i] {
+				t.Fatalf("line %d differs:\n%q\n%q", i+1, a[i], b[i])
+			}
+		}
+		t.Fatalf("%d lines, and %d", len(a), len(b))
+	}
+}
