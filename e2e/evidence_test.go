@@ -586,10 +586,31 @@ func checkHTML(t *testing.T, dir string, s summaryJSON) {
 	if got := fromPage(); len(got) != 0 {
 		t.Errorf("opening report.html made requests: %q", got)
 	}
-	for _, want := range []string{"Fleet summary", "2 of 8", "node-b-breach", "2026-10-01T10:00:00Z", "above_tolerance", "<svg", "reference aks-host (" + fleetgen.ReferenceID("aks-host") + ")", "akswin000000"} {
+	var run struct {
+		Run struct {
+			ID string `json:"id"`
+		} `json:"run"`
+	}
+	if raw, err := os.ReadFile(filepath.Join(dir, "summary.json")); err != nil || json.Unmarshal(raw, &run) != nil || run.Run.ID == "" {
+		t.Fatalf("summary.json names no run: %v", err)
+	}
+	for _, want := range []string{"Fleet summary", "2 of 8", "node-b-breach", "2026-10-01T10:00:00Z", "above_tolerance", "<svg", "reference aks-host (" + fleetgen.ReferenceID("aks-host") + ")", "akswin000000",
+		// The identity line names the run; the method, the conclusion and
+		// the attestation are there.
+		`<p id="identity">chrony-evidence `, ", run " + run.Run.ID + ", generated ",
+		`<h2 id="method">2. Method</h2>`, "The worst reading decides the step", "Gaps of up to 10 minutes in the inventory are bridged",
+		`id="conclusion"`, "1 of 8 nodes was traceably within 1 ms for every step of the period", "2 of 8 nodes were within 1 ms for every step",
+		`The 7 exceptions are listed in <a href="#exceptions">`, "The data was whole",
+		`<section class="attest" id="attestation">`, "11. Attestation", "the manifest.json kept with this report", "Annual certification under FINRA CAT",
+		// Units with the micro sign; a late node's time in the fleet.
+		"p50 195.7 \u00b5s", "In the fleet from 2026-10-01 08:00 UTC to the end of the period (joined late).",
+	} {
 		if !bytes.Contains(dom, []byte(want)) {
 			t.Errorf("rendered report.html lacks %q", want)
 		}
+	}
+	if i, j := bytes.Index(dom, []byte(`id="lead"`)), bytes.Index(dom, []byte(`id="conclusion"`)); i < 0 || j < i {
+		t.Errorf("the conclusion (at %d) does not follow the fleet summary's lead (at %d)", j, i)
 	}
 	if share := inkShare(t, shot); share < 0.01 {
 		t.Errorf("the rendered page is blank (%.4f of its pixels not white)", share)
@@ -597,10 +618,15 @@ func checkHTML(t *testing.T, dir string, s summaryJSON) {
 }
 
 // checkPDF renders every page of report.pdf with poppler's pdftoppm and
-// checks that none is blank.
+// checks that none is blank; reads each page's text with pdftotext: each
+// names the run and says "page N of M", the last is the attestation; and
+// holds the text of the backfilled fleet's report equal to a golden file,
+// with what differs between runs (run id, generation time, version, data
+// source, directory) replaced by placeholders.
 func checkPDF(t *testing.T, dir string) {
 	t.Helper()
 	pdftoppm := testkit.Program(t, "pdftoppm")
+	pdftotext := testkit.Program(t, "pdftotext")
 	out := t.TempDir()
 	if b, err := exec.Command(pdftoppm, "-r", "40", "-png", filepath.Join(dir, "report.pdf"), filepath.Join(out, "page")).CombinedOutput(); err != nil {
 		t.Fatalf("pdftoppm: %v\n%s", err, b)
@@ -613,6 +639,69 @@ func checkPDF(t *testing.T, dir string) {
 		if share := inkShare(t, p); share < 0.005 {
 			t.Errorf("%s is blank (%.4f of its pixels not white)", filepath.Base(p), share)
 		}
+	}
+
+	var run struct {
+		Run struct {
+			ID          string `json:"id"`
+			Version     string `json:"version"`
+			GeneratedAt string `json:"generated_at"`
+			DataSource  string `json:"data_source"`
+		} `json:"run"`
+	}
+	if raw, err := os.ReadFile(filepath.Join(dir, "summary.json")); err != nil || json.Unmarshal(raw, &run) != nil || run.Run.ID == "" {
+		t.Fatalf("summary.json names no run: %v", err)
+	}
+	placeholders := strings.NewReplacer(
+		run.Run.DataSource, "<DATA-SOURCE>", dir, "<REPORT-DIR>", run.Run.ID, "<RUN-ID>", run.Run.GeneratedAt, "<GENERATED>", "chrony-evidence "+run.Run.Version, "chrony-evidence <VERSION>")
+	var golden strings.Builder
+	n := len(pages)
+	for i := 1; i <= n; i++ {
+		raw, err := exec.Command(pdftotext, "-layout", "-f", fmt.Sprint(i), "-l", fmt.Sprint(i), filepath.Join(dir, "report.pdf"), "-").Output()
+		if err != nil {
+			t.Fatalf("pdftotext page %d: %v", i, err)
+		}
+		text := string(raw)
+		if strings.TrimSpace(text) == "" {
+			t.Errorf("page %d has no text", i)
+		}
+		if !strings.Contains(text, "Run "+run.Run.ID) || !strings.Contains(text, fmt.Sprintf("page %d of %d", i, n)) {
+			t.Errorf("page %d does not name run %s and say \"page %d of %d\":\n%s", i, run.Run.ID, i, n, text)
+		}
+		if i == n && (!strings.Contains(text, "11. Attestation") || !strings.Contains(text, "Reviewer name") || !strings.Contains(text, "Annual review under MiFID II RTS 25")) {
+			t.Errorf("the last page is not the attestation:\n%s", text)
+		}
+		// Lines as words: where a page's columns fall depends on the
+		// lengths of what the placeholders replace.
+		fmt.Fprintf(&golden, "=== page %d of %d\n", i, n)
+		for _, line := range strings.Split(placeholders.Replace(text), "\n") {
+			if f := strings.Fields(line); len(f) > 0 {
+				golden.WriteString(strings.Join(f, " ") + "\n")
+			}
+		}
+	}
+	if t.Name() != "TestEvidenceFromBackfilledPrometheus" {
+		return
+	}
+	path := repoPath(t, "e2e/testdata/evidence-report.golden.txt")
+	if *update {
+		if err := os.WriteFile(path, []byte(golden.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := golden.String(); got != string(want) {
+		gl, wl := strings.Split(got, "\n"), strings.Split(string(want), "\n")
+		line := 0
+		for line < len(gl) && line < len(wl) && gl[line] == wl[line] {
+			line++
+		}
+		at := func(ls []string) string { return strings.Join(ls[max(line-3, 0):min(line+4, len(ls))], "\n") }
+		t.Errorf("report.pdf's text differs from %s from line %d; if on purpose, look at the pages and run (cd e2e && go test -run TestEvidenceFromBackfilledPrometheus -update):\ngot:\n%s\nwant:\n%s",
+			path, line+1, at(gl), at(wl))
 	}
 }
 

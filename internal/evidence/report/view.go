@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +17,14 @@ type view struct {
 	Title   string
 	Summary *Summary
 	Facts   [][2]string // the report's header, label and value
+	// Sections are the report's numbered sections, in order; both
+	// renderers head and link them by these.
+	Sections []section
+	// Conclusion states plainly what the report shows, with links to the
+	// sections that list the exceptions.
+	Conclusion [][]sentence
+	Method     method
+	Attest     attestation
 	// Lead is the fleet's figure side by side: traceably within (within
 	// tolerance and verified against UTC) first, then within against
 	// chronyd's reference only. LeadHead heads its two columns; LeadNote
@@ -24,8 +33,10 @@ type view struct {
 	Lead     [][2]string
 	LeadNote string
 	Headline [][2]string // the rest of the fleet summary
-	Worst    []NodeLine  // the nodes with the lowest share traceably within
-	Breaches []breach    // when any node was above tolerance or unsynchronised
+	// Exceptions are the nodes not traceably within for every step, the
+	// lowest share traceably within first.
+	Exceptions []NodeLine
+	Breaches   []breach // when any node was above tolerance or unsynchronised
 	// Disagreements are the runs of steps in which a cross-check
 	// contradicted chronyd's bound.
 	Disagreements     []breach
@@ -37,8 +48,12 @@ type view struct {
 	NoServers string
 	Days      []string // heat map columns, UTC dates
 	// Identity ties a page to its run: tool, version, run id, generation
-	// time, data source. Every page carries it.
-	Identity string
+	// time, data source. Every page carries it: the PDF's footer as its two
+	// lines IdentityRun (run id, generation time) and IdentityTool (tool,
+	// version, data source).
+	Identity     string
+	IdentityRun  string
+	IdentityTool string
 	// HeatColumns says how many days a heat map column holds.
 	HeatColumns string
 	// NoDays says why there is no heat map; "" when there is one.
@@ -99,16 +114,23 @@ type plot struct {
 	Lines [][][2]float64 // chronyd's max_error: runs of consecutive buckets with a bound
 	// UTCLines are the cross-check's bound on UTC, likewise; Offsets the
 	// cross-check |offset| points.
-	UTCLines  [][][2]float64
-	Offsets   [][2]float64
-	Shade     [][2]float64 // x ranges with a step not within tolerance
-	Unsync    [][2]float64 // x ranges with an unsynchronised step
+	UTCLines [][][2]float64
+	Offsets  [][2]float64
+	// States are the x ranges of the runs of steps in a state other than
+	// within, each in its state's colour, the worst state last (on top).
+	States    []bandRange
 	Absent    [][2]float64 // x ranges the node was not in the fleet
 	UTCBand   []bandRange  // the band under the chart: each slice's worst UTC state
 	Tolerance float64      // y of the tolerance line
-	Ticks     []tick       // y axis decades
-	XTicks    []tick
-	Outages   []Outage
+	// Warn is the y of the warning band's lower edge (warnShare of the
+	// tolerance); the band ends at the tolerance line.
+	Warn float64
+	// Fleet says in words when the node was in the fleet, when that was
+	// not the whole period; "" otherwise.
+	Fleet   string
+	Ticks   []tick // y axis decades
+	XTicks  []tick
+	Outages []Outage
 	// UTCOutages are the runs of steps not verified against UTC.
 	UTCOutages     []Outage
 	MoreOutages    int
@@ -127,7 +149,6 @@ type tick struct {
 }
 
 const (
-	worstShown             = 10
 	breachesShown          = 50
 	outagesShownPerNode    = 20
 	utcOutagesShownPerNode = 10
@@ -142,9 +163,22 @@ var (
 	colourUTCBound  = [3]int{230, 97, 0}
 	colourOffset    = [3]int{40, 40, 40}
 	colourTolerance = [3]int{204, 0, 0}
-	colourNotOK     = [3]int{244, 199, 195}
-	colourUnsync    = [3]int{179, 157, 219}
-	colourAbsent    = [3]int{224, 224, 224}
+	colourWarn      = [3]int{255, 232, 150}
+	// colourAbsent is the hatching of the time a node was not in the
+	// fleet, on a white ground.
+	colourAbsent = [3]int{150, 150, 150}
+	// stateColours shade a chart's background by the state of its steps,
+	// one colour each; within is left white.
+	stateColours = map[evidence.State][3]int{
+		evidence.Within:         {255, 255, 255},
+		evidence.AboveTolerance: {247, 168, 168},
+		evidence.Unsynchronised: {196, 166, 232},
+		evidence.Unreachable:    {222, 196, 158},
+		evidence.NoData:         {196, 196, 196},
+	}
+	// stateDrawOrder is the order the states' shading is drawn in: the
+	// worst last, on top, as the worst reading decides a step.
+	stateDrawOrder = []evidence.State{evidence.NoData, evidence.Unreachable, evidence.AboveTolerance, evidence.Unsynchronised}
 	// utcColours are the UTC band's, by state.
 	utcColours = map[evidence.UTCState][3]int{
 		evidence.UTCVerified:     {77, 175, 74},
@@ -154,31 +188,46 @@ var (
 	}
 )
 
+// warnShare is where the charts' warning band starts, as a share of the
+// tolerance.
+const warnShare = 0.8
+
+// chartLegend is the charts' legend, shared by both renderers.
+func chartLegend() []legendItem {
+	return []legendItem{
+		{"line", colourMaxError, "chronyd's max_error"},
+		{"line", colourUTCBound, "cross-check bound on UTC"},
+		{"dots", colourOffset, "cross-check |offset|"},
+		{"dash", colourTolerance, "tolerance"},
+		{"fill", colourWarn, fmt.Sprintf("warning: %.0f%% to 100%% of the tolerance", warnShare*100)},
+		{"fill", stateColours[evidence.Within], "within (no shading)"},
+		{"fill", stateColours[evidence.AboveTolerance], "above_tolerance"},
+		{"fill", stateColours[evidence.Unsynchronised], "unsynchronised"},
+		{"fill", stateColours[evidence.Unreachable], "unreachable"},
+		{"fill", stateColours[evidence.NoData], "no_data"},
+		{"hatch", colourAbsent, "not in the fleet"},
+		{"band", utcColours[evidence.UTCVerified], "UTC verified"},
+		{"band", utcColours[evidence.UTCInconclusive], "UTC inconclusive"},
+		{"band", utcColours[evidence.UTCUnverified], "UTC unverified"},
+		{"band", utcColours[evidence.UTCDisagrees], "UTC disagrees"},
+	}
+}
+
 func newView(s *Summary, period evidence.Period) *view {
 	title := "Clock compliance evidence"
 	if len(s.Partial) > 0 {
 		title += ": PARTIAL DATA"
 	}
-	v := &view{Title: title, Summary: s, MaxOutagesPerNode: outagesShownPerNode,
+	v := &view{Title: title, Summary: s, MaxOutagesPerNode: outagesShownPerNode, Sections: sections(),
 		PlotLegend: "Per node, on one log scale: chronyd's bound on the clock's error from its reference (max_error, blue line, the highest in each slice of the period); " +
 			"the cross-check's bound on the clock's error from UTC (orange line, the highest of the steps' best-server bounds in the slice); " +
-			"the cross-check |offset| (black dots, the largest in the slice); and the tolerance (dashed red). " +
-			"Background: slices with a step not within tolerance (pink), unsynchronised (purple), not in the fleet (grey). " +
+			"the cross-check |offset| (black dots, the largest in the slice); the tolerance (dashed red), and below it the warning band, " +
+			fmt.Sprintf("%.0f%% to 100%% of the tolerance (pale yellow). ", warnShare*100) +
+			"The background is shaded by the state of the node's steps, one colour per state, the worst state of a slice on top: " +
+			"within (white), above_tolerance (pink), unsynchronised (purple), unreachable (tan), no_data (grey); hatched: not in the fleet. " +
 			"The band under each chart is the slice's UTC state, the worst of its steps: verified (green), inconclusive (amber: a bound, above the tolerance), " +
-			"unverified (blue: no cross-check bound), disagrees (dark red: a cross-check contradicted chronyd's bound); white: not in the fleet.",
-		Legend: []legendItem{
-			{"line", colourMaxError, "chronyd's max_error"},
-			{"line", colourUTCBound, "cross-check bound on UTC"},
-			{"dots", colourOffset, "cross-check |offset|"},
-			{"dash", colourTolerance, "tolerance"},
-			{"fill", colourNotOK, "not within tolerance"},
-			{"fill", colourUnsync, "unsynchronised"},
-			{"fill", colourAbsent, "not in the fleet"},
-			{"band", utcColours[evidence.UTCVerified], "UTC verified"},
-			{"band", utcColours[evidence.UTCInconclusive], "UTC inconclusive"},
-			{"band", utcColours[evidence.UTCUnverified], "UTC unverified"},
-			{"band", utcColours[evidence.UTCDisagrees], "UTC disagrees"},
-		}}
+			"unverified (blue: no cross-check bound), disagrees (dark red: a cross-check contradicted chronyd's bound); white: not in the fleet. Times are UTC.",
+		Legend: chartLegend()}
 	profile := s.Profile
 	if profile == "" {
 		profile = "(tolerance given directly)"
@@ -188,8 +237,14 @@ func newView(s *Summary, period evidence.Period) *view {
 		cluster = "all clusters in the store"
 	}
 	v.Identity = fmt.Sprintf("%s %s, run %s, generated %s from %s", s.Run.Tool, s.Run.Version, s.Run.ID, s.Run.GeneratedAt, s.Run.DataSource)
+	v.IdentityRun = fmt.Sprintf("Run %s, generated %s", s.Run.ID, s.Run.GeneratedAt)
+	v.IdentityTool = fmt.Sprintf("%s %s, reading %s", s.Run.Tool, s.Run.Version, s.Run.DataSource)
+	// One fact a row, so that a longer version or address never moves
+	// the rest of the page.
 	v.Facts = [][2]string{
-		{"Report", fmt.Sprintf("run %s, generated %s by %s %s", s.Run.ID, s.Run.GeneratedAt, s.Run.Tool, s.Run.Version)},
+		{"Run", s.Run.ID},
+		{"Generated", s.Run.GeneratedAt},
+		{"Tool", strings.TrimSpace(s.Run.Tool + " " + s.Run.Version)},
 		{"Data source", s.Run.DataSource},
 		{"Period (UTC)", s.From + " to " + s.To},
 		{"Profile", profile},
@@ -253,11 +308,12 @@ func newView(s *Summary, period evidence.Period) *view {
 		return ratioOf(a) < ratioOf(b)
 	})
 	for _, n := range worst {
-		if len(v.Worst) == worstShown || traceOf(n) >= 1 {
+		if traceOf(n) >= 1 {
 			break
 		}
-		v.Worst = append(v.Worst, n)
+		v.Exceptions = append(v.Exceptions, n)
 	}
+	v.Conclusion = conclusion(s, v)
 
 	for _, n := range s.Nodes {
 		for _, o := range n.Outages {
@@ -313,6 +369,8 @@ func newView(s *Summary, period evidence.Period) *view {
 		v.Plots = append(v.Plots, newPlot(n, s.ToleranceSeconds, period))
 	}
 	v.Annex = newAnnex(s)
+	v.Method = newMethod(s)
+	v.Attest = newAttestation(s)
 	return v
 }
 
@@ -453,7 +511,7 @@ var heatCaptions = [2]string{
 }
 
 func newPlot(n NodeLine, tolerance float64, period evidence.Period) plot {
-	p := plot{Node: n.Node}
+	p := plot{Node: n.Node, Fleet: fleetWords(n, period)}
 	refs := make([]string, 0, len(n.References))
 	for _, r := range n.References {
 		name := r.Name
@@ -462,14 +520,18 @@ func newPlot(n NodeLine, tolerance float64, period evidence.Period) plot {
 		}
 		refs = append(refs, fmt.Sprintf("%s (%s)", name, r.ID))
 	}
-	if len(refs) == 0 {
-		refs = append(refs, "none seen")
+	followed := "No reference of chronyd was seen."
+	if len(refs) > 0 {
+		followed = "chronyd followed reference " + strings.Join(refs, ", ") + "."
 	}
-	p.Stats = fmt.Sprintf("traceably within %s; against chronyd's reference only: within tolerance %s, no data %s, worst %s, p50 %s, p99 %s; worst cross-check bound on UTC %s; reference %s",
+	p.Stats = fmt.Sprintf("Traceably within %s. Against chronyd's reference only: within tolerance %s, no data %s, worst %s, p50 %s, p99 %s. Worst cross-check bound on UTC %s. %s",
 		formatRatio(n.TraceableWithinRatio), formatRatio(n.WithinToleranceRatio), formatRatio(n.NoDataRatio), formatWorst(n.WorstMaxError, "", n.WorstAt),
-		formatOptSeconds(n.P50MaxError), formatOptSeconds(n.P99MaxError), formatWorstUTC(n.WorstUTCErrorBound, "", n.WorstUTCAt), strings.Join(refs, ", "))
+		formatOptSeconds(n.P50MaxError), formatOptSeconds(n.P99MaxError), formatWorstUTC(n.WorstUTCErrorBound, "", n.WorstUTCAt), followed)
+	if n.node == nil {
+		return p
+	}
 	buckets := n.node.Plot
-	lo, hi := tolerance, tolerance
+	lo, hi := tolerance*warnShare, tolerance
 	for _, b := range buckets {
 		for _, v := range []float64{b.Max, b.UTCBound, b.Offset} {
 			if !math.IsNaN(v) && !math.IsInf(v, 0) && v > 0 {
@@ -490,27 +552,42 @@ func newPlot(n NodeLine, tolerance float64, period evidence.Period) plot {
 		p.Ticks = append(p.Ticks, tick{At: y(d), Label: formatSeconds(d)})
 	}
 	p.Tolerance = y(tolerance)
-	nb := float64(len(buckets))
+	p.Warn = y(tolerance * warnShare)
+	nb := len(buckets)
 	var line, utcLine [][2]float64
 	for i, b := range buckets {
-		x0, x1 := float64(i)/nb, float64(i+1)/nb
+		x0, x1 := float64(i)/float64(nb), float64(i+1)/float64(nb)
 		xm := (x0 + x1) / 2
 		line, p.Lines = extendLine(line, p.Lines, xm, b.Max, y)
 		utcLine, p.UTCLines = extendLine(utcLine, p.UTCLines, xm, b.UTCBound, y)
 		if !math.IsNaN(b.Offset) {
 			p.Offsets = append(p.Offsets, [2]float64{xm, y(b.Offset)})
 		}
-		if b.NotOK {
-			p.Shade = appendRange(p.Shade, x0, x1)
-		}
-		if b.Unsync {
-			p.Unsync = appendRange(p.Unsync, x0, x1)
-		}
 		if !b.InFleet {
 			p.Absent = appendRange(p.Absent, x0, x1)
 		}
 		if st, ok := worstUTC(b); ok {
 			p.UTCBand = appendBand(p.UTCBand, x0, x1, utcColours[st])
+		}
+	}
+	// The states' shading comes from the node's runs, each widened to the
+	// slices it touches, so that a run of one step still shows; the worst
+	// states are drawn last.
+	if nb > 0 && period.Steps > 0 && period.Step > 0 {
+		bucketOf := func(t time.Time) int {
+			k := int(t.Sub(period.From) / period.Step)
+			return min(max(k, 0), period.Steps-1) * nb / period.Steps
+		}
+		for _, st := range stateDrawOrder {
+			var rs []bandRange
+			for _, o := range n.node.Outages {
+				if o.Cause != st || !o.End.After(o.Start) {
+					continue
+				}
+				b0, b1 := bucketOf(o.Start), bucketOf(o.End.Add(-period.Step))
+				rs = appendBand(rs, float64(b0)/float64(nb), float64(b1+1)/float64(nb), stateColours[st])
+			}
+			p.States = append(p.States, rs...)
 		}
 	}
 	if len(line) > 0 {
@@ -522,7 +599,7 @@ func newPlot(n NodeLine, tolerance float64, period evidence.Period) plot {
 	total := period.To().Sub(period.From)
 	for i := 0; i <= 4; i++ {
 		at := period.From.Add(time.Duration(float64(total) * float64(i) / 4))
-		p.XTicks = append(p.XTicks, tick{At: float64(i) / 4, Label: at.UTC().Format("01-02 15:04")})
+		p.XTicks = append(p.XTicks, tick{At: float64(i) / 4, Label: formatTime(at)})
 	}
 	p.Outages = n.Outages
 	if len(p.Outages) > outagesShownPerNode {
@@ -535,6 +612,88 @@ func newPlot(n NodeLine, tolerance float64, period evidence.Period) plot {
 		p.UTCOutages = p.UTCOutages[:utcOutagesShownPerNode]
 	}
 	return p
+}
+
+// formatTime is a time as the pages print it outside tables: the date with
+// its year, the time of day to the minute (to the second when it has
+// seconds), and UTC.
+func formatTime(t time.Time) string {
+	t = t.UTC()
+	if t.Second() != 0 {
+		return t.Format("2006-01-02 15:04:05") + " UTC"
+	}
+	return t.Format("2006-01-02 15:04") + " UTC"
+}
+
+// fleetWords says when a node was in the fleet, in words, when that was not
+// the whole period: from its fleet spans (a report read from the store),
+// or from the chart's slices (a rollup, no finer than its inputs).
+func fleetWords(n NodeLine, period evidence.Period) string {
+	if n.node == nil || period.Steps <= 0 {
+		return ""
+	}
+	spans := n.node.Fleet
+	approx := ""
+	if spans == nil {
+		// A rollup: the slices in the fleet, as step spans.
+		nb := len(n.node.Plot)
+		start := func(b int) int { return (b*period.Steps + nb - 1) / nb }
+		for b := 0; b < nb; b++ {
+			if !n.node.Plot[b].InFleet {
+				continue
+			}
+			e := b
+			for e+1 < nb && n.node.Plot[e+1].InFleet {
+				e++
+			}
+			spans = append(spans, evidence.Span{Start: start(b), End: start(e + 1)})
+			b = e
+		}
+		approx = ", as the reports it was rolled up from show it"
+	}
+	var clipped []evidence.Span
+	for _, sp := range spans {
+		sp.Start, sp.End = max(sp.Start, 0), min(sp.End, period.Steps)
+		if sp.End > sp.Start {
+			clipped = append(clipped, sp)
+		}
+	}
+	switch {
+	case len(clipped) == 0:
+		return "Not in the fleet at any step of the period" + approx + "."
+	case len(clipped) == 1 && clipped[0].Start == 0 && clipped[0].End == period.Steps:
+		return ""
+	}
+	from := func(sp evidence.Span) string {
+		if sp.Start == 0 {
+			return "the start of the period"
+		}
+		return formatTime(period.At(sp.Start))
+	}
+	to := func(sp evidence.Span) string {
+		if sp.End == period.Steps {
+			return "the end of the period"
+		}
+		return formatTime(period.At(sp.End))
+	}
+	if len(clipped) == 1 {
+		sp := clipped[0]
+		var why string
+		switch {
+		case sp.Start > 0 && sp.End < period.Steps:
+			why = "joined late and left early"
+		case sp.Start > 0:
+			why = "joined late"
+		default:
+			why = "left early"
+		}
+		return fmt.Sprintf("In the fleet from %s to %s (%s)%s.", from(sp), to(sp), why, approx)
+	}
+	parts := make([]string, 0, len(clipped))
+	for _, sp := range clipped {
+		parts = append(parts, "from "+from(sp)+" to "+to(sp))
+	}
+	return fmt.Sprintf("In the fleet in %d spans (left and came back): %s%s.", len(clipped), strings.Join(parts, "; "), approx)
 }
 
 // extendLine adds a bucket's value to the current run of a line, or ends
@@ -577,14 +736,33 @@ func appendRange(rs [][2]float64, x0, x1 float64) [][2]float64 {
 	return append(rs, [2]float64{x0, x1})
 }
 
+// formatRatio prints a share as a percentage to four decimals, trailing
+// zeros dropped, and never rounds a share that is not whole to 100% or one
+// that is not nil to 0%: it takes the decimals needed to tell them apart.
 func formatRatio(r *float64) string {
 	if r == nil {
 		return "n/a"
 	}
-	if *r == 1 {
+	v := *r * 100
+	switch {
+	case *r == 1:
 		return "100%"
+	case *r == 0:
+		return "0%"
 	}
-	return fmt.Sprintf("%.4f%%", *r*100)
+	for d := 4; d <= 12; d++ {
+		s := strconv.FormatFloat(v, 'f', d, 64)
+		if f, _ := strconv.ParseFloat(s, 64); f != 100 && f != 0 {
+			if strings.Contains(s, ".") {
+				s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+			}
+			return s + "%"
+		}
+	}
+	if v > 50 {
+		return "just under 100%"
+	}
+	return "just over 0%"
 }
 
 func formatOptSeconds(v *float64) string {
@@ -616,25 +794,48 @@ func formatWorstUTC(v *float64, node, at string) string {
 	return formatWorst(v, node, at)
 }
 
-// formatSeconds prints a duration in the unit an engineer would: 85.3 us,
-// 1.2 ms, 3 s. ASCII only, so the PDF's core fonts print it.
+// formatSeconds prints a duration in the unit an engineer would, to four
+// significant digits: 85.3 µs, 1.2 ms, 30 s, 5 min. The pages print µ (the
+// micro sign, U+00B5, which the PDF's core fonts have in cp1252);
+// summary.json and the CSV files keep the numbers whole.
 func formatSeconds(v float64) string {
-	a := math.Abs(v)
-	switch {
-	case a == 0:
-		return "0 s"
-	case a < 1e-6:
-		return trim(v*1e9) + " ns"
-	case a < 1e-3:
-		return trim(v*1e6) + " us"
-	case a < 1:
-		return trim(v*1e3) + " ms"
+	if v == 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		if v == 0 {
+			return "0 s"
+		}
+		return fmt.Sprint(v)
 	}
-	return trim(v) + " s"
+	// Round first, so that 999.96 µs reads 1 ms, not 1000 µs.
+	r := sig4(v)
+	a := math.Abs(r)
+	scale, unit := 1e-9, "ns"
+	switch {
+	case a >= 60:
+		// Whole minutes, hours or days, as a window or a step is set.
+		scale, unit = 1, "s"
+		for _, u := range []struct {
+			scale float64
+			name  string
+		}{{86400, "d"}, {3600, "h"}, {60, "min"}} {
+			if math.Mod(a, u.scale) == 0 {
+				scale, unit = u.scale, u.name
+				break
+			}
+		}
+	case a >= 1:
+		scale, unit = 1, "s"
+	case a >= 1e-3:
+		scale, unit = 1e-3, "ms"
+	case a >= 1e-6:
+		scale, unit = 1e-6, "\u00b5s"
+	}
+	return strconv.FormatFloat(sig4(r/scale), 'f', -1, 64) + " " + unit
 }
 
-func trim(v float64) string {
-	return fmt.Sprintf("%.4g", v)
+// sig4 is v rounded to four significant digits.
+func sig4(v float64) float64 {
+	r, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 4, 64), 64)
+	return r
 }
 
 // comparison sets the period's headline beside the previous period's.
