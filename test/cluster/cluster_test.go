@@ -420,15 +420,6 @@ func (e *env) refused(t *testing.T, name string, spec corev1.PodSpec, want strin
 	t.Logf("pod %s refused: %v", name, err)
 }
 
-func anyContains(ss []string, sub string) bool {
-	for _, s := range ss {
-		if strings.Contains(s, sub) {
-			return true
-		}
-	}
-	return false
-}
-
 func (e *env) daemonSet(t *testing.T) *appsv1.DaemonSet {
 	t.Helper()
 	list, err := e.cluster.Client.AppsV1().DaemonSets(e.namespace).List(mustContext(t), metav1.ListOptions{})
