@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
@@ -112,6 +113,11 @@ func TestReadmeNamespaceHasPodSecurityLabels(t *testing.T) {
 	if apply < 0 || install < 0 || apply > install {
 		t.Error("deploy/README.md does not create the namespace from namespace.yaml before helm install")
 	}
+	// The chart has no admission policy: the Helm path applies the one the
+	// plain manifests carry, or nothing refuses a privileged pod there.
+	if policy := strings.Index(readme, "kubectl apply -f deploy/kubernetes/base/pod-policy.yaml"); policy < 0 || policy > install {
+		t.Error("deploy/README.md does not apply pod-policy.yaml before helm install")
+	}
 	var ns corev1.Namespace
 	b, err := os.ReadFile("kubernetes/base/namespace.yaml")
 	if err != nil {
@@ -137,6 +143,9 @@ func TestKubernetesManifests(t *testing.T) {
 			var settings []string
 			var daemonSet *appsv1.DaemonSet
 			var podMonitor []byte
+			var namespace string
+			var policy *admissionv1.ValidatingAdmissionPolicy
+			var binding *admissionv1.ValidatingAdmissionPolicyBinding
 			for _, obj := range objects(t, kustomize(t, dir)) {
 				doc := obj.Doc
 				kinds[obj.Kind]++
@@ -144,6 +153,7 @@ func TestKubernetesManifests(t *testing.T) {
 				case "Namespace":
 					var o corev1.Namespace
 					must(t, strictDecode(doc, &o), obj.Kind)
+					namespace = o.Name
 				case "ServiceAccount":
 					var o corev1.ServiceAccount
 					must(t, strictDecode(doc, &o), obj.Kind)
@@ -171,6 +181,12 @@ func TestKubernetesManifests(t *testing.T) {
 					}
 				case "PodMonitor":
 					podMonitor = doc
+				case "ValidatingAdmissionPolicy":
+					policy = &admissionv1.ValidatingAdmissionPolicy{}
+					must(t, strictDecode(doc, policy), obj.Kind)
+				case "ValidatingAdmissionPolicyBinding":
+					binding = &admissionv1.ValidatingAdmissionPolicyBinding{}
+					must(t, strictDecode(doc, binding), obj.Kind)
 				default:
 					t.Errorf("unexpected object kind %q", obj.Kind)
 				}
@@ -179,9 +195,11 @@ func TestKubernetesManifests(t *testing.T) {
 				pm := decodePodMonitor(t, dir, podMonitor, "monitoring.coreos.com")
 				checkPodMonitor(t, dir, pm, daemonSet.Spec.Template.Labels, daemonSet.Spec.Template.Spec.Containers[0])
 			}
-			if kinds["DaemonSet"] != 1 || kinds["ConfigMap"] != 2 || kinds["Namespace"] != 1 || kinds["ServiceAccount"] != 1 {
+			if kinds["DaemonSet"] != 1 || kinds["ConfigMap"] != 2 || kinds["Namespace"] != 1 || kinds["ServiceAccount"] != 1 ||
+				kinds["ValidatingAdmissionPolicy"] != 1 || kinds["ValidatingAdmissionPolicyBinding"] != 1 {
 				t.Errorf("objects rendered: %v", kinds)
 			}
+			checkPodPolicyBinding(t, dir, policy, binding, namespace)
 			if daemonSet == nil {
 				t.Fatal("no DaemonSet rendered")
 			}
@@ -214,6 +232,48 @@ func TestCrossCheckSettingsReachTheReceiver(t *testing.T) {
 	out, err = testbin.ValidateWith(t, node, config, "CROSS_CHECK_SERVERS=ntp1.internal.example")
 	if err == nil || !strings.Contains(string(out), "want host:port") {
 		t.Errorf("a server without port: %v\n%s", err, out)
+	}
+}
+
+// checkPodPolicyBinding: the admission policy that refuses what Pod
+// Security's "privileged" level admits is bound, denying, to the namespace
+// the manifests create, and covers pods and the ephemeral containers
+// kubectl debug adds. What it refuses and admits is checked against a real
+// API server (apiserver_test.go, test/cluster).
+func checkPodPolicyBinding(t *testing.T, where string, policy *admissionv1.ValidatingAdmissionPolicy, binding *admissionv1.ValidatingAdmissionPolicyBinding, namespace string) {
+	t.Helper()
+	if policy == nil || binding == nil {
+		t.Errorf("%s: no ValidatingAdmissionPolicy and binding rendered", where)
+		return
+	}
+	if binding.Spec.PolicyName != policy.Name {
+		t.Errorf("%s: the binding names policy %q, the policy is %q", where, binding.Spec.PolicyName, policy.Name)
+	}
+	if !slices.Equal(binding.Spec.ValidationActions, []admissionv1.ValidationAction{admissionv1.Deny}) {
+		t.Errorf("%s: the binding's actions are %v, want [Deny]", where, binding.Spec.ValidationActions)
+	}
+	if fp := policy.Spec.FailurePolicy; fp == nil || *fp != admissionv1.Fail {
+		t.Errorf("%s: the policy's failurePolicy is not Fail: an error in it would admit the pod", where)
+	}
+	m := binding.Spec.MatchResources
+	if m == nil || m.NamespaceSelector == nil || len(m.NamespaceSelector.MatchExpressions) != 0 ||
+		len(m.NamespaceSelector.MatchLabels) != 1 || m.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] != namespace {
+		t.Errorf("%s: the binding does not select namespace %q alone: %+v", where, namespace, m)
+	}
+	covered := map[string]bool{}
+	if mc := policy.Spec.MatchConstraints; mc != nil {
+		for _, r := range mc.ResourceRules {
+			for _, res := range r.Resources {
+				for _, op := range r.Operations {
+					covered[res+" "+string(op)] = true
+				}
+			}
+		}
+	}
+	for _, want := range []string{"pods CREATE", "pods/ephemeralcontainers UPDATE", "daemonsets CREATE", "daemonsets UPDATE"} {
+		if !covered[want] {
+			t.Errorf("%s: the policy does not match %s", where, want)
+		}
 	}
 }
 

@@ -17,10 +17,12 @@ import (
 	"helm.sh/helm/v4/pkg/cli/values"
 	"helm.sh/helm/v4/pkg/getter"
 	"helm.sh/helm/v4/pkg/kube"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
@@ -45,6 +47,8 @@ type env struct {
 	lab       *chronylab.Lab
 	prom      *prometheus
 	namespace string
+	// When the namespace's admission policy was seen refusing a pod.
+	policyEnforced time.Time
 }
 
 func setup(t *testing.T) *env {
@@ -112,7 +116,51 @@ func setup(t *testing.T) *env {
 	// reach it there through the bridge.
 	e.prom = startPrometheus(t, kubecluster.NodeIP, kubecluster.NodeIP+":9464")
 	e.namespace = createNamespace(t, e, filepath.Join(root, "deploy", "kubernetes", "base", "namespace.yaml"))
+	e.applyPodPolicy(t, filepath.Join(root, "deploy", "kubernetes", "base", "pod-policy.yaml"))
 	return e
+}
+
+// The namespace's admission policy and its binding
+// (deploy/kubernetes/base/pod-policy.yaml), and the start of what it says
+// when it refuses.
+const (
+	podPolicy       = "otelcol-chrony-pods"
+	podPolicyDenied = "ValidatingAdmissionPolicy 'otelcol-chrony-pods' with binding 'otelcol-chrony-pods' denied request: "
+)
+
+// applyPodPolicy applies the admission policy beside the namespace, as the
+// deploy README has Helm users do before helm install, and waits until the
+// API server enforces it (it loads policies asynchronously).
+func (e *env) applyPodPolicy(t *testing.T, manifest string) {
+	t.Helper()
+	b, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var objs []*unstructured.Unstructured
+	for _, doc := range strings.Split(string(b), "\n---\n") {
+		obj := map[string]any{}
+		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+			t.Fatalf("%s: %v", manifest, err)
+		}
+		if len(obj) > 0 {
+			objs = append(objs, &unstructured.Unstructured{Object: obj})
+		}
+	}
+	if len(objs) != 2 {
+		t.Fatalf("%s: %d objects, want the policy and its binding", manifest, len(objs))
+	}
+	e.apply(t, objs)
+	ctx := mustContext(t)
+	probe := corev1.PodSpec{HostPID: true, Containers: []corev1.Container{{Name: "probe", Image: imageRef, ImagePullPolicy: corev1.PullNever}}}
+	waitUntil(t, 30*time.Second, 200*time.Millisecond, "the admission policy refusing a hostPID pod", func() error {
+		_, err := e.tryDryRunPod(ctx, e.namespace, "policy-probe", probe)
+		if err == nil || !strings.Contains(err.Error(), podPolicyDenied+"hostPID refused") {
+			return fmt.Errorf("a hostPID pod: %v", err)
+		}
+		return nil
+	}, nil)
+	e.policyEnforced = time.Now()
 }
 
 // createNamespace creates the namespace a manifest describes and waits for
@@ -292,20 +340,51 @@ func testHelmInstall(t *testing.T, e *env) {
 	e.checkReading(t, collectorSelector)
 }
 
-// PodSecurity: what the namespace's labels make Pod Security admission do
-// to the DaemonSet's pod and to a privileged pod.
+// PodSecurity: the namespace enforces Pod Security's "privileged" level,
+// which the DaemonSet's host network needs, and warns at "restricted"; its
+// admission policy refuses what "privileged" admits beyond what the
+// DaemonSet needs. The Helm DaemonSet's pod was admitted under the policy
+// and is Ready; a privileged pod and a hostPID pod are refused, saying why.
 func testPodSecurity(t *testing.T, e *env) {
 	ctx := mustContext(t)
 	ns, err := e.cluster.Client.CoreV1().Namespaces().Get(ctx, e.namespace, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if enforce := ns.Labels["pod-security.kubernetes.io/enforce"]; enforce != "privileged" {
+		t.Errorf("namespace %s enforces Pod Security level %q: the DaemonSet's host network needs privileged, and the admission policy is what refuses more", e.namespace, enforce)
+	}
+
+	// The policy as kube-controller-manager type-checked it against the
+	// kinds it matches: no warnings.
+	var checked *admissionregistrationv1.ValidatingAdmissionPolicy
+	waitUntil(t, time.Minute, time.Second, "the admission policy type-checked", func() error {
+		p, err := e.cluster.Client.AdmissionregistrationV1().ValidatingAdmissionPolicies().Get(ctx, podPolicy, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if p.Status.ObservedGeneration != p.Generation || p.Status.TypeChecking == nil {
+			return fmt.Errorf("status for generation %d of %d, type checking %v", p.Status.ObservedGeneration, p.Generation, p.Status.TypeChecking)
+		}
+		checked = p
+		return nil
+	}, nil)
+	for _, w := range checked.Status.TypeChecking.ExpressionWarnings {
+		t.Errorf("the admission policy's %s: %s", w.FieldRef, w.Warning)
+	}
+
+	// Admitted: the Helm DaemonSet's pod, created after the policy was
+	// enforced, and Ready.
+	pod := e.readyPod(t, collectorSelector, time.Minute)
+	if pod.CreationTimestamp.Time.Before(e.policyEnforced.Truncate(time.Second)) {
+		t.Errorf("pod %s was created at %s, before the admission policy was enforced (%s)", pod.Name, pod.CreationTimestamp.Format(time.TimeOnly), e.policyEnforced.Format(time.TimeOnly))
+	}
 	ds := e.daemonSet(t)
-	// The DaemonSet's pod was admitted (HelmInstall saw it Ready); a server-
-	// side dry run of its template shows what the warn level says of it.
+	// A server-side dry run of its template shows what the warn level says
+	// of it.
 	warnings := e.dryRunPod(t, e.namespace, "ds-template", ds.Spec.Template.Spec)
-	t.Logf("namespace %s: enforce=%s warn=%s; warnings for the DaemonSet's pod: %q", e.namespace,
-		ns.Labels["pod-security.kubernetes.io/enforce"], ns.Labels["pod-security.kubernetes.io/warn"], warnings)
+	t.Logf("namespace %s: enforce=%s warn=%s; pod %s admitted under the admission policy and Ready; warnings for the DaemonSet's pod: %q", e.namespace,
+		ns.Labels["pod-security.kubernetes.io/enforce"], ns.Labels["pod-security.kubernetes.io/warn"], pod.Name, warnings)
 	for _, w := range warnings {
 		// Host networking and the host ports it implies are the only thing
 		// the deploy README says falls short of "restricted".
@@ -317,36 +396,28 @@ func testPodSecurity(t *testing.T, e *env) {
 		t.Errorf("no warning for the DaemonSet's pod: is warn=restricted still on namespace %s?", e.namespace)
 	}
 
-	// A privileged pod asks for more than the DaemonSet does.
+	// Refused: a privileged pod, and the DaemonSet's own pod asking for the
+	// node's process namespace.
 	privileged := true
-	spec := corev1.PodSpec{Containers: []corev1.Container{{
+	e.refused(t, "privileged", corev1.PodSpec{Containers: []corev1.Container{{
 		Name: "privileged", Image: imageRef, ImagePullPolicy: corev1.PullNever,
 		SecurityContext: &corev1.SecurityContext{Privileged: &privileged},
-	}}}
-	enforce := ns.Labels["pod-security.kubernetes.io/enforce"]
-	warnings, err = e.tryDryRunPod(ctx, e.namespace, "privileged", spec)
-	switch {
-	case enforce == "privileged" && err == nil:
-		// hostNetwork is outside "baseline", so no Pod Security level admits
-		// the DaemonSet and refuses this pod: the namespace warns only.
-		if !anyContains(warnings, "privileged") {
-			t.Errorf("a privileged pod in %s is admitted without a warning: %q", e.namespace, warnings)
-		}
-		t.Logf("enforce=privileged admits a privileged pod in %s, with warnings %q: Pod Security admission alone cannot refuse it while the DaemonSet needs hostNetwork", e.namespace, warnings)
-	case enforce != "privileged" && apierrors.IsForbidden(err):
-		t.Logf("a privileged pod is refused: %v", err)
-	default:
-		t.Errorf("enforce=%s, privileged pod: err=%v warnings=%q", enforce, err, warnings)
-	}
+	}}}, "privileged container refused in namespace otelcol-chrony (privileged)")
+	hostPID := *ds.Spec.Template.Spec.DeepCopy()
+	hostPID.HostPID = true
+	e.refused(t, "hostpid", hostPID, "hostPID refused in namespace otelcol-chrony")
 }
 
-func anyContains(ss []string, sub string) bool {
-	for _, s := range ss {
-		if strings.Contains(s, sub) {
-			return true
-		}
+// refused dry-runs a pod in the namespace and checks that the admission
+// policy refuses it with a message that starts with want.
+func (e *env) refused(t *testing.T, name string, spec corev1.PodSpec, want string) {
+	t.Helper()
+	_, err := e.tryDryRunPod(mustContext(t), e.namespace, name, spec)
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), podPolicyDenied+want) {
+		t.Errorf("pod %s in %s: want refused by the admission policy with %q, got %v", name, e.namespace, want, err)
+		return
 	}
-	return false
+	t.Logf("pod %s refused: %v", name, err)
 }
 
 func (e *env) daemonSet(t *testing.T) *appsv1.DaemonSet {

@@ -305,13 +305,26 @@ func testKustomize(t *testing.T, e *env) {
 	}
 	e.waitNoPods(t, collectorSelector)
 	applied := time.Now()
-	e.apply(t, kustomizeBuild(t, filepath.Join(e.root, "deploy", "kubernetes")))
+	objs := kustomizeBuild(t, filepath.Join(e.root, "deploy", "kubernetes"))
+	// The admission policy comes with the plain manifests; the API server
+	// has it already (applied beside the namespace, as for Helm), so it
+	// decides on this DaemonSet's pod from the start.
+	for _, kind := range []string{"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"} {
+		if o := find(t, objs, kind, podPolicy); o.GetNamespace() != "" {
+			t.Errorf("kustomize put the cluster-scoped %s in namespace %s", kind, o.GetNamespace())
+		}
+	}
+	e.apply(t, objs)
 	pod := e.readyPod(t, kustomizeSelector, 2*time.Minute)
 	if !pod.Spec.HostNetwork {
 		t.Fatalf("the base DaemonSet's pod is not on the host network")
 	}
 	e.checkScrapedSince(t, kustomizeSelector, applied)
-	t.Logf("kubectl apply -k deploy/kubernetes: %s Ready and read in %s", pod.Name, time.Since(applied).Round(time.Second))
+	t.Logf("kubectl apply -k deploy/kubernetes: %s admitted under the admission policy, Ready and read in %s", pod.Name, time.Since(applied).Round(time.Second))
+	privileged := *e.daemonSet(t).Spec.Template.Spec.DeepCopy()
+	yes := true
+	privileged.Containers[0].SecurityContext.Privileged, privileged.Containers[0].SecurityContext.AllowPrivilegeEscalation = &yes, &yes
+	e.refused(t, "kustomize-privileged", privileged, "privileged container refused in namespace otelcol-chrony (otelcol-chrony)")
 }
 
 func exists(p string) bool {
@@ -406,6 +419,24 @@ func testKustomizeUnixSocket(t *testing.T, e *env) {
 			}
 		}
 	}
+	// Admitted under the admission policy with its one host path; any other
+	// is refused.
+	hostPath := ""
+	for _, v := range pod.Spec.Volumes {
+		if v.HostPath != nil {
+			hostPath = v.HostPath.Path
+		}
+	}
+	if hostPath != "/run/chrony" {
+		t.Errorf("the unix-socket pod mounts host path %q, want /run/chrony", hostPath)
+	}
+	other := *e.daemonSet(t).Spec.Template.Spec.DeepCopy()
+	for i := range other.Volumes {
+		if other.Volumes[i].HostPath != nil {
+			other.Volumes[i].HostPath.Path = "/run"
+		}
+	}
+	e.refused(t, "unix-socket-run", other, "hostPath volume refused in namespace otelcol-chrony (chrony-run: /run)")
 	e.prom.setTargets(t, pod.Status.PodIP+":9464")
 	e.checkScrapedSince(t, kustomizeSelector, applied)
 	t.Logf("the unix-socket pod at %s runs as %s (%d:%d) and reads chronyd through /run/chrony/chronyd.sock", pod.Status.PodIP, chronyUser, uid, gid)
