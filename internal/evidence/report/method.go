@@ -203,7 +203,7 @@ func newMethod(s *Summary) method {
 		},
 		Partial: []string{
 			"A warning in any answer of the store (a part of it did not answer), or a value that cannot be a reading, fails the run unless --accept-partial is given.",
-			"With it, the report is made, says PARTIAL DATA on every page and lists the reasons; a step without a valid reading is no_data, never within, and what the store did not answer is not in the report.",
+			"With it, the report is made, says on every page that its data is partial, and lists the reasons; a step without a valid reading is no_data, never within, and what the store did not answer is not in the report.",
 		},
 		Limits: []string{
 			"Between two cross-checks the node relies on chronyd's bound and on its reference not jumping: a check about every minute, read over the window, cannot see a step of the host's clock that comes and goes within the window.",
