@@ -6,10 +6,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -617,4 +619,105 @@ func selfSigned(t *testing.T) (certFile, keyFile string, cert *x509.Certificate)
 	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
 	return certFile, keyFile, cert
+}
+
+// The daily CronJob's route: scheduled runs into a container link each
+// report to the one before it and compare with it, as they do in a
+// directory; verify --chain walks the container, and names a report
+// altered or removed there.
+func TestBlobScheduledChain(t *testing.T) {
+	e := newBlobEnv(t)
+	key := newKey(t)
+	url := anyPeriodStore(t)
+	var stdouts []string
+	for d := 1; d <= 3; d++ {
+		args := []string{"--prometheus", url, "--profile", "voice", "--step", "1h", "--inventory", "none", "--previous", "day", "--out", e.out, "--signing-key", key.private}
+		code, stdout, stderr := runAt(t, day(d+1).Add(30*time.Minute), args...)
+		if code != 0 {
+			t.Fatalf("the report of 2026-12-%02d: exit %d: %s", d, code, stderr)
+		}
+		if d > 1 && strings.Contains(stderr, "previous") {
+			t.Errorf("the report of 2026-12-%02d warns: %s", d, stderr)
+		}
+		stdouts = append(stdouts, stdout)
+	}
+	first := e.read(t, "aks-prod/2026-12-01/manifest.json")
+	sum := sha256.Sum256(first)
+	second := e.read(t, "aks-prod/2026-12-02/manifest.json")
+	want := fmt.Sprintf(`"previous_report": {
+    "name": "2026-12-01",
+    "from": "2026-12-01T00:00:00Z",
+    "to": "2026-12-02T00:00:00Z",
+    "manifest_sha256": "%s"
+  }`, hex.EncodeToString(sum[:]))
+	if !strings.Contains(string(second), want) || !strings.Contains(string(first), `"previous_report": null`) {
+		t.Errorf("2026-12-02's manifest:\n%s\nwant\n%s", second, want)
+	}
+	if !strings.Contains(stdouts[1], e.out+"/2026-12-02: manifest.json SHA-256 ") || !strings.Contains(stdouts[1], "follows 2026-12-01") {
+		t.Errorf("the second run said %q", stdouts[1])
+	}
+	var s struct {
+		PreviousPeriod *struct {
+			Report, From, To string
+			Nodes            int
+		} `json:"previous_period"`
+	}
+	if err := json.Unmarshal(e.read(t, "aks-prod/2026-12-02/summary.json"), &s); err != nil {
+		t.Fatal(err)
+	}
+	if p := s.PreviousPeriod; p == nil || p.Report != "2026-12-01" || p.From != "2026-12-01T00:00:00Z" || p.To != "2026-12-02T00:00:00Z" || p.Nodes != 1 {
+		t.Errorf("2026-12-02 compared with %+v", p)
+	}
+
+	verifyChain := func() (int, string, string) {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), []string{"verify", "--chain", "--public-key", key.public, e.out}, &stdout, &stderr)
+		return code, stdout.String(), stderr.String()
+	}
+	if code, stdout, stderr := verifyChain(); code != 0 || !strings.Contains(stdout, e.out+" (day reports): 3 reports, each verifies and follows the one before it with no gap") ||
+		!strings.Contains(stdout, e.out+"/2026-12-02: every file matches its SHA-256 in the manifest; the signature by key SHA-256 "+key.fingerprint+" is good") {
+		t.Errorf("verify --chain: exit %d\n%s%s", code, stdout, stderr)
+	}
+
+	// Where the container is not write-once, a rewritten file shows, and
+	// a report removed from the middle breaks the chain by name.
+	e.put(t, "aks-prod/2026-12-02/nodes.csv", []byte("node\n"))
+	if code, _, stderr := verifyChain(); code != 1 || !strings.Contains(stderr, e.out+"/2026-12-02: nodes.csv: SHA-256") {
+		t.Errorf("a rewritten file: exit %d, %s", code, stderr)
+	}
+	for name := range e.list(t, "aks-prod/2026-12-02") {
+		if _, err := e.c.NewBlobClient("aks-prod/2026-12-02/"+name).Delete(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, _, stderr := verifyChain(); code != 1 || !strings.Contains(stderr, "missing link: 2026-12-03 records previous report 2026-12-02 (2026-12-02T00:00:00Z to 2026-12-03T00:00:00Z") {
+		t.Errorf("a removed report: exit %d, %s", code, stderr)
+	}
+	// The next run follows the latest report there, and says that the
+	// report before it does not verify.
+	code, _, stderr := runAt(t, day(5).Add(30*time.Minute), "--prometheus", url, "--profile", "voice", "--step", "1h", "--inventory", "none", "--previous", "day", "--out", e.out)
+	if code != 0 || strings.Contains(stderr, "does not verify") {
+		t.Errorf("the report of 2026-12-04: exit %d, %s", code, stderr)
+	}
+	if m := e.read(t, "aks-prod/2026-12-04/manifest.json"); !strings.Contains(string(m), `"name": "2026-12-03"`) {
+		t.Errorf("2026-12-04 follows:\n%s", m)
+	}
+	// A --from/--to run follows the report --chain-previous names by its
+	// URL, and is compared with the report of the period before its own.
+	code, _, stderr = runAt(t, day(9), "--prometheus", url, "--profile", "voice", "--step", "1h", "--inventory", "none",
+		"--from", "2026-12-05T00:00:00Z", "--to", "2026-12-06T00:00:00Z", "--out", e.out+"/rerun-12-05", "--chain-previous", e.out+"/2026-12-04")
+	if code != 0 {
+		t.Fatalf("--chain-previous URL: exit %d, %s", code, stderr)
+	}
+	if m := e.read(t, "aks-prod/rerun-12-05/manifest.json"); !strings.Contains(string(m), `"name": "2026-12-04"`) {
+		t.Errorf("--chain-previous URL: the report follows:\n%s", m)
+	}
+	if sum := e.read(t, "aks-prod/rerun-12-05/summary.json"); !strings.Contains(string(sum), `"report": "2026-12-04"`) {
+		t.Errorf("--from/--to into a container is not compared with 2026-12-04:\n%s", sum)
+	}
+	code, _, stderr = runAt(t, day(9), "--prometheus", url, "--profile", "voice", "--step", "1h", "--inventory", "none",
+		"--from", "2026-12-05T00:00:00Z", "--to", "2026-12-06T00:00:00Z", "--out", e.out+"/rerun-again", "--chain-previous", e.out+"/2026-12-02")
+	if code != 2 || !strings.Contains(stderr, "--chain-previous: "+e.out+"/2026-12-02 holds no manifest.json") {
+		t.Errorf("--chain-previous of a removed report: exit %d, %s", code, stderr)
+	}
 }

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"path/filepath"
 	"time"
 
@@ -22,7 +24,7 @@ type chainOptions struct {
 
 func (c *chainOptions) define(fs *flag.FlagSet) {
 	fs.StringVar(&c.signingKey, "signing-key", "", "an Ed25519 private key, PKCS#8 PEM (openssl genpkey -algorithm ed25519): sign manifest.json into manifest.json.sig")
-	fs.StringVar(&c.chainPrevious, "chain-previous", "", "with --from/--to: the report directory this report follows in its chain (with --previous, the previous report of the same cadence in --out is found)")
+	fs.StringVar(&c.chainPrevious, "chain-previous", "", "with --from/--to: the report this report follows in its chain, a directory or a report's container URL (with --previous, the previous report of the same cadence in --out is found)")
 }
 
 // chain is how a run signs its report, and the report it follows.
@@ -31,13 +33,13 @@ type chain struct {
 	previous *report.PreviousReport
 }
 
-// chain loads the signing key and finds the report this one follows. A run
-// with --previous follows the latest report of the same cadence in --out
-// before its own; a --from/--to run follows --chain-previous, or none.
-// Warnings (a directory passed over, a previous report that does not
-// verify, a gap) go to stderr: the report is still made.
-func (o *reportOptions) chain(job reportJob, stderr io.Writer) (chain, error) {
+// signing loads the signing key and checks the chain's flags: what a run
+// can tell before it reaches any storage.
+func (o *reportOptions) signing() (chain, error) {
 	var c chain
+	if o.chainPrevious != "" && o.previous != "" {
+		return c, errors.New("give --chain-previous only with --from/--to: with --previous, the previous report of the same cadence is found in --out")
+	}
 	if o.signingKey != "" {
 		key, err := report.LoadSigningKey(o.signingKey)
 		if err != nil {
@@ -45,49 +47,60 @@ func (o *reportOptions) chain(job reportJob, stderr io.Writer) (chain, error) {
 		}
 		c.key = key
 	}
+	return c, nil
+}
+
+// link finds the report this one follows: with --previous the latest
+// report of the same cadence on the shelf (--out) before its own; a
+// --from/--to run follows --chain-previous, or none. Warnings (a report
+// passed over, a previous report that does not verify, a gap) go to stderr:
+// the report is still made.
+func (o *reportOptions) link(ctx context.Context, job *reportJob, shelf report.Shelf, getenv func(string) string, stderr io.Writer) error {
 	var warnings []string
 	switch {
-	case o.chainPrevious != "" && o.previous != "":
-		return c, errors.New("give --chain-previous only with --from/--to: with --previous, the previous report of the same cadence is found in --out")
 	case o.chainPrevious != "":
-		prev, err := report.LinkTo(o.chainPrevious)
+		parent, name := shelfOf(o.chainPrevious)
+		at, err := o.shelf(ctx, parent, getenv)
 		if err != nil {
-			return c, fmt.Errorf("--chain-previous: %w", err)
+			return usageError{fmt.Errorf("--chain-previous: %w", err)}
 		}
-		if problems, err := report.Verify(o.chainPrevious); err == nil {
-			for _, p := range problems {
-				warnings = append(warnings, fmt.Sprintf("the previous report %s does not verify: %s; linked to as it is", o.chainPrevious, p))
-			}
+		defer at.Close()
+		prev, err := report.Link(at, name)
+		if errors.Is(err, fs.ErrNotExist) {
+			return usageError{fmt.Errorf("--chain-previous: %w", err)}
 		}
-		c.previous = prev
+		if err != nil {
+			return fmt.Errorf("--chain-previous: %w", err)
+		}
+		job.chain.previous = prev
+		warnings = report.PreviousWarnings(at, name)
 	case o.previous != "":
-		prev, w, err := report.FindPrevious(o.out, filepath.Base(job.outDir), evidence.Cadence(o.previous))
+		_, name := shelfOf(job.outDir)
+		prev, w, err := report.FindPrevious(shelf, name, evidence.Cadence(o.previous))
 		if err != nil {
-			return c, err
+			return err
 		}
-		warnings, c.previous = w, prev
+		warnings, job.chain.previous = w, prev
 	}
-	if c.previous != nil {
-		if gap := report.PeriodGap(c.previous, job.collect.Period.From.UTC().Format(time.RFC3339)); gap != "" {
-			warnings = append(warnings, fmt.Sprintf("%s (between %s and this report); verify --chain will name it", gap, c.previous.Name))
+	if prev := job.chain.previous; prev != nil {
+		if gap := report.PeriodGap(prev, job.collect.Period.From.UTC().Format(time.RFC3339)); gap != "" {
+			warnings = append(warnings, fmt.Sprintf("%s (between %s and this report); verify --chain will name it", gap, prev.Name))
 		}
 	}
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "chrony-evidence: warning: %s\n", w)
 	}
-	return c, nil
+	return nil
 }
 
 // written says, after a report was written, what the chain's next report
 // will record of it, for the job's log: a copy of the newest digest kept
 // outside the report's storage shows a report removed after it.
-func (c chain) written(stdout io.Writer, dir string) {
-	if blobstore.IsURL(dir) {
-		return // no link to read back; stored() said what was uploaded
-	}
-	prev, err := report.LinkTo(dir)
+func (c chain) written(stdout io.Writer, shelf report.Shelf, name string) {
+	where := shelf.Where(name)
+	prev, err := report.Link(shelf, name)
 	if err != nil {
-		fmt.Fprintf(stdout, "chrony-evidence: %s: %v\n", dir, err)
+		fmt.Fprintf(stdout, "chrony-evidence: %s: %v\n", where, err)
 		return
 	}
 	follows := "follows no report"
@@ -98,5 +111,21 @@ func (c chain) written(stdout io.Writer, dir string) {
 	if c.key != nil {
 		signed = "signed by key SHA-256 " + report.KeyFingerprint(c.key.Public().(ed25519.PublicKey)) + " (" + report.SignatureName + ")"
 	}
-	fmt.Fprintf(stdout, "chrony-evidence: %s: %s SHA-256 %s, %s, %s\n", dir, report.ManifestName, prev.ManifestSHA256, signed, follows)
+	fmt.Fprintf(stdout, "chrony-evidence: %s: %s SHA-256 %s, %s, %s\n", where, report.ManifestName, prev.ManifestSHA256, signed, follows)
+}
+
+// usageError is a flag that cannot make a report, found only once the run
+// reads what it names: exit 2, as for any other bad flag.
+type usageError struct{ error }
+
+func (u usageError) Unwrap() error { return u.error }
+
+// shelfOf is where the report at out is kept beside the reports before and
+// after it, and its name there.
+func shelfOf(out string) (parent, name string) {
+	if blobstore.IsURL(out) {
+		return blobstore.Split(out)
+	}
+	out = filepath.Clean(out)
+	return filepath.Dir(out), filepath.Base(out)
 }

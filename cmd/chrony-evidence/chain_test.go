@@ -22,8 +22,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/chronyotel/otelcol-chrony/internal/evidence/report"
 )
 
 // anyPeriodStore answers every range query, whatever its range, with one
@@ -69,18 +67,7 @@ func runAt(t *testing.T, now time.Time, args ...string) (code int, stdout, stder
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
-	job, err := o.job(now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if job.chain, err = o.chain(job, &se); err != nil {
-		return badUsage(&se, err), so.String(), se.String()
-	}
-	client, err := o.client(os.Getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	code = makeReport(context.Background(), client, job, report.Dir(job.outDir), &so, &se)
+	code = o.report(context.Background(), now, os.Getenv, &so, &se)
 	return code, so.String(), se.String()
 }
 

@@ -8,10 +8,10 @@
 //	                [--inventory auto|none] [--bearer-token-file FILE | --azure-workload-identity]
 //	                [--header NAME=VALUE]... [--accept-partial] [--max-response-bytes N]
 //	                [--request-timeout DURATION] [--utc-window DURATION]
-//	                [--signing-key FILE] [--chain-previous DIR] [--sync-log=false]
+//	                [--signing-key FILE] [--chain-previous DIR|URL] [--sync-log=false]
 //	chrony-evidence rollup --out DIR REPORT...
 //	chrony-evidence verify [--public-key FILE]... DIR|CONTAINER-URL
-//	chrony-evidence verify --chain [--public-key FILE]... (PARENT | DIR DIR...)
+//	chrony-evidence verify --chain [--public-key FILE]... (PARENT|CONTAINER-URL | DIR DIR...)
 package main
 
 import (
@@ -52,10 +52,10 @@ const synopsis = `chrony-evidence --prometheus URL (--from RFC3339 --to RFC3339 
                 [--inventory auto|none] [--bearer-token-file FILE | --azure-workload-identity]
                 [--header NAME=VALUE]... [--accept-partial] [--max-response-bytes N]
                 [--request-timeout DURATION] [--utc-window DURATION]
-                [--signing-key FILE] [--chain-previous DIR] [--sync-log=false]
+                [--signing-key FILE] [--chain-previous DIR|URL] [--sync-log=false]
 chrony-evidence rollup --out DIR REPORT...
 chrony-evidence verify [--public-key FILE]... DIR|CONTAINER-URL
-chrony-evidence verify --chain [--public-key FILE]... (PARENT | DIR DIR...)
+chrony-evidence verify --chain [--public-key FILE]... (PARENT|CONTAINER-URL | DIR DIR...)
 `
 
 type headers http.Header
@@ -85,22 +85,34 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		return badUsage(stderr, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	}
-	job, err := o.job(time.Now())
+	return o.report(ctx, time.Now(), os.Getenv, stdout, stderr)
+}
+
+// report makes the report the flags ask for; now places --previous, and
+// getenv gives the settings workload identity's webhook injects.
+func (o *reportOptions) report(ctx context.Context, now time.Time, getenv func(string) string, stdout, stderr io.Writer) int {
+	job, err := o.job(now)
 	if err != nil {
 		return badUsage(stderr, err)
 	}
-	if job.chain, err = o.chain(job, stderr); err != nil {
+	if job.chain, err = o.signing(); err != nil {
 		return badUsage(stderr, err)
 	}
-	client, err := o.client(os.Getenv)
+	client, err := o.client(getenv)
 	if err != nil {
 		return badUsage(stderr, err)
 	}
-	dst, err := o.destination(ctx, job.outDir, os.Getenv)
+	dst, err := o.destination(ctx, job.outDir, getenv)
 	if err != nil {
 		return badUsage(stderr, err)
 	}
-	return makeReport(ctx, client, job, dst, stdout, stderr)
+	parent, _ := shelfOf(job.outDir)
+	shelf, err := o.shelf(ctx, parent, getenv)
+	if err != nil {
+		return badUsage(stderr, err)
+	}
+	defer shelf.Close()
+	return o.makeReport(ctx, client, job, dst, shelf, getenv, stdout, stderr)
 }
 
 // badUsage reports flags that cannot make a report, with exit code 2.
@@ -242,16 +254,23 @@ func (o *reportOptions) client(getenv func(string) string) (*promapi.Client, err
 
 // makeReport collects the period from the store, writes the report and
 // says what it holds. Refused credentials exit 3, any other failure 1.
-func makeReport(ctx context.Context, client *promapi.Client, job reportJob, dst report.Destination, stdout, stderr io.Writer) int {
+func (o *reportOptions) makeReport(ctx context.Context, client *promapi.Client, job reportJob, dst report.Destination, shelf report.Shelf, getenv func(string) string, stdout, stderr io.Writer) int {
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "chrony-evidence: %v\n", err)
-		if errors.Is(err, promapi.ErrUnauthorized) || errors.Is(err, blobstore.ErrUnauthorized) {
+		var usage usageError
+		switch {
+		case errors.Is(err, promapi.ErrUnauthorized) || errors.Is(err, blobstore.ErrUnauthorized):
 			return 3
+		case errors.As(err, &usage):
+			return 2
 		}
 		return 1
 	}
 	runID, err := prepare(dst, job, client)
 	if err != nil {
+		return fail(err)
+	}
+	if err := o.link(ctx, &job, shelf, getenv, stderr); err != nil {
 		return fail(err)
 	}
 	// The synchronisation log is spooled while the period is read, since it
@@ -283,23 +302,8 @@ func makeReport(ctx context.Context, client *promapi.Client, job reportJob, dst 
 	}
 	meta := report.Meta{Profile: job.collect.Profile, Cluster: job.collect.Cluster}
 	p := job.collect.Period
-	if blobstore.IsURL(job.outDir) {
-		// Reading kept reports back from a container is for verify; a run
-		// into one neither links nor compares.
-		res.Warnings = append(res.Warnings, "the report goes into a container: it is not compared with the previous period's report, and with --previous it is not linked to it (previous_report is null); verify --chain over copies of the reports checks the series")
-	} else {
-		previous, err := report.FindComparable(filepath.Dir(filepath.Clean(job.outDir)), p.From, p.To())
-		switch {
-		case err != nil:
-			res.Warnings = append(res.Warnings, fmt.Sprintf("no comparison with the previous period: %v", err))
-		case previous == "":
-			res.Warnings = append(res.Warnings, fmt.Sprintf("no report of the previous period (%s to %s) beside %s: no comparison",
-				p.From.Add(-p.To().Sub(p.From)).Format(time.RFC3339), p.From.Format(time.RFC3339), job.outDir))
-		default:
-			if meta.Previous, err = report.Compare(previous); err != nil {
-				res.Warnings = append(res.Warnings, fmt.Sprintf("no comparison with the previous period: %v", err))
-			}
-		}
+	if w := compare(shelf, p, job.outDir, &meta); w != "" {
+		res.Warnings = append(res.Warnings, w)
 	}
 	summary, err := report.Write(dst, res, meta,
 		report.Run{ID: runID, Version: version(), DataSource: client.Redacted(), Generated: generated(dst, time.Now().UTC().Truncate(time.Second)),
@@ -321,8 +325,33 @@ func makeReport(ctx context.Context, client *promapi.Client, job reportJob, dst 
 	}
 	fmt.Fprintf(stdout, "chrony-evidence: %s: %d nodes, %d traceably within tolerance for every step (fleet %s), %d within against chronyd's reference (fleet %s), %d breaches, %d outages, %d UTC disagreements%s\n",
 		job.outDir, f.Nodes, f.NodesFullyTraceable, ratio(f.TraceableWithinRatio), f.NodesFullyWithin, ratio(f.WithinToleranceRatio), f.Breaches, f.Outages, f.Disagreements, partial)
-	job.chain.written(stdout, job.outDir)
+	_, name := shelfOf(job.outDir)
+	job.chain.written(stdout, shelf, name)
 	return 0
+}
+
+// compare finds on shelf the report of the period of the same length
+// before p and puts its headline into meta, or says why there is none.
+func compare(shelf report.Shelf, p evidence.Period, out string, meta *report.Meta) (warning string) {
+	name, err := report.FindComparable(shelf, p.From, p.To())
+	switch {
+	case err != nil:
+		return fmt.Sprintf("no comparison with the previous period: %v", err)
+	case name == "":
+		return fmt.Sprintf("no report of the previous period (%s to %s) beside %s: no comparison",
+			p.From.Add(-p.To().Sub(p.From)).Format(time.RFC3339), p.From.Format(time.RFC3339), out)
+	}
+	dir, problems, err := shelf.Fetch(name)
+	if err == nil && len(problems) > 0 {
+		err = fmt.Errorf("%s does not verify: %s", shelf.Where(name), strings.Join(problems, "; "))
+	}
+	if err == nil {
+		meta.Previous, err = report.Compare(dir, shelf.Where(name))
+	}
+	if err != nil {
+		return fmt.Sprintf("no comparison with the previous period: %v", err)
+	}
+	return ""
 }
 
 // period is the report's range: --from and --to, or the whole UTC day or

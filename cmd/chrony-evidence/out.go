@@ -53,23 +53,54 @@ func (o *reportOptions) destination(ctx context.Context, out string, getenv func
 	return openBlob(ctx, out, getenv, o.identity)
 }
 
+// shelf is where the reports are kept side by side, parent: a local
+// directory, or a container URL whose prefix may be empty.
+func (o *reportOptions) shelf(ctx context.Context, parent string, getenv func(string) string) (report.Shelf, error) {
+	if !blobstore.IsURL(parent) {
+		return report.DirShelf(parent), nil
+	}
+	return openShelf(ctx, parent, getenv, o.identity)
+}
+
+type identityFunc func(func(string) string) (*promapi.AzureWorkloadIdentity, error)
+
 // openBlob opens the report at a container URL.
-func openBlob(ctx context.Context, rawURL string, getenv func(string) string, identity func(func(string) string) (*promapi.AzureWorkloadIdentity, error)) (*blobstore.Report, error) {
+func openBlob(ctx context.Context, rawURL string, getenv func(string) string, identity identityFunc) (*blobstore.Report, error) {
 	loc, err := blobstore.ParseURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
-	var auth blobstore.Auth
-	if key := getenv(accountKeyEnv); key != "" {
-		auth.AccountKey = key
-	} else {
-		wi, err := identity(getenv)
-		if err != nil {
-			return nil, fmt.Errorf("%s: storage is reached with workload identity: %w", loc, err)
-		}
-		auth.Credential = wi.Credential()
+	auth, err := storageAuth(loc, getenv, identity)
+	if err != nil {
+		return nil, err
 	}
 	return blobstore.New(ctx, loc, auth, storageOptions)
+}
+
+// openShelf opens the reports kept under a container URL.
+func openShelf(ctx context.Context, rawURL string, getenv func(string) string, identity identityFunc) (*blobstore.Shelf, error) {
+	loc, err := blobstore.ParseShelfURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	auth, err := storageAuth(loc, getenv, identity)
+	if err != nil {
+		return nil, err
+	}
+	return blobstore.NewShelf(ctx, loc, auth, storageOptions)
+}
+
+// storageAuth is the emulator's account key when it is set, else workload
+// identity.
+func storageAuth(loc blobstore.Location, getenv func(string) string, identity identityFunc) (blobstore.Auth, error) {
+	if key := getenv(accountKeyEnv); key != "" {
+		return blobstore.Auth{AccountKey: key}, nil
+	}
+	wi, err := identity(getenv)
+	if err != nil {
+		return blobstore.Auth{}, fmt.Errorf("%s: storage is reached with workload identity: %w", loc, err)
+	}
+	return blobstore.Auth{Credential: wi.Credential()}, nil
 }
 
 // prepare is what a run into a container does before it collects: it

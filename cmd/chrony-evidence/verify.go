@@ -37,7 +37,7 @@ func verifyFlags(stderr io.Writer) (*flag.FlagSet, *verifyOptions) {
 		fs.PrintDefaults()
 	}
 	fs.Var((*fileList)(&o.publicKeys), "public-key", "an Ed25519 public key, PKIX PEM (openssl pkey -in key.pem -pubout): each report must be signed by it (repeatable: by one of them, as across a key rotation)")
-	fs.BoolVar(&o.chain, "chain", false, "verify a chain of reports and the links between them: PARENT's subdirectories named by day, week, month, quarter or year (one chain per cadence), or the report directories given, oldest first")
+	fs.BoolVar(&o.chain, "chain", false, "verify a chain of reports and the links between them: PARENT's subdirectories named by day, week, month, quarter or year (one chain per cadence), PARENT a directory or a container URL (the scheduled runs' --out), or the report directories given, oldest first")
 	return fs, o
 }
 
@@ -66,13 +66,22 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case !o.chain:
 		return verifyOne(ctx, dirs[0], keys, stdout, stderr)
 	case blobstore.IsURL(dirs[0]):
-		fmt.Fprintln(stderr, "chrony-evidence: verify --chain reads directories; verify a report in a container by its URL, one at a time, or the chain over copies of the reports")
-		return 2
+		if len(dirs) > 1 {
+			fmt.Fprintln(stderr, "chrony-evidence: verify --chain of a container takes one URL: the prefix the scheduled runs write their reports under (their --out)")
+			return 2
+		}
+		shelf, err := openShelf(ctx, dirs[0], os.Getenv, (&reportOptions{}).identity)
+		if err != nil {
+			fmt.Fprintf(stderr, "chrony-evidence: verify --chain %s: %v\n", dirs[0], err)
+			return 2
+		}
+		defer shelf.Close()
+		return verifyParent(shelf, keys, stdout, stderr)
 	}
 	if _, err := os.Lstat(filepath.Join(dirs[0], report.ManifestName)); len(dirs) == 1 && errors.Is(err, os.ErrNotExist) {
-		return verifyParent(dirs[0], keys, stdout, stderr)
+		return verifyParent(report.DirShelf(dirs[0]), keys, stdout, stderr)
 	}
-	return verifyChain(dirs[0]+" to "+dirs[len(dirs)-1], dirs, keys, stdout, stderr)
+	return chainOK(dirs[0]+" to "+dirs[len(dirs)-1], report.VerifyChain(dirs, keys), stdout, stderr)
 }
 
 // verifyOne verifies the report in dir, or at a container URL, which it
@@ -117,39 +126,40 @@ func reportOK(c *report.Check, stdout, stderr io.Writer) bool {
 	return true
 }
 
-// verifyParent verifies the chains of the scheduled runs that write into
-// parent: one chain per cadence, its subdirectories named as that cadence
-// names its reports (2026-12-04, 2026-W49, 2026-12, 2026-Q4, 2026).
-func verifyParent(parent string, keys []ed25519.PublicKey, stdout, stderr io.Writer) int {
+// verifyParent verifies the chains of the scheduled runs that write onto
+// shelf: one chain per cadence, its reports named as that cadence names
+// them (2026-12-04, 2026-W49, 2026-12, 2026-Q4, 2026).
+func verifyParent(shelf report.Shelf, keys []ed25519.PublicKey, stdout, stderr io.Writer) int {
+	parent := shelf.Where("")
 	code, found := 0, false
 	for _, cadence := range evidence.Cadences() {
-		names, err := report.DatedDirs(parent, cadence)
+		names, err := report.DatedNames(shelf, cadence)
 		if err != nil {
 			fmt.Fprintf(stderr, "chrony-evidence: verify --chain %s: %v\n", parent, err)
+			if errors.Is(err, blobstore.ErrUnauthorized) {
+				return 3
+			}
 			return 1
 		}
 		if len(names) == 0 {
 			continue
 		}
 		found = true
-		dirs := make([]string, len(names))
-		for i, n := range names {
-			dirs[i] = filepath.Join(parent, n)
-		}
-		if c := verifyChain(fmt.Sprintf("%s (%s reports)", parent, cadence), dirs, keys, stdout, stderr); c != 0 {
+		r := report.VerifyShelfChain(shelf, names, keys)
+		if c := chainOK(fmt.Sprintf("%s (%s reports)", parent, cadence), r, stdout, stderr); c != 0 {
 			code = c
 		}
 	}
 	if !found {
-		fmt.Fprintf(stderr, "chrony-evidence: verify --chain %s: no report directories named by day, week, month, quarter or year (2026-12-04, 2026-W49, 2026-12, 2026-Q4, 2026) in it, and it is not a report\n", parent)
+		fmt.Fprintf(stderr, "chrony-evidence: verify --chain %s: no reports named by day, week, month, quarter or year (2026-12-04, 2026-W49, 2026-12, 2026-Q4, 2026) in it, and it is not a report\n", parent)
 		return 1
 	}
 	return code
 }
 
-// verifyChain verifies the reports of dirs, oldest first, and their links.
-func verifyChain(what string, dirs []string, keys []ed25519.PublicKey, stdout, stderr io.Writer) int {
-	r := report.VerifyChain(dirs, keys)
+// chainOK says what verifying a chain found, and exits 1 when anything
+// is wrong.
+func chainOK(what string, r *report.ChainResult, stdout, stderr io.Writer) int {
 	ok := true
 	for _, c := range r.Reports {
 		if c != nil && !reportOK(c, stdout, stderr) {
@@ -165,10 +175,10 @@ func verifyChain(what string, dirs []string, keys []ed25519.PublicKey, stdout, s
 	if !ok || len(r.Problems) > 0 {
 		return 1
 	}
-	if len(dirs) == 1 {
+	if len(r.Reports) == 1 {
 		fmt.Fprintf(stdout, "chrony-evidence: --chain %s: 1 report, which verifies\n", what)
 	} else {
-		fmt.Fprintf(stdout, "chrony-evidence: --chain %s: %d reports, each verifies and follows the one before it with no gap\n", what, len(dirs))
+		fmt.Fprintf(stdout, "chrony-evidence: --chain %s: %d reports, each verifies and follows the one before it with no gap\n", what, len(r.Reports))
 	}
 	return 0
 }

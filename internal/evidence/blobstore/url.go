@@ -46,8 +46,23 @@ func Join(raw, sub string) string { return strings.TrimSuffix(raw, "/") + "/" + 
 var containerName = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9]|-[a-z0-9]){2,62}$`)
 
 // ParseURL reads https://ACCOUNT.blob.core.windows.net/CONTAINER/PREFIX, or
-// the emulator's http(s)://IP:PORT/ACCOUNT/CONTAINER/PREFIX.
-func ParseURL(raw string) (Location, error) {
+// the emulator's http(s)://IP:PORT/ACCOUNT/CONTAINER/PREFIX: a report's
+// location.
+func ParseURL(raw string) (Location, error) { return parseURL(raw, true) }
+
+// ParseShelfURL reads a container URL whose prefix may be empty: where
+// reports are kept side by side, each one level further down.
+func ParseShelfURL(raw string) (Location, error) { return parseURL(raw, false) }
+
+// Split is the URL of the shelf a report's URL is on, and the report's name
+// there: its prefix's last level.
+func Split(raw string) (shelf, name string) {
+	raw = strings.TrimSuffix(raw, "/")
+	i := strings.LastIndex(raw, "/")
+	return raw[:i], raw[i+1:]
+}
+
+func parseURL(raw string, prefixRequired bool) (Location, error) {
 	const form = "https://ACCOUNT.blob.core.windows.net/CONTAINER/PREFIX (or an emulator's http://127.0.0.1:10000/devstoreaccount1/CONTAINER/PREFIX)"
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -76,7 +91,7 @@ func ParseURL(raw string) (Location, error) {
 		return Location{}, fmt.Errorf("%s: no valid container name after the account (3 to 63 lowercase letters, digits and hyphens): %s", raw, form)
 	}
 	loc.Container, segs = segs[0], segs[1:]
-	if len(segs) == 0 {
+	if len(segs) == 0 && prefixRequired {
 		return Location{}, fmt.Errorf("%s: name a prefix for the report after the container, as in %s", raw, form)
 	}
 	for _, s := range segs {
@@ -94,10 +109,26 @@ func ParseURL(raw string) (Location, error) {
 }
 
 // String is the report's URL.
-func (l Location) String() string { return l.ContainerURL + "/" + l.Prefix }
+func (l Location) String() string {
+	if l.Prefix == "" {
+		return l.ContainerURL
+	}
+	return l.ContainerURL + "/" + l.Prefix
+}
 
 // blobName is the name of one file of the report in the container.
-func (l Location) blobName(file string) string { return l.Prefix + "/" + file }
+func (l Location) blobName(file string) string {
+	if l.Prefix == "" {
+		return file
+	}
+	return l.Prefix + "/" + file
+}
+
+// under is the location one level further down the prefix.
+func (l Location) under(name string) Location {
+	l.Prefix = l.blobName(name)
+	return l
+}
 
 func redact(u *url.URL) string {
 	v := *u

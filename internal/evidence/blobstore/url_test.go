@@ -43,3 +43,31 @@ func TestParseURL(t *testing.T) {
 		t.Errorf("Join: %s", got)
 	}
 }
+
+// A shelf's URL may name the container alone; a report's URL splits into
+// its shelf and its name.
+func TestShelfURL(t *testing.T) {
+	loc, err := ParseShelfURL("https://acct.blob.core.windows.net/evidence")
+	if err != nil || loc.Prefix != "" || loc.String() != "https://acct.blob.core.windows.net/evidence" || loc.blobName("2026-12-04") != "2026-12-04" {
+		t.Errorf("the container alone: %+v, %v", loc, err)
+	}
+	if got := loc.under("2026-12-04").String(); got != "https://acct.blob.core.windows.net/evidence/2026-12-04" {
+		t.Errorf("under: %s", got)
+	}
+	loc, err = ParseShelfURL("https://acct.blob.core.windows.net/evidence/aks-prod/")
+	if err != nil || loc.Prefix != "aks-prod" || loc.under("2026-W49").blobName("manifest.json") != "aks-prod/2026-W49/manifest.json" {
+		t.Errorf("a prefix: %+v, %v", loc, err)
+	}
+	if _, err := ParseShelfURL("https://acct.blob.core.windows.net/"); err == nil {
+		t.Error("no container: no error")
+	}
+	for raw, want := range map[string][2]string{
+		"https://acct.blob.core.windows.net/evidence/aks-prod/2026-12-04":  {"https://acct.blob.core.windows.net/evidence/aks-prod", "2026-12-04"},
+		"https://acct.blob.core.windows.net/evidence/aks-prod/2026-12-04/": {"https://acct.blob.core.windows.net/evidence/aks-prod", "2026-12-04"},
+		"http://127.0.0.1:10000/devstoreaccount1/evidence/r":               {"http://127.0.0.1:10000/devstoreaccount1/evidence", "r"},
+	} {
+		if shelf, name := Split(raw); shelf != want[0] || name != want[1] {
+			t.Errorf("Split(%s) = %s, %s", raw, shelf, name)
+		}
+	}
+}

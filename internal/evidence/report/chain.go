@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"time"
@@ -29,44 +28,22 @@ type PreviousReport struct {
 	ManifestSHA256 string `json:"manifest_sha256"`
 }
 
-// DatedDirs lists the subdirectories of parent named as a scheduled run of
-// cadence c names its reports, oldest first. A parent that does not exist
-// holds none.
-func DatedDirs(parent string, c evidence.Cadence) ([]string, error) {
-	entries, err := os.ReadDir(parent)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+// FindPrevious is the report a scheduled run writing name onto shelf
+// follows: the report with the latest name before name of the same cadence
+// that holds a manifest, whatever the time between them (verify --chain
+// names a gap). It is nil when there is none: the chain starts. Warnings
+// name reports passed over, and a previous report that does not verify: it
+// is linked to as it is, so that today's report is still made, and the
+// chain then shows the break.
+func FindPrevious(shelf Shelf, name string, c evidence.Cadence) (prev *PreviousReport, warnings []string, err error) {
+	names, err := DatedNames(shelf, c)
 	if err != nil {
-		return nil, err
-	}
-	var names []string
-	for _, e := range entries {
-		if _, ok := c.Parse(e.Name()); e.IsDir() && ok {
-			names = append(names, e.Name())
-		}
-	}
-	sort.Strings(names) // a cadence's names sort as its periods do
-	return names, nil
-}
-
-// FindPrevious is the report a scheduled run writing parent/name follows:
-// the subdirectory of parent with the latest name before name of the same
-// cadence that holds a manifest, whatever the time between them (verify
-// --chain names a gap). It is nil when there is none: the chain starts.
-// Warnings name directories passed over, and a previous report that does
-// not verify: it is linked to as it is, so that today's report is still
-// made, and the chain then shows the break.
-func FindPrevious(parent, name string, c evidence.Cadence) (prev *PreviousReport, warnings []string, err error) {
-	names, err := DatedDirs(parent, c)
-	if err != nil {
-		return nil, nil, fmt.Errorf("looking for the previous report in %s: %w", parent, err)
+		return nil, nil, fmt.Errorf("looking for the previous report: %w", err)
 	}
 	for i := sort.SearchStrings(names, name) - 1; i >= 0; i-- {
-		dir := filepath.Join(parent, names[i])
-		prev, err := LinkTo(dir)
-		if errors.Is(err, errNoManifest) {
-			warnings = append(warnings, fmt.Sprintf("%s holds no %s, so it is not a report (a run that failed while writing?): passed over for the chain; verify --chain will name the gap", dir, ManifestName))
+		prev, err := Link(shelf, names[i])
+		if errors.Is(err, fs.ErrNotExist) {
+			warnings = append(warnings, fmt.Sprintf("%s holds no %s, so it is not a report (a run that failed while writing?): passed over for the chain; verify --chain will name the gap", shelf.Where(names[i]), ManifestName))
 			continue
 		}
 		if err != nil && prev == nil {
@@ -78,41 +55,50 @@ func FindPrevious(parent, name string, c evidence.Cadence) (prev *PreviousReport
 			// there, and verify names what is wrong with it.
 			warnings = append(warnings, fmt.Sprintf("the previous report: %v; linked to as it is", err))
 		}
-		if problems, err := Verify(dir); err == nil {
-			for _, p := range problems {
-				warnings = append(warnings, fmt.Sprintf("the previous report %s does not verify: %s; linked to as it is", dir, p))
-			}
-		}
-		return prev, warnings, nil
+		return prev, append(warnings, PreviousWarnings(shelf, names[i])...), nil
 	}
 	return nil, warnings, nil
 }
 
-var errNoManifest = errors.New("no manifest")
+// PreviousWarnings verifies the report name on shelf, which a new report
+// follows, and says what is wrong with it.
+func PreviousWarnings(shelf Shelf, name string) []string {
+	dir, problems, err := shelf.Fetch(name)
+	if err != nil {
+		return []string{fmt.Sprintf("the previous report %s could not be read to verify it (%v); linked to as it is", shelf.Where(name), err)}
+	}
+	more, err := Verify(dir)
+	if err != nil {
+		return []string{fmt.Sprintf("the previous report %s does not verify: %v; linked to as it is", shelf.Where(name), err)}
+	}
+	var warnings []string
+	for _, p := range append(problems, more...) {
+		warnings = append(warnings, fmt.Sprintf("the previous report %s does not verify: %s; linked to as it is", shelf.Where(name), p))
+	}
+	return warnings
+}
 
 // LinkTo is the previous_report field of a report that follows the report
-// in dir. When the manifest is there but cannot be decoded, the link holds
-// its name and digest, with the error.
+// in the local directory dir.
 func LinkTo(dir string) (*PreviousReport, error) {
-	root, err := os.OpenRoot(dir)
+	dir = filepath.Clean(dir)
+	return Link(DirShelf(filepath.Dir(dir)), filepath.Base(dir))
+}
+
+// Link is the previous_report field of a report that follows the report
+// name on shelf. When the manifest is there but cannot be decoded, the
+// link holds its name and digest, with the error; with no manifest, the
+// error wraps fs.ErrNotExist.
+func Link(shelf Shelf, name string) (*PreviousReport, error) {
+	raw, err := shelf.ReadManifest(name)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", dir, err)
-	}
-	defer root.Close()
-	if problem := regularFile(root, ManifestName); problem == "missing" {
-		return nil, fmt.Errorf("%s holds no %s: %w", dir, ManifestName, errNoManifest)
-	} else if problem != "" {
-		return nil, fmt.Errorf("%s/%s: %s", dir, ManifestName, problem)
-	}
-	raw, err := root.ReadFile(ManifestName)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", dir, err)
+		return nil, err
 	}
 	sum := sha256.Sum256(raw)
-	prev := &PreviousReport{Name: filepath.Base(filepath.Clean(dir)), ManifestSHA256: hex.EncodeToString(sum[:])}
+	prev := &PreviousReport{Name: name, ManifestSHA256: hex.EncodeToString(sum[:])}
 	var m Manifest
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return prev, fmt.Errorf("%s: decoding %s: %w", dir, ManifestName, err)
+		return prev, fmt.Errorf("%s: decoding %s: %w", shelf.Where(name), ManifestName, err)
 	}
 	prev.From, prev.To = m.From, m.To
 	return prev, nil
@@ -136,13 +122,42 @@ type ChainResult struct {
 // that report's manifest as it is now, and a period that ends where this
 // one starts.
 func VerifyChain(dirs []string, keys []ed25519.PublicKey) *ChainResult {
+	names := make([]string, len(dirs))
+	for i, dir := range dirs {
+		names[i] = filepath.Base(filepath.Clean(dir))
+	}
+	return verifyChain(names, func(i int) (*Check, error) { return VerifyReport(dirs[i], keys) })
+}
+
+// VerifyShelfChain is VerifyChain over the reports names of shelf, oldest
+// first; each is fetched, checked and let go of in turn, so that a year of
+// daily reports in a container needs room for one report at a time.
+func VerifyShelfChain(shelf Shelf, names []string, keys []ed25519.PublicKey) *ChainResult {
+	return verifyChain(names, func(i int) (*Check, error) {
+		dir, problems, err := shelf.Fetch(names[i])
+		if err != nil {
+			return nil, err
+		}
+		defer shelf.Release(names[i])
+		c, err := VerifyReport(dir, keys)
+		if err != nil {
+			return nil, err
+		}
+		c.Dir, c.Problems = shelf.Where(names[i]), append(problems, c.Problems...)
+		return c, nil
+	})
+}
+
+// verifyChain checks the reports named names with check, and the links
+// between them.
+func verifyChain(names []string, check func(i int) (*Check, error)) *ChainResult {
 	r := &ChainResult{}
 	byName := map[string]*Check{}
 	unreadable := map[string]bool{}
 	var chain []*Check // the reports with a manifest, in order
-	for _, dir := range dirs {
-		name := filepath.Base(filepath.Clean(dir))
-		c, err := VerifyReport(dir, keys)
+	var chainNames []string
+	for i, name := range names {
+		c, err := check(i)
 		r.Reports = append(r.Reports, c)
 		if err != nil {
 			unreadable[name] = true
@@ -153,13 +168,14 @@ func VerifyChain(dirs []string, keys []ed25519.PublicKey) *ChainResult {
 			byName[name] = c
 		}
 		chain = append(chain, c)
+		chainNames = append(chainNames, name)
 	}
 	for i, c := range chain {
-		name := filepath.Base(filepath.Clean(c.Dir))
+		name := chainNames[i]
 		rec := c.Manifest.PreviousReport
 		var before string // the report before this one in the walk
 		if i > 0 {
-			before = filepath.Base(filepath.Clean(chain[i-1].Dir))
+			before = chainNames[i-1]
 		}
 		if rec == nil {
 			if i == 0 {
@@ -186,8 +202,7 @@ func VerifyChain(dirs []string, keys []ed25519.PublicKey) *ChainResult {
 		}
 	}
 	if n := len(chain); n > 0 {
-		head := chain[n-1]
-		r.Notes = append(r.Notes, fmt.Sprintf("the newest report is %s, manifest SHA-256 %s: a report removed after it shows only against a copy of this digest kept elsewhere", filepath.Base(filepath.Clean(head.Dir)), head.ManifestSHA256))
+		r.Notes = append(r.Notes, fmt.Sprintf("the newest report is %s, manifest SHA-256 %s: a report removed after it shows only against a copy of this digest kept elsewhere", chainNames[n-1], chain[n-1].ManifestSHA256))
 	}
 	return r
 }

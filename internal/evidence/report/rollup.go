@@ -4,9 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -68,7 +66,7 @@ func Rollup(dirs []string) (*evidence.Result, Meta, error) {
 	}
 	var in []inputReport
 	for _, dir := range dirs {
-		r, err := readInput(dir)
+		r, err := readInput(dir, dir)
 		if err != nil {
 			return nil, Meta{}, err
 		}
@@ -175,13 +173,15 @@ func Rollup(dirs []string) (*evidence.Result, Meta, error) {
 	return res, meta, nil
 }
 
-func readInput(dir string) (inputReport, error) {
+// readInput reads the report in dir, verified first; where names it in
+// messages.
+func readInput(dir, where string) (inputReport, error) {
 	problems, err := Verify(dir)
 	if err != nil {
-		return inputReport{}, fmt.Errorf("verifying %s: %w", dir, err)
+		return inputReport{}, fmt.Errorf("verifying %s: %w", where, err)
 	}
 	if len(problems) > 0 {
-		return inputReport{}, fmt.Errorf("%s does not verify, so it is not rolled up: %s", dir, strings.Join(problems, "; "))
+		return inputReport{}, fmt.Errorf("%s does not verify: %s", where, strings.Join(problems, "; "))
 	}
 	// Verify just read these files against the manifest; read them again
 	// through the same checks.
@@ -192,18 +192,18 @@ func readInput(dir string) (inputReport, error) {
 	defer root.Close()
 	manifest, err := root.ReadFile(ManifestName)
 	if err != nil {
-		return inputReport{}, fmt.Errorf("reading %s's manifest: %w", dir, err)
+		return inputReport{}, fmt.Errorf("reading %s's manifest: %w", where, err)
 	}
 	raw, err := root.ReadFile("summary.json")
 	if err != nil {
-		return inputReport{}, fmt.Errorf("reading %s's summary: %w", dir, err)
+		return inputReport{}, fmt.Errorf("reading %s's summary: %w", where, err)
 	}
 	r := inputReport{dir: dir}
 	sum := sha256.Sum256(manifest)
 	r.manifest = hex.EncodeToString(sum[:])
 	var m Manifest
 	if err := json.Unmarshal(manifest, &m); err != nil {
-		return inputReport{}, fmt.Errorf("decoding %s's manifest: %w", dir, err)
+		return inputReport{}, fmt.Errorf("decoding %s's manifest: %w", where, err)
 	}
 	for _, f := range m.Files {
 		if f.Name == "summary.json" {
@@ -211,21 +211,21 @@ func readInput(dir string) (inputReport, error) {
 		}
 	}
 	if sum := sha256.Sum256(raw); hex.EncodeToString(sum[:]) != r.summarySum {
-		return inputReport{}, fmt.Errorf("%s/summary.json changed while the rollup read it", dir)
+		return inputReport{}, fmt.Errorf("%s/summary.json changed while the rollup read it", where)
 	}
 	if err := json.Unmarshal(raw, &r.summary); err != nil {
-		return inputReport{}, fmt.Errorf("decoding %s/summary.json: %w", dir, err)
+		return inputReport{}, fmt.Errorf("decoding %s/summary.json: %w", where, err)
 	}
 	switch r.summary.Schema {
 	case "chrony-evidence/summary/v1", SummarySchema:
 	default:
-		return inputReport{}, fmt.Errorf("%s/summary.json has schema %q; this tool rolls up chrony-evidence/summary/v1 and %s", dir, r.summary.Schema, SummarySchema)
+		return inputReport{}, fmt.Errorf("%s/summary.json has schema %q; this tool rolls up chrony-evidence/summary/v1 and %s", where, r.summary.Schema, SummarySchema)
 	}
 	if r.from, err = time.Parse(time.RFC3339, r.summary.From); err == nil {
 		r.to, err = time.Parse(time.RFC3339, r.summary.To)
 	}
 	if err != nil || !r.to.After(r.from) {
-		return inputReport{}, fmt.Errorf("%s/summary.json: period %q to %q is not a period", dir, r.summary.From, r.summary.To)
+		return inputReport{}, fmt.Errorf("%s/summary.json: period %q to %q is not a period", where, r.summary.From, r.summary.To)
 	}
 	r.unload()
 	return r, nil
@@ -442,9 +442,9 @@ func sortedNames(m map[string]bool) []string {
 }
 
 // Compare reads the headline of the report in dir, verified first, for the
-// comparison with the period after it.
-func Compare(dir string) (*Comparison, error) {
-	r, err := readInput(dir)
+// comparison with the period after it; where names it in messages.
+func Compare(dir, where string) (*Comparison, error) {
+	r, err := readInput(dir, where)
 	if err != nil {
 		return nil, err
 	}
@@ -458,25 +458,18 @@ func Compare(dir string) (*Comparison, error) {
 	return c, nil
 }
 
-// FindComparable looks in parent, where reports are kept side by side, for
+// FindComparable looks on shelf, where reports are kept side by side, for
 // the report of the period of the same length that ends at from: the
-// report a scheduled run made the period before. It reads each
-// directory's manifest only; "" when there is none.
-func FindComparable(parent string, from, to time.Time) (string, error) {
-	entries, err := os.ReadDir(parent)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
-	}
+// report a scheduled run made the period before. It reads manifests only,
+// newest name first; "" when there is none.
+func FindComparable(shelf Shelf, from, to time.Time) (string, error) {
+	names, err := shelf.Names()
 	if err != nil {
-		return "", fmt.Errorf("listing %s: %w", parent, err)
+		return "", err
 	}
 	want := from.Add(-to.Sub(from))
-	for i := len(entries) - 1; i >= 0; i-- {
-		e := entries[i]
-		if !e.IsDir() {
-			continue
-		}
-		raw, err := os.ReadFile(filepath.Join(parent, e.Name(), ManifestName))
+	for i := len(names) - 1; i >= 0; i-- {
+		raw, err := shelf.ReadManifest(names[i])
 		if err != nil {
 			continue
 		}
@@ -485,7 +478,7 @@ func FindComparable(parent string, from, to time.Time) (string, error) {
 			continue
 		}
 		if m.From == rfc3339(want) && m.To == rfc3339(from) {
-			return filepath.Join(parent, e.Name()), nil
+			return names[i], nil
 		}
 	}
 	return "", nil

@@ -141,7 +141,7 @@ func TestFindPrevious(t *testing.T) {
 	os.MkdirAll(filepath.Join(parent, "2026-13-01"), 0o755)        // not a date
 	os.WriteFile(filepath.Join(parent, "2026-12-03"), nil, 0o644)  // not a directory
 
-	prev, warnings, err := FindPrevious(parent, "2026-12-04", evidence.Daily)
+	prev, warnings, err := FindPrevious(DirShelf(parent), "2026-12-04", evidence.Daily)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,13 +151,13 @@ func TestFindPrevious(t *testing.T) {
 	if len(warnings) != 1 || !strings.Contains(warnings[0], "2026-12-02 holds no manifest.json, so it is not a report") {
 		t.Errorf("warnings %q", warnings)
 	}
-	if prev, _, _ := FindPrevious(parent, "2026-11-30", evidence.Daily); prev != nil {
+	if prev, _, _ := FindPrevious(DirShelf(parent), "2026-11-30", evidence.Daily); prev != nil {
 		t.Errorf("the first report follows %+v", prev)
 	}
-	if prev, _, _ := FindPrevious(parent, "2026-12", evidence.Monthly); prev == nil || prev.Name != "2026-11" {
+	if prev, _, _ := FindPrevious(DirShelf(parent), "2026-12", evidence.Monthly); prev == nil || prev.Name != "2026-11" {
 		t.Errorf("the month follows %+v", prev)
 	}
-	if prev, _, err := FindPrevious(filepath.Join(parent, "absent"), "2026-12-04", evidence.Daily); prev != nil || err != nil {
+	if prev, _, err := FindPrevious(DirShelf(filepath.Join(parent, "absent")), "2026-12-04", evidence.Daily); prev != nil || err != nil {
 		t.Errorf("an output directory not made yet: %+v, %v", prev, err)
 	}
 
@@ -165,12 +165,12 @@ func TestFindPrevious(t *testing.T) {
 	// linked to as it is, with a warning.
 	os.Rename(filepath.Join(parent, "2026-12-01", ManifestName), filepath.Join(parent, "elsewhere.json"))
 	os.Symlink(filepath.Join(parent, "elsewhere.json"), filepath.Join(parent, "2026-12-01", ManifestName))
-	prev, warnings, _ = FindPrevious(parent, "2026-12-04", evidence.Daily)
+	prev, warnings, _ = FindPrevious(DirShelf(parent), "2026-12-04", evidence.Daily)
 	if prev == nil || prev.Name != "2026-11-30" || len(warnings) != 2 || warnings[1] != filepath.Join(parent, "2026-12-01", ManifestName)+": a symbolic link; refused, not read: passed over for the chain" {
 		t.Errorf("previous %+v, warnings %q", prev, warnings)
 	}
 	os.WriteFile(filepath.Join(parent, "2026-11-30", "nodes.csv"), []byte("altered"), 0o644)
-	prev, warnings, _ = FindPrevious(parent, "2026-12-01", evidence.Daily)
+	prev, warnings, _ = FindPrevious(DirShelf(parent), "2026-12-01", evidence.Daily)
 	if prev == nil || prev.Name != "2026-11-30" || len(warnings) != 1 || !strings.Contains(warnings[0], "the previous report "+filepath.Join(parent, "2026-11-30")+" does not verify: nodes.csv: SHA-256") {
 		t.Errorf("previous %+v, warnings %q", prev, warnings)
 	}
