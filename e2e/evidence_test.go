@@ -75,7 +75,8 @@ func evidenceFleet() fleetgen.Fleet {
 }
 
 // backfilledPrometheus writes the fleet into TSDB blocks with Debian's
-// promtool and serves them with Debian's prometheus.
+// promtool and serves them with Debian's prometheus. Blocks span at most
+// 31 days: a year in 2-hour blocks would be 4,380 of them.
 func backfilledPrometheus(t *testing.T, fleet fleetgen.Fleet) string {
 	t.Helper()
 	promtool := testkit.Program(t, "promtool")
@@ -91,7 +92,7 @@ func backfilledPrometheus(t *testing.T, fleet fleetgen.Fleet) string {
 	}
 	f.Close()
 	data := filepath.Join(dir, "data")
-	if out, err := exec.Command(promtool, "tsdb", "create-blocks-from", "openmetrics", om, data).CombinedOutput(); err != nil {
+	if out, err := exec.Command(promtool, "tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=744h", om, data).CombinedOutput(); err != nil {
 		t.Fatalf("promtool create-blocks-from openmetrics: %v\n%s", err, out)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte("global: {}\n"), 0o644); err != nil {

@@ -252,7 +252,14 @@ func addNodes(l *evidence.Ledger, r inputReport, step time.Duration, daily bool)
 		if n == nil {
 			n = l.Add(line.Node, line.Cluster, nil, line.InInventory)
 		} else if n.Cluster != line.Cluster {
-			return fmt.Errorf("%s: node %s is in cluster %q, an earlier report has it in %q", r.dir, line.Node, line.Cluster, n.Cluster)
+			// A node that was in the inventory but sent nothing all period
+			// has no cluster in that report: it is not another cluster.
+			switch {
+			case n.Cluster == "":
+				n.Cluster = line.Cluster
+			case line.Cluster != "":
+				return fmt.Errorf("%s: node %s is in cluster %q, an earlier report has it in %q", r.dir, line.Node, line.Cluster, n.Cluster)
+			}
 		}
 		n.InInventory = n.InInventory || line.InInventory
 		sec := line.Seconds
