@@ -721,3 +721,81 @@ func TestBlobScheduledChain(t *testing.T) {
 		t.Errorf("--chain-previous of a removed report: exit %d, %s", code, stderr)
 	}
 }
+
+// worm is a container under a locked time-based retention policy, in front
+// of Azurite (which has none): a blob that exists cannot be overwritten or
+// deleted, whatever the request's conditions, which the service refuses
+// with 409 BlobImmutableDueToPolicy before it looks at them (the strictest
+// order it could check them in).
+type worm struct {
+	next    policy.Transporter
+	exists  func(path string) bool
+	mu      sync.Mutex
+	refused []string
+}
+
+func (w *worm) Do(req *http.Request) (*http.Response, error) {
+	blobOp := !strings.Contains(req.URL.RawQuery, "restype=container")
+	refuse := blobOp && req.Method == http.MethodDelete
+	if blobOp && req.Method == http.MethodPut {
+		refuse = w.exists(req.URL.Path)
+	}
+	if !refuse {
+		return w.next.Do(req)
+	}
+	w.mu.Lock()
+	w.refused = append(w.refused, req.Method+" "+req.URL.Path)
+	w.mu.Unlock()
+	const body = `<?xml version="1.0" encoding="utf-8"?><Error><Code>BlobImmutableDueToPolicy</Code><Message>This operation is not permitted as the blob is immutable due to a policy.</Message></Error>`
+	return &http.Response{StatusCode: http.StatusConflict, Status: "409 Conflict", Request: req, ContentLength: int64(len(body)),
+		Header: http.Header{"X-Ms-Error-Code": {"BlobImmutableDueToPolicy"}, "Content-Type": {"application/xml"}}, Body: io.NopCloser(strings.NewReader(body))}, nil
+}
+
+// Under a retention policy that refuses any write over an existing blob, a
+// run stopped half-way is completed by the next one, and a finished report
+// is refused, as on a container without one.
+func TestBlobUnderRetentionPolicy(t *testing.T) {
+	e := newBlobEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &worm{next: &stopAfter{n: 4, cancel: cancel}, exists: func(path string) bool {
+		name := strings.TrimPrefix(path, "/"+testkit.AzuriteAccount+"/evidence/")
+		_, err := e.c.NewBlobClient(name).GetProperties(context.Background(), nil)
+		return err == nil
+	}}
+	setStorageTransport(t, w)
+	if r := e.run(ctx, e.store, e.out); r.code != 1 || !strings.Contains(r.stderr, "context canceled") {
+		t.Fatalf("stopped run: exit %d, %s", r.code, r.stderr)
+	}
+	left := e.list(t, "aks-prod")
+	w.next = http.DefaultClient
+	r := e.run(context.Background(), e.store, e.out)
+	if r.code != 0 {
+		t.Fatalf("rerun under the policy: exit %d, %s", r.code, r.stderr)
+	}
+	after := e.list(t, "aks-prod")
+	if got := names(after); !slices.Equal(got, reportBlobs) {
+		t.Fatalf("after the rerun: %v", got)
+	}
+	for name, before := range left {
+		if after[name] != before {
+			t.Errorf("%s was rewritten under the policy", name)
+		}
+	}
+	// Each blob the stopped run left was met once, refused, read back and
+	// kept; nothing was ever deleted.
+	if len(w.refused) != len(left)-1 { // the marker is read, not written again
+		t.Errorf("refused %d writes, want %d (the blobs left but the marker): %q", len(w.refused), len(left)-1, w.refused)
+	}
+	for _, r := range w.refused {
+		if strings.HasPrefix(r, "DELETE") {
+			t.Errorf("the tool asked to delete: %s", r)
+		}
+	}
+	if code, stdout, stderr := verifyURL(e.out); code != 0 {
+		t.Errorf("verify: exit %d, %s%s", code, stdout, stderr)
+	}
+	if r := e.run(context.Background(), e.store, e.out); r.code != 1 || !strings.Contains(r.stderr, "already holds a report") {
+		t.Errorf("a second run: exit %d, %s", r.code, r.stderr)
+	}
+}

@@ -370,8 +370,13 @@ func (r *Report) explain(doing string, err error) error {
 	return fmt.Errorf("%s %s (check the URL and the network path to it): %w", doing, r.loc, err)
 }
 
+// exists says whether an upload with If-None-Match: * failed because the
+// blob is there. Under a retention policy the service may refuse the write
+// as immutable before it evaluates the condition; only a blob that exists
+// is immutable, so that too means it is there.
 func exists(err error) bool {
-	return bloberror.HasCode(err, bloberror.BlobAlreadyExists, bloberror.ConditionNotMet) || respStatus(err) == http.StatusPreconditionFailed
+	return bloberror.HasCode(err, bloberror.BlobAlreadyExists, bloberror.ConditionNotMet, bloberror.BlobImmutableDueToPolicy) ||
+		respStatus(err) == http.StatusPreconditionFailed
 }
 
 func respStatus(err error) int {
