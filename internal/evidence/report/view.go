@@ -506,8 +506,8 @@ const heatScale = "green 100%, light green 99.9% or more, yellow 99% or more, or
 
 // heatCaptions say what each figure of the heat map shows.
 var heatCaptions = [2]string{
-	"Share of each node's steps traceably within tolerance (within tolerance and verified against UTC by the cross-check) per UTC day: " + heatScale,
-	"Share of each node's steps within tolerance against chronyd's reference only (not verified against UTC) per UTC day: " + heatScale,
+	"Share of each node's steps traceably within tolerance (within tolerance and verified against UTC by the cross-check) in each column: " + heatScale,
+	"Share of each node's steps within tolerance against chronyd's reference only (not verified against UTC) in each column: " + heatScale,
 }
 
 func newPlot(n NodeLine, tolerance float64, period evidence.Period) plot {
