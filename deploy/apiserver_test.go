@@ -168,7 +168,7 @@ func TestServerSideDryRun(t *testing.T) {
 	}
 	a.waitPolicyEnforced(t)
 	sets := map[string][]byte{}
-	for _, dir := range append(kustomizations, "kubernetes/evidence") {
+	for _, dir := range append(kustomizations, "kubernetes/evidence", "kubernetes/evidence-signed") {
 		sets["kustomize "+dir] = kustomize(t, dir)
 	}
 	for _, v := range helmVariants {

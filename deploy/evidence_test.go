@@ -1,11 +1,16 @@
 package deploy
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -13,6 +18,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 
 	"github.com/chronyotel/otelcol-chrony/internal/testkit"
 	"github.com/chronyotel/otelcol-chrony/internal/testkit/testbin"
@@ -60,14 +66,7 @@ func TestEvidenceCronJobs(t *testing.T) {
 	if len(jobs) != 2 || kinds["Namespace"] != 1 || kinds["ServiceAccount"] != 1 || kinds["ConfigMap"] != 1 {
 		t.Fatalf("objects rendered: %v", kinds)
 	}
-	empty := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		kind := "vector"
-		if strings.HasSuffix(r.URL.Path, "query_range") {
-			kind = "matrix"
-		}
-		w.Write([]byte(`{"status":"success","data":{"resultType":"` + kind + `","result":[]}}`))
-	}))
-	defer empty.Close()
+	empty := emptyStore(t)
 	settings["PROMETHEUS_URL"] = empty.URL
 	evidence := testbin.Evidence(t)
 	shipped := maps.Clone(settings)
@@ -126,6 +125,19 @@ func TestEvidenceCronJobs(t *testing.T) {
 	}
 }
 
+// emptyStore is a query API that holds no series.
+func emptyStore(t *testing.T) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		kind := "vector"
+		if strings.HasSuffix(r.URL.Path, "query_range") {
+			kind = "matrix"
+		}
+		w.Write([]byte(`{"status":"success","data":{"resultType":"` + kind + `","result":[]}}`))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 // expandArgs substitutes $(VAR) as the kubelet does; an unknown variable
 // fails the test (the kubelet would leave it as is).
 func expandArgs(t *testing.T, args []string, env map[string]string) []string {
@@ -142,4 +154,97 @@ func expandArgs(t *testing.T, args []string, env map[string]string) []string {
 		}))
 	}
 	return out
+}
+
+// The signed variant is the shipped CronJobs with the key added and nothing
+// else changed: the Secret read-only at /keys, readable by the tool's group
+// only, and --signing-key in the arguments, which the tool then loads
+// before it reads anything (a key that is not there stops it with exit 2;
+// a real one lets it go on to the store).
+func TestEvidenceSignedCronJobs(t *testing.T) {
+	cronJobs := func(dir string) map[string]batchv1.CronJob {
+		out := map[string]batchv1.CronJob{}
+		for _, obj := range objects(t, kustomize(t, dir)) {
+			if obj.Kind == "CronJob" {
+				var o batchv1.CronJob
+				must(t, strictDecode(obj.Doc, &o), obj.Kind)
+				out[o.Name] = o
+			}
+		}
+		return out
+	}
+	plain, signed := cronJobs("kubernetes/evidence"), cronJobs("kubernetes/evidence-signed")
+	if len(signed) != 2 || len(plain) != 2 {
+		t.Fatalf("CronJobs: %d signed, %d plain", len(signed), len(plain))
+	}
+	key := filepath.Join(t.TempDir(), "key.pem")
+	_, private, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(private)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	azurite := testkit.StartAzurite(t, testkit.AzuriteOptions{})
+	azurite.CreateContainer(t, nil, "chrony-evidence")
+	empty := emptyStore(t)
+	settings := map[string]string{"PROMETHEUS_URL": empty.URL, "CLUSTER": "my-cluster", "PROFILE": "mifid_ii_algo", "EVIDENCE_URL": azurite.URL + "/chrony-evidence"}
+	for name, job := range signed {
+		where := "CronJob " + name + " (evidence-signed)"
+		spec := &job.Spec.JobTemplate.Spec.Template.Spec
+		checkPodSecurity(t, where, spec)
+		c := &spec.Containers[0]
+		var vol *corev1.Volume
+		for i := range spec.Volumes {
+			if spec.Volumes[i].Name == "signing-key" {
+				vol = &spec.Volumes[i]
+			}
+		}
+		sc := spec.SecurityContext
+		switch {
+		case vol == nil || vol.Secret == nil || vol.Secret.SecretName != "chrony-evidence-signing-key" || vol.Secret.DefaultMode == nil || *vol.Secret.DefaultMode != 0o440:
+			t.Errorf("%s: the key's volume %+v; want the Secret chrony-evidence-signing-key, mode 0440", where, vol)
+		case !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool {
+			return m.Name == "signing-key" && m.MountPath == "/keys" && m.ReadOnly
+		}):
+			t.Errorf("%s: the key is not mounted read-only at /keys: %+v", where, c.VolumeMounts)
+		case sc == nil || sc.FSGroup == nil || sc.RunAsGroup == nil || *sc.FSGroup != *sc.RunAsGroup:
+			t.Errorf("%s: fsGroup %v; want the tool's group, which reads the 0440 key", where, sc)
+		case c.Args[len(c.Args)-1] != "--signing-key=/keys/key.pem":
+			t.Errorf("%s: args %q do not end with --signing-key=/keys/key.pem", where, c.Args)
+		}
+		// Nothing else differs from the plain CronJob.
+		base := plain[name]
+		bspec := &base.Spec.JobTemplate.Spec.Template.Spec
+		bspec.Volumes = append(bspec.Volumes, *vol)
+		bspec.Containers[0].VolumeMounts = append(bspec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: "signing-key", MountPath: "/keys", ReadOnly: true})
+		bspec.Containers[0].Args = append(bspec.Containers[0].Args, "--signing-key=/keys/key.pem")
+		bspec.SecurityContext.FSGroup = sc.FSGroup
+		if !equality.Semantic.DeepEqual(base, job) {
+			t.Errorf("%s differs from the plain CronJob by more than the key", where)
+		}
+
+		env := append(os.Environ(), "AZURE_STORAGE_ACCOUNT_KEY="+testkit.AzuriteKey)
+		for _, run := range []struct {
+			key  string
+			code int
+			want string
+		}{
+			{filepath.Join(t.TempDir(), "absent.pem"), 2, "--signing-key: "},
+			{key, 1, "no chrony_up samples with k8s_cluster_name=\"my-cluster\""},
+		} {
+			args := expandArgs(t, c.Args, settings)
+			args[len(args)-1] = "--signing-key=" + run.key
+			cmd := exec.Command(testbin.Evidence(t), args...)
+			cmd.Env = env
+			out, err := cmd.CombinedOutput()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != run.code || !strings.Contains(string(out), run.want) {
+				t.Errorf("%s: chrony-evidence %q: %v, want exit %d with %q\n%s", where, args, err, run.code, run.want, out)
+			}
+		}
+	}
 }

@@ -2,6 +2,10 @@ package cluster_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"os/exec"
@@ -97,14 +101,16 @@ func find(t *testing.T, objs []*unstructured.Unstructured, kind, namePrefix stri
 	return nil
 }
 
-// EvidenceJob: deploy/kubernetes/evidence applied as is but for the query
-// API's address and the container's: an Azurite on the node's address, which
+// EvidenceJob: deploy/kubernetes/evidence-signed (the evidence CronJobs with
+// a signing key) applied as is but for the query API's address and the
+// container's, with the key's Secret made as its kustomization says: an Azurite on the node's address, which
 // pods reach through the bridge, with the emulator's account key in the
 // Job's environment standing in for workload identity (which needs Entra
 // ID). The daily CronJob's pod template runs as a Job over the time the
 // collector has been scraped: the report it writes through the Blob API, as
-// the non-root user with a read-only root file system, passes
-// chrony-evidence verify read straight from the container.
+// the non-root user with a read-only root file system, reading the key the
+// kubelet mounted for its group, passes chrony-evidence verify, signature
+// included, read straight from the container.
 func testEvidenceJob(t *testing.T, e *env, since time.Time) {
 	ctx := mustContext(t)
 	evidenceBin := filepath.Join(e.root, "_build", "image", runtimeArch(), "chrony-evidence")
@@ -115,7 +121,7 @@ func testEvidenceJob(t *testing.T, e *env, since time.Time) {
 	azurite.CreateContainer(t, nil, "chrony-evidence")
 	container := azurite.URL + "/chrony-evidence"
 
-	objs := kustomizeBuild(t, filepath.Join(e.root, "deploy", "kubernetes", "evidence"))
+	objs := kustomizeBuild(t, filepath.Join(e.root, "deploy", "kubernetes", "evidence-signed"))
 	settings := find(t, objs, "ConfigMap", "chrony-evidence-settings")
 	if err := unstructured.SetNestedField(settings.Object, e.prom.url, "data", "PROMETHEUS_URL"); err != nil {
 		t.Fatal(err)
@@ -128,6 +134,11 @@ func testEvidenceJob(t *testing.T, e *env, since time.Time) {
 		_ = e.cluster.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
 	})
 	e.apply(t, objs)
+	keyPEM, publicKey := signingKey(t)
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "chrony-evidence-signing-key", Namespace: ns}, Data: map[string][]byte{"key.pem": keyPEM}}
+	if _, err := e.cluster.Client.CoreV1().Secrets(ns).Create(ctx, secret, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating the signing key's Secret: %v", err)
+	}
 	waitUntil(t, 30*time.Second, 200*time.Millisecond, "the default ServiceAccount of "+ns, func() error {
 		_, err := e.cluster.Client.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
 		return err
@@ -197,13 +208,39 @@ func testEvidenceJob(t *testing.T, e *env, since time.Time) {
 	}, describe)
 
 	report := container + "/my-cluster"
-	verify := exec.Command(evidenceBin, "verify", report)
+	verify := exec.Command(evidenceBin, "verify", "--public-key", publicKey, report)
 	verify.Env = append(os.Environ(), "AZURE_STORAGE_ACCOUNT_KEY="+testkit.AzuriteKey)
 	out, err := verify.CombinedOutput()
 	if err != nil {
 		t.Fatalf("chrony-evidence verify %s: %v\n%s\n%s", report, err, out, describe())
 	}
+	if !strings.Contains(string(out), "is good") {
+		t.Fatalf("chrony-evidence verify --public-key %s: the signature was not checked:\n%s", report, out)
+	}
 	t.Logf("the Job wrote a report for %s to %s; chrony-evidence verify: %s", from.Format(time.RFC3339), to.Format(time.RFC3339), strings.TrimSpace(string(out)))
+}
+
+// signingKey is a new Ed25519 key: the private key's PKCS#8 PEM, for the
+// Secret, and a file holding the public key, for verify.
+func signingKey(t *testing.T) (private []byte, publicFile string) {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publicFile = filepath.Join(t.TempDir(), "public.pem")
+	if err := os.WriteFile(publicFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), publicFile
 }
 
 func runtimeArch() string { return goruntime.GOARCH }
