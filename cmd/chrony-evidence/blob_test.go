@@ -799,3 +799,94 @@ func TestBlobUnderRetentionPolicy(t *testing.T) {
 		t.Errorf("a second run: exit %d, %s", r.code, r.stderr)
 	}
 }
+
+// refuseRead answers 403 to GETs of one blob, as storage that denies a read.
+type refuseRead struct{ path string }
+
+func (r refuseRead) Do(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodGet && strings.HasSuffix(req.URL.Path, r.path) {
+		return &http.Response{StatusCode: http.StatusForbidden, Status: "403 Forbidden", Request: req, Body: io.NopCloser(strings.NewReader("")),
+			Header: http.Header{"X-Ms-Error-Code": {"AuthorizationPermissionMismatch"}}}, nil
+	}
+	return http.DefaultClient.Do(req)
+}
+
+// What a scheduled run into a container does at the edges: a rerun that
+// completes a report follows and compares as the first attempt found, even
+// when what is beside it changed since; a previous report it cannot read
+// fails the run rather than being passed over for an older one; a report
+// with a stray blob is linked but not compared with; verify --chain takes
+// one report's URL.
+func TestBlobChainEdges(t *testing.T) {
+	e := newBlobEnv(t)
+	url := anyPeriodStore(t)
+	scheduled := func(ctx context.Context, d int) (int, string, string) {
+		return runAtCtx(t, ctx, day(d+1).Add(30*time.Minute), "--prometheus", url, "--profile", "voice", "--step", "1h", "--inventory", "none", "--previous", "day", "--out", e.out)
+	}
+	if code, _, stderr := scheduled(context.Background(), 1); code != 0 {
+		t.Fatalf("day 1: %s", stderr)
+	}
+	first := e.read(t, "aks-prod/2026-12-01/manifest.json")
+
+	// Day 2 stops after its summary; day 1 is then removed (a container
+	// without a policy); the rerun still renders the link and comparison
+	// the first attempt found, and so the same bytes.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	setStorageTransport(t, &stopAfter{n: 6, cancel: cancel})
+	if code, _, stderr := scheduled(ctx, 2); code != 1 {
+		t.Fatalf("the stopped run: exit %d, %s", code, stderr)
+	}
+	storageOptions.Transport = nil
+	left := e.list(t, "aks-prod/2026-12-02")
+	if _, ok := left["summary.json"]; !ok {
+		t.Fatalf("the stopped run left %v", names(left))
+	}
+	for name := range e.list(t, "aks-prod/2026-12-01") {
+		if _, err := e.c.NewBlobClient("aks-prod/2026-12-01/"+name).Delete(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, stdout, stderr := scheduled(context.Background(), 2)
+	if code != 0 || !strings.Contains(stdout, "completed the report begun at") {
+		t.Fatalf("the rerun: exit %d, %s%s", code, stdout, stderr)
+	}
+	sum := sha256.Sum256(first)
+	if m := e.read(t, "aks-prod/2026-12-02/manifest.json"); !strings.Contains(string(m), hex.EncodeToString(sum[:])) {
+		t.Errorf("the completed report does not follow day 1 as the first attempt found it:\n%s", m)
+	}
+	if s := e.read(t, "aks-prod/2026-12-02/summary.json"); !strings.Contains(string(s), `"report": "2026-12-01"`) {
+		t.Errorf("the completed report is not compared with day 1:\n%s", s)
+	}
+
+	// A previous report whose manifest cannot be read fails the run; it is
+	// not passed over for an older one.
+	setStorageTransport(t, refuseRead{"/aks-prod/2026-12-02/manifest.json"})
+	code, _, stderr = scheduled(context.Background(), 3)
+	if code != 3 || !strings.Contains(stderr, "reading the previous report's manifest") {
+		t.Errorf("an unreadable previous report: exit %d, %s", code, stderr)
+	}
+	storageOptions.Transport = nil
+	if left := e.list(t, "aks-prod/2026-12-03"); len(left) != 0 {
+		t.Errorf("the failed run wrote %v", names(left))
+	}
+
+	// A stray blob under the previous report: linked to, with a warning,
+	// not compared with.
+	e.put(t, "aks-prod/2026-12-02/extra/notes.txt", []byte("x"))
+	code, _, stderr = scheduled(context.Background(), 3)
+	if code != 0 || !strings.Contains(stderr, "extra/notes.txt: not in the manifest") || !strings.Contains(stderr, "no comparison with the previous period") {
+		t.Errorf("a previous report with a stray blob: exit %d, %s", code, stderr)
+	}
+	if s := e.read(t, "aks-prod/2026-12-03/summary.json"); !strings.Contains(string(s), `"previous_period": null`) {
+		t.Errorf("compared with a report that does not verify:\n%s", s)
+	}
+
+	// verify --chain of one report's URL is a chain of one, as for a
+	// directory: it verifies, and the report it records is not there.
+	var so, se bytes.Buffer
+	if code := run(context.Background(), []string{"verify", "--chain", e.out + "/2026-12-03"}, &so, &se); code != 1 ||
+		!strings.Contains(so.String(), e.out+"/2026-12-03: every file matches its SHA-256") || !strings.Contains(se.String(), "missing link: 2026-12-03 records previous report 2026-12-02") {
+		t.Errorf("verify --chain of one report: exit %d, %s%s", code, so.String(), se.String())
+	}
+}

@@ -59,14 +59,19 @@ func (o *reportOptions) link(ctx context.Context, job *reportJob, shelf report.S
 	var warnings []string
 	switch {
 	case o.chainPrevious != "":
-		parent, name := shelfOf(o.chainPrevious)
+		parent, name, err := shelfOf(o.chainPrevious)
+		if err != nil {
+			return usageError{fmt.Errorf("--chain-previous: %w", err)}
+		}
 		at, err := o.shelf(ctx, parent, getenv)
 		if err != nil {
 			return usageError{fmt.Errorf("--chain-previous: %w", err)}
 		}
 		defer at.Close()
 		prev, err := report.Link(at, name)
-		if errors.Is(err, fs.ErrNotExist) {
+		// What names no report is a bad flag; storage that did not
+		// answer is not.
+		if err != nil && (!blobstore.IsURL(o.chainPrevious) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, report.ErrNotAReport) || prev != nil) {
 			return usageError{fmt.Errorf("--chain-previous: %w", err)}
 		}
 		if err != nil {
@@ -75,7 +80,10 @@ func (o *reportOptions) link(ctx context.Context, job *reportJob, shelf report.S
 		job.chain.previous = prev
 		warnings = report.PreviousWarnings(at, name)
 	case o.previous != "":
-		_, name := shelfOf(job.outDir)
+		_, name, err := shelfOf(job.outDir)
+		if err != nil {
+			return err
+		}
 		prev, w, err := report.FindPrevious(shelf, name, evidence.Cadence(o.previous))
 		if err != nil {
 			return err
@@ -122,10 +130,10 @@ func (u usageError) Unwrap() error { return u.error }
 
 // shelfOf is where the report at out is kept beside the reports before and
 // after it, and its name there.
-func shelfOf(out string) (parent, name string) {
+func shelfOf(out string) (parent, name string, err error) {
 	if blobstore.IsURL(out) {
 		return blobstore.Split(out)
 	}
 	out = filepath.Clean(out)
-	return filepath.Dir(out), filepath.Base(out)
+	return filepath.Dir(out), filepath.Base(out), nil
 }

@@ -62,12 +62,18 @@ func anyPeriodStore(t *testing.T) string {
 // runAt is run, with now for the clock a --previous run reads.
 func runAt(t *testing.T, now time.Time, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	return runAtCtx(t, context.Background(), now, args...)
+}
+
+// runAtCtx is runAt with the run's context.
+func runAtCtx(t *testing.T, ctx context.Context, now time.Time, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
 	var so, se bytes.Buffer
 	fs, o := reportFlags(&se)
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
-	code = o.report(context.Background(), now, os.Getenv, &so, &se)
+	code = o.report(ctx, now, os.Getenv, &so, &se)
 	return code, so.String(), se.String()
 }
 

@@ -106,7 +106,10 @@ func (o *reportOptions) report(ctx context.Context, now time.Time, getenv func(s
 	if err != nil {
 		return badUsage(stderr, err)
 	}
-	parent, _ := shelfOf(job.outDir)
+	parent, _, err := shelfOf(job.outDir)
+	if err != nil {
+		return badUsage(stderr, err)
+	}
 	shelf, err := o.shelf(ctx, parent, getenv)
 	if err != nil {
 		return badUsage(stderr, err)
@@ -266,12 +269,27 @@ func (o *reportOptions) makeReport(ctx context.Context, client *promapi.Client, 
 		}
 		return 1
 	}
-	runID, err := prepare(dst, job, client)
+	runID, resumed, err := prepare(dst, job, client)
 	if err != nil {
 		return fail(err)
 	}
-	if err := o.link(ctx, &job, shelf, getenv, stderr); err != nil {
-		return fail(err)
+	meta := report.Meta{Profile: job.collect.Profile, Cluster: job.collect.Cluster}
+	p := job.collect.Period
+	var noComparison string
+	if resumed != nil {
+		// Completing a report another run began: it follows and compares
+		// with what that run found, so that its files are the same bytes.
+		job.chain.previous, meta.Previous, noComparison = resumed.PreviousReport, resumed.PreviousPeriod, resumed.PreviousPeriodWarning
+	} else {
+		if err := o.link(ctx, &job, shelf, getenv, stderr); err != nil {
+			return fail(err)
+		}
+		if noComparison, err = compare(shelf, p, job.outDir, &meta); err != nil {
+			return fail(err)
+		}
+		if b, ok := dst.(*blobstore.Report); ok {
+			b.Found(job.chain.previous, meta.Previous, noComparison)
+		}
 	}
 	// The synchronisation log is spooled while the period is read, since it
 	// is written as the steps are accounted and can be large; it goes into
@@ -300,10 +318,8 @@ func (o *reportOptions) makeReport(ctx context.Context, client *promapi.Client, 
 	if err != nil {
 		return fail(err)
 	}
-	meta := report.Meta{Profile: job.collect.Profile, Cluster: job.collect.Cluster}
-	p := job.collect.Period
-	if w := compare(shelf, p, job.outDir, &meta); w != "" {
-		res.Warnings = append(res.Warnings, w)
+	if noComparison != "" {
+		res.Warnings = append(res.Warnings, noComparison)
 	}
 	summary, err := report.Write(dst, res, meta,
 		report.Run{ID: runID, Version: version(), DataSource: client.Redacted(), Generated: generated(dst, time.Now().UTC().Truncate(time.Second)),
@@ -325,33 +341,35 @@ func (o *reportOptions) makeReport(ctx context.Context, client *promapi.Client, 
 	}
 	fmt.Fprintf(stdout, "chrony-evidence: %s: %d nodes, %d traceably within tolerance for every step (fleet %s), %d within against chronyd's reference (fleet %s), %d breaches, %d outages, %d UTC disagreements%s\n",
 		job.outDir, f.Nodes, f.NodesFullyTraceable, ratio(f.TraceableWithinRatio), f.NodesFullyWithin, ratio(f.WithinToleranceRatio), f.Breaches, f.Outages, f.Disagreements, partial)
-	_, name := shelfOf(job.outDir)
+	_, name, _ := shelfOf(job.outDir) // parsed before the report was written
 	job.chain.written(stdout, shelf, name)
 	return 0
 }
 
 // compare finds on shelf the report of the period of the same length
-// before p and puts its headline into meta, or says why there is none.
-func compare(shelf report.Shelf, p evidence.Period, out string, meta *report.Meta) (warning string) {
+// before p and puts its headline into meta, or says why there is none. A
+// report it cannot read (storage that did not answer) is an error: the
+// report made without it would be kept for good.
+func compare(shelf report.Shelf, p evidence.Period, out string, meta *report.Meta) (noComparison string, err error) {
 	name, err := report.FindComparable(shelf, p.From, p.To())
 	switch {
 	case err != nil:
-		return fmt.Sprintf("no comparison with the previous period: %v", err)
+		return "", err
 	case name == "":
 		return fmt.Sprintf("no report of the previous period (%s to %s) beside %s: no comparison",
-			p.From.Add(-p.To().Sub(p.From)).Format(time.RFC3339), p.From.Format(time.RFC3339), out)
+			p.From.Add(-p.To().Sub(p.From)).Format(time.RFC3339), p.From.Format(time.RFC3339), out), nil
 	}
 	dir, problems, err := shelf.Fetch(name)
-	if err == nil && len(problems) > 0 {
-		err = fmt.Errorf("%s does not verify: %s", shelf.Where(name), strings.Join(problems, "; "))
-	}
-	if err == nil {
-		meta.Previous, err = report.Compare(dir, shelf.Where(name))
-	}
 	if err != nil {
-		return fmt.Sprintf("no comparison with the previous period: %v", err)
+		return "", fmt.Errorf("reading the previous period's report %s: %w", shelf.Where(name), err)
 	}
-	return ""
+	if len(problems) > 0 {
+		return fmt.Sprintf("no comparison with the previous period: %s does not verify: %s", shelf.Where(name), strings.Join(problems, "; ")), nil
+	}
+	if meta.Previous, err = report.Compare(dir, shelf.Where(name)); err != nil {
+		return fmt.Sprintf("no comparison with the previous period: %v", err), nil
+	}
+	return "", nil
 }
 
 // period is the report's range: --from and --to, or the whole UTC day or

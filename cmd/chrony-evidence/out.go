@@ -107,11 +107,12 @@ func storageAuth(loc blobstore.Location, getenv func(string) string, identity id
 // refuses a prefix that holds a finished report, and finds a report an
 // earlier run began, which this one completes.
 // It returns the run's id: a new one, or the earlier run's, which the
-// pages carry.
-func prepare(dst report.Destination, job reportJob, client *promapi.Client) (string, error) {
+// pages carry; and when this run completes another's report, that run's
+// attempt, with what it found beside the report.
+func prepare(dst report.Destination, job reportJob, client *promapi.Client) (runID string, resumed *blobstore.Attempt, err error) {
 	b, ok := dst.(*blobstore.Report)
 	if !ok {
-		return newRunID(), nil
+		return newRunID(), nil, nil
 	}
 	p, c := job.collect.Period, job.collect
 	inventory := "none"
@@ -123,7 +124,10 @@ func prepare(dst report.Destination, job reportJob, client *promapi.Client) (str
 		From: p.From.UTC().Format(time.RFC3339), To: p.To().UTC().Format(time.RFC3339), StepSeconds: p.Step.Seconds(),
 		ToleranceSeconds: c.Tolerance, Profile: c.Profile, Cluster: c.Cluster, Inventory: inventory, AcceptPartial: c.AcceptPartial,
 	})
-	return a.RunID, err
+	if err != nil || !b.Resumed() {
+		return a.RunID, nil, err
+	}
+	return a.RunID, &a, nil
 }
 
 // generated is the report's generation time: now, or that of the earlier

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,13 +71,7 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "chrony-evidence: verify --chain of a container takes one URL: the prefix the scheduled runs write their reports under (their --out)")
 			return 2
 		}
-		shelf, err := openShelf(ctx, dirs[0], os.Getenv, (&reportOptions{}).identity)
-		if err != nil {
-			fmt.Fprintf(stderr, "chrony-evidence: verify --chain %s: %v\n", dirs[0], err)
-			return 2
-		}
-		defer shelf.Close()
-		return verifyParent(shelf, keys, stdout, stderr)
+		return verifyContainerChain(ctx, dirs[0], keys, stdout, stderr)
 	}
 	if _, err := os.Lstat(filepath.Join(dirs[0], report.ManifestName)); len(dirs) == 1 && errors.Is(err, os.ErrNotExist) {
 		return verifyParent(report.DirShelf(dirs[0]), keys, stdout, stderr)
@@ -126,6 +121,42 @@ func reportOK(c *report.Check, stdout, stderr io.Writer) bool {
 	return true
 }
 
+// verifyContainerChain verifies the chains of the reports under a container
+// URL, or, when the URL names a report, that report as a chain of one, as
+// for a directory.
+func verifyContainerChain(ctx context.Context, url string, keys []ed25519.PublicKey, stdout, stderr io.Writer) int {
+	failed := func(err error) int {
+		fmt.Fprintf(stderr, "chrony-evidence: verify --chain %s: %v\n", url, err)
+		if errors.Is(err, blobstore.ErrUnauthorized) {
+			return 3
+		}
+		return 1
+	}
+	var o reportOptions
+	if parent, name, err := blobstore.Split(url); err == nil {
+		shelf, err := openShelf(ctx, parent, os.Getenv, o.identity)
+		if err != nil {
+			fmt.Fprintf(stderr, "chrony-evidence: verify --chain %s: %v\n", url, err)
+			return 2
+		}
+		defer shelf.Close()
+		_, err = shelf.ReadManifest(name)
+		switch {
+		case err == nil:
+			return chainOK(url, report.VerifyShelfChain(shelf, []string{name}, keys), stdout, stderr)
+		case !errors.Is(err, fs.ErrNotExist):
+			return failed(err)
+		}
+	}
+	shelf, err := openShelf(ctx, url, os.Getenv, o.identity)
+	if err != nil {
+		fmt.Fprintf(stderr, "chrony-evidence: verify --chain %s: %v\n", url, err)
+		return 2
+	}
+	defer shelf.Close()
+	return verifyParent(shelf, keys, stdout, stderr)
+}
+
 // verifyParent verifies the chains of the scheduled runs that write onto
 // shelf: one chain per cadence, its reports named as that cadence names
 // them (2026-12-04, 2026-W49, 2026-12, 2026-Q4, 2026).
@@ -147,7 +178,7 @@ func verifyParent(shelf report.Shelf, keys []ed25519.PublicKey, stdout, stderr i
 		found = true
 		r := report.VerifyShelfChain(shelf, names, keys)
 		if c := chainOK(fmt.Sprintf("%s (%s reports)", parent, cadence), r, stdout, stderr); c != 0 {
-			code = c
+			code = max(code, c)
 		}
 	}
 	if !found {
@@ -160,6 +191,13 @@ func verifyParent(shelf report.Shelf, keys []ed25519.PublicKey, stdout, stderr i
 // chainOK says what verifying a chain found, and exits 1 when anything
 // is wrong.
 func chainOK(what string, r *report.ChainResult, stdout, stderr io.Writer) int {
+	if r.Err != nil {
+		fmt.Fprintf(stderr, "chrony-evidence: verify --chain %s: %v: nothing is said of the chain\n", what, r.Err)
+		if errors.Is(r.Err, blobstore.ErrUnauthorized) {
+			return 3
+		}
+		return 1
+	}
 	ok := true
 	for _, c := range r.Reports {
 		if c != nil && !reportOK(c, stdout, stderr) {

@@ -26,7 +26,13 @@ type Shelf struct {
 	loc    Location // Prefix may be empty: the container's top level
 	c      *container.Client
 	tmp    string
-	copies map[string]string
+	copies map[string]fetched
+}
+
+// fetched is a copy of a report, with what the copying found.
+type fetched struct {
+	dir      string
+	problems []string
 }
 
 var _ report.Shelf = (*Shelf)(nil)
@@ -38,7 +44,7 @@ func NewShelf(ctx context.Context, loc Location, auth Auth, options azcore.Clien
 	if err != nil {
 		return nil, err
 	}
-	return &Shelf{ctx: ctx, loc: loc, c: r.c, copies: map[string]string{}}, nil
+	return &Shelf{ctx: ctx, loc: loc, c: r.c, copies: map[string]fetched{}}, nil
 }
 
 // Names lists the prefix's next level, each name once, sorted.
@@ -77,8 +83,8 @@ func (s *Shelf) ReadManifest(name string) ([]byte, error) {
 // Fetch copies the report name into the shelf's temporary directory,
 // once: a run that links to a report and compares with it reads it once.
 func (s *Shelf) Fetch(name string) (string, []string, error) {
-	if dir, ok := s.copies[name]; ok {
-		return dir, nil, nil
+	if f, ok := s.copies[name]; ok {
+		return f.dir, f.problems, nil
 	}
 	if !filepath.IsLocal(name) || strings.ContainsAny(name, `/\`) {
 		return "", nil, fmt.Errorf("%q is no report's name", name)
@@ -99,14 +105,14 @@ func (s *Shelf) Fetch(name string) (string, []string, error) {
 		os.RemoveAll(dir)
 		return "", nil, err
 	}
-	s.copies[name] = dir
+	s.copies[name] = fetched{dir, problems}
 	return dir, problems, nil
 }
 
 // Release removes the copy of the report name.
 func (s *Shelf) Release(name string) {
-	if dir, ok := s.copies[name]; ok {
-		os.RemoveAll(dir)
+	if f, ok := s.copies[name]; ok {
+		os.RemoveAll(f.dir)
 		delete(s.copies, name)
 	}
 }
@@ -119,7 +125,7 @@ func (s *Shelf) Close() error {
 	if s.tmp == "" {
 		return nil
 	}
-	s.copies = map[string]string{}
+	s.copies = map[string]fetched{}
 	return os.RemoveAll(s.tmp)
 }
 

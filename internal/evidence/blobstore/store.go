@@ -81,6 +81,14 @@ type Attempt struct {
 	AcceptPartial    bool    `json:"accept_partial"`
 	UTCWindowSeconds float64 `json:"utc_window_seconds"`
 	SyncLog          bool    `json:"sync_log"`
+	// What the first run found beside the report: the report it follows,
+	// the previous period's report it was compared with, or why there was
+	// no comparison. A run completing the report renders these, not what it
+	// would find now, so that its files are the same bytes. A marker of a
+	// version that did not record them stands for none.
+	PreviousReport        *report.PreviousReport `json:"previous_report,omitempty"`
+	PreviousPeriod        *report.Comparison     `json:"previous_period,omitempty"`
+	PreviousPeriodWarning string                 `json:"previous_period_warning,omitempty"`
 }
 
 // Generated is the attempt's generation time.
@@ -187,8 +195,15 @@ func (r *Report) Prepare(a Attempt) (Attempt, error) {
 			r.loc, there.GeneratedAt, strings.Join(diff, "; "))
 	}
 	a.GeneratedAt, a.RunID = there.GeneratedAt, there.RunID
+	a.PreviousReport, a.PreviousPeriod, a.PreviousPeriodWarning = there.PreviousReport, there.PreviousPeriod, there.PreviousPeriodWarning
 	r.attempt, r.marker = a, raw
 	return a, nil
+}
+
+// Found records what this run, the first attempt, found beside the report,
+// for the marker: a run completing the report renders the same.
+func (r *Report) Found(previous *report.PreviousReport, period *report.Comparison, warning string) {
+	r.attempt.PreviousReport, r.attempt.PreviousPeriod, r.attempt.PreviousPeriodWarning = previous, period, warning
 }
 
 // Resumed says whether an earlier run had begun this report.
@@ -245,9 +260,10 @@ func (r *Report) Create(name string, data []byte) error {
 	if !exists(err) {
 		return r.explain("uploading", err)
 	}
+	refused := err
 	there, _, err := r.read(name)
 	if err != nil {
-		return r.explain("reading the blob already there", err)
+		return r.explain(fmt.Sprintf("reading the blob already there (the upload was refused: %v)", refused), err)
 	}
 	if !bytes.Equal(there, data) {
 		return fmt.Errorf("already there with other content (SHA-256 %s, %d bytes; this run made %s, %d bytes): the store's data or the tool changed since the attempt of %s began this report. Nothing is deleted: the blobs stay without a manifest, which verify reports; write this period under another --out",

@@ -56,10 +56,15 @@ func ParseShelfURL(raw string) (Location, error) { return parseURL(raw, false) }
 
 // Split is the URL of the shelf a report's URL is on, and the report's name
 // there: its prefix's last level.
-func Split(raw string) (shelf, name string) {
-	raw = strings.TrimSuffix(raw, "/")
-	i := strings.LastIndex(raw, "/")
-	return raw[:i], raw[i+1:]
+func Split(raw string) (shelf, name string, err error) {
+	loc, err := ParseURL(raw)
+	if err != nil {
+		return "", "", err
+	}
+	if i := strings.LastIndex(loc.Prefix, "/"); i >= 0 {
+		return loc.ContainerURL + "/" + loc.Prefix[:i], loc.Prefix[i+1:], nil
+	}
+	return loc.ContainerURL, loc.Prefix, nil
 }
 
 func parseURL(raw string, prefixRequired bool) (Location, error) {

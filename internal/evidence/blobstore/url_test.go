@@ -66,8 +66,11 @@ func TestShelfURL(t *testing.T) {
 		"https://acct.blob.core.windows.net/evidence/aks-prod/2026-12-04/": {"https://acct.blob.core.windows.net/evidence/aks-prod", "2026-12-04"},
 		"http://127.0.0.1:10000/devstoreaccount1/evidence/r":               {"http://127.0.0.1:10000/devstoreaccount1/evidence", "r"},
 	} {
-		if shelf, name := Split(raw); shelf != want[0] || name != want[1] {
-			t.Errorf("Split(%s) = %s, %s", raw, shelf, name)
+		if shelf, name, err := Split(raw); shelf != want[0] || name != want[1] || err != nil {
+			t.Errorf("Split(%s) = %s, %s, %v", raw, shelf, name, err)
 		}
+	}
+	if _, _, err := Split("https://acct.blob.core.windows.net/evidence"); err == nil || !strings.Contains(err.Error(), "name a prefix") {
+		t.Errorf("Split of a container alone: %v", err)
 	}
 }

@@ -42,15 +42,18 @@ func FindPrevious(shelf Shelf, name string, c evidence.Cadence) (prev *PreviousR
 	}
 	for i := sort.SearchStrings(names, name) - 1; i >= 0; i-- {
 		prev, err := Link(shelf, names[i])
-		if errors.Is(err, fs.ErrNotExist) {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
 			warnings = append(warnings, fmt.Sprintf("%s holds no %s, so it is not a report (a run that failed while writing?): passed over for the chain; verify --chain will name the gap", shelf.Where(names[i]), ManifestName))
 			continue
-		}
-		if err != nil && prev == nil {
+		case errors.Is(err, ErrNotAReport):
 			warnings = append(warnings, fmt.Sprintf("%v: passed over for the chain", err))
 			continue
-		}
-		if err != nil {
+		case err != nil && prev == nil:
+			// Storage that did not answer: linking to an older report
+			// instead would be kept for good.
+			return nil, warnings, fmt.Errorf("reading the previous report's manifest: %w", err)
+		case err != nil:
 			// Linked by its bytes all the same: the chain keeps what is
 			// there, and verify names what is wrong with it.
 			warnings = append(warnings, fmt.Sprintf("the previous report: %v; linked to as it is", err))
@@ -114,7 +117,16 @@ type ChainResult struct {
 	Problems []string
 	// Notes say where the chain starts and its newest report.
 	Notes []string
+	// Err is a report that could not be read at all (storage that did not
+	// answer): the walk stopped there, and found nothing about the chain.
+	Err error
 }
+
+// readFailure is a report a walk could not read, as opposed to one it read
+// and found wrong.
+type readFailure struct{ error }
+
+func (u readFailure) Unwrap() error { return u.error }
 
 // VerifyChain verifies each report of dirs, oldest first, with keys as
 // VerifyReport does, and the links between them: each report's
@@ -136,7 +148,7 @@ func VerifyShelfChain(shelf Shelf, names []string, keys []ed25519.PublicKey) *Ch
 	return verifyChain(names, func(i int) (*Check, error) {
 		dir, problems, err := shelf.Fetch(names[i])
 		if err != nil {
-			return nil, err
+			return nil, readFailure{fmt.Errorf("reading %s: %w", shelf.Where(names[i]), err)}
 		}
 		defer shelf.Release(names[i])
 		c, err := VerifyReport(dir, keys)
@@ -158,6 +170,10 @@ func verifyChain(names []string, check func(i int) (*Check, error)) *ChainResult
 	var chainNames []string
 	for i, name := range names {
 		c, err := check(i)
+		var u readFailure
+		if errors.As(err, &u) {
+			return &ChainResult{Err: u.error}
+		}
 		r.Reports = append(r.Reports, c)
 		if err != nil {
 			unreadable[name] = true

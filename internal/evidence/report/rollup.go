@@ -4,7 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -468,7 +470,8 @@ func Compare(dir, where string) (*Comparison, error) {
 // FindComparable looks on shelf, where reports are kept side by side, for
 // the report of the period of the same length that ends at from: the
 // report a scheduled run made the period before. It reads manifests only,
-// newest name first; "" when there is none.
+// newest name first; "" when there is none. A manifest it cannot read
+// (storage that did not answer) is an error, not an absence.
 func FindComparable(shelf Shelf, from, to time.Time) (string, error) {
 	names, err := shelf.Names()
 	if err != nil {
@@ -477,8 +480,11 @@ func FindComparable(shelf Shelf, from, to time.Time) (string, error) {
 	want := from.Add(-to.Sub(from))
 	for i := len(names) - 1; i >= 0; i-- {
 		raw, err := shelf.ReadManifest(names[i])
-		if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrNotAReport) {
 			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("looking for the previous period's report: %w", err)
 		}
 		var m struct{ From, To string }
 		if json.Unmarshal(raw, &m) != nil {

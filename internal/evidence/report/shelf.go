@@ -21,7 +21,10 @@ type Shelf interface {
 	// next level of the prefix. A shelf that does not exist holds none.
 	Names() ([]string, error)
 	// ReadManifest reads one report's manifest.json; an error that wraps
-	// fs.ErrNotExist when it has none (a run that stopped half-way).
+	// fs.ErrNotExist when it has none (a run that stopped half-way), or
+	// ErrNotAReport when what is there is refused. Any other error is a
+	// failure to read (storage that did not answer), which a run must not
+	// take for an absence.
 	ReadManifest(name string) ([]byte, error)
 	// Fetch makes the report readable as a local directory whose base name
 	// is name, for Verify and Compare. problems are what the copying found
@@ -34,6 +37,10 @@ type Shelf interface {
 	// Close lets go of every copy.
 	Close() error
 }
+
+// ErrNotAReport marks an entry of a shelf whose manifest is refused (a
+// symbolic link, not a regular file) or cannot be opened where it is.
+var ErrNotAReport = errors.New("not a report")
 
 // DirShelf is a local directory as a Shelf: its reports are read in place.
 func DirShelf(parent string) Shelf { return dirShelf(parent) }
@@ -60,8 +67,11 @@ func (d dirShelf) Names() ([]string, error) {
 func (d dirShelf) ReadManifest(name string) ([]byte, error) {
 	dir := d.Where(name)
 	root, err := os.OpenRoot(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s holds no %s: %w", dir, ManifestName, fs.ErrNotExist)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", dir, err)
+		return nil, fmt.Errorf("%s: %w (%w)", dir, err, ErrNotAReport)
 	}
 	defer root.Close()
 	switch problem := regularFile(root, ManifestName); problem {
@@ -69,11 +79,11 @@ func (d dirShelf) ReadManifest(name string) ([]byte, error) {
 	case "missing":
 		return nil, fmt.Errorf("%s holds no %s: %w", dir, ManifestName, fs.ErrNotExist)
 	default:
-		return nil, fmt.Errorf("%s/%s: %s", dir, ManifestName, problem)
+		return nil, fmt.Errorf("%s/%s: %s (%w)", dir, ManifestName, problem, ErrNotAReport)
 	}
 	raw, err := root.ReadFile(ManifestName)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", dir, err)
+		return nil, fmt.Errorf("%s: %w (%w)", dir, err, ErrNotAReport)
 	}
 	return raw, nil
 }

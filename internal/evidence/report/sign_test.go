@@ -166,7 +166,7 @@ func TestFindPrevious(t *testing.T) {
 	os.Rename(filepath.Join(parent, "2026-12-01", ManifestName), filepath.Join(parent, "elsewhere.json"))
 	os.Symlink(filepath.Join(parent, "elsewhere.json"), filepath.Join(parent, "2026-12-01", ManifestName))
 	prev, warnings, _ = FindPrevious(DirShelf(parent), "2026-12-04", evidence.Daily)
-	if prev == nil || prev.Name != "2026-11-30" || len(warnings) != 2 || warnings[1] != filepath.Join(parent, "2026-12-01", ManifestName)+": a symbolic link; refused, not read: passed over for the chain" {
+	if prev == nil || prev.Name != "2026-11-30" || len(warnings) != 2 || warnings[1] != filepath.Join(parent, "2026-12-01", ManifestName)+": a symbolic link; refused, not read (not a report): passed over for the chain" {
 		t.Errorf("previous %+v, warnings %q", prev, warnings)
 	}
 	os.WriteFile(filepath.Join(parent, "2026-11-30", "nodes.csv"), []byte("altered"), 0o644)
