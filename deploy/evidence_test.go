@@ -1,10 +1,6 @@
 package deploy
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -177,18 +173,7 @@ func TestEvidenceSignedCronJobs(t *testing.T) {
 	if len(signed) != 2 || len(plain) != 2 {
 		t.Fatalf("CronJobs: %d signed, %d plain", len(signed), len(plain))
 	}
-	key := filepath.Join(t.TempDir(), "key.pem")
-	_, private, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(private)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	key, _, _ := testkit.SigningKey(t, t.TempDir())
 	azurite := testkit.StartAzurite(t, testkit.AzuriteOptions{})
 	azurite.CreateContainer(t, nil, "chrony-evidence")
 	empty := emptyStore(t)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -22,6 +21,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chronyotel/otelcol-chrony/internal/testkit"
 )
 
 // anyPeriodStore answers every range query, whatever its range, with one
@@ -102,16 +103,9 @@ type testKey struct {
 
 func newKey(t *testing.T) testKey {
 	t.Helper()
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, _ := x509.MarshalPKCS8PrivateKey(priv)
-	pubDER, _ := x509.MarshalPKIXPublicKey(pub)
-	dir := t.TempDir()
-	k := testKey{private: filepath.Join(dir, "key.pem"), public: filepath.Join(dir, "public.pem")}
-	writePEM(t, k.private, "PRIVATE KEY", der)
-	writePEM(t, k.public, "PUBLIC KEY", pubDER)
+	var k testKey
+	var pubDER []byte
+	k.private, k.public, pubDER = testkit.SigningKey(t, t.TempDir())
 	sum := sha256.Sum256(pubDER)
 	k.fingerprint = hex.EncodeToString(sum[:])
 	return k

@@ -2,10 +2,6 @@ package cluster_test
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"os"
 	"os/exec"
@@ -134,7 +130,11 @@ func testEvidenceJob(t *testing.T, e *env, since time.Time) {
 		_ = e.cluster.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
 	})
 	e.apply(t, objs)
-	keyPEM, publicKey := signingKey(t)
+	privateKey, publicKey, _ := testkit.SigningKey(t, t.TempDir())
+	keyPEM, err := os.ReadFile(privateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "chrony-evidence-signing-key", Namespace: ns}, Data: map[string][]byte{"key.pem": keyPEM}}
 	if _, err := e.cluster.Client.CoreV1().Secrets(ns).Create(ctx, secret, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating the signing key's Secret: %v", err)
@@ -218,29 +218,6 @@ func testEvidenceJob(t *testing.T, e *env, since time.Time) {
 		t.Fatalf("chrony-evidence verify --public-key %s: the signature was not checked:\n%s", report, out)
 	}
 	t.Logf("the Job wrote a report for %s to %s; chrony-evidence verify: %s", from.Format(time.RFC3339), to.Format(time.RFC3339), strings.TrimSpace(string(out)))
-}
-
-// signingKey is a new Ed25519 key: the private key's PKCS#8 PEM, for the
-// Secret, and a file holding the public key, for verify.
-func signingKey(t *testing.T) (private []byte, publicFile string) {
-	t.Helper()
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pubDER, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	publicFile = filepath.Join(t.TempDir(), "public.pem")
-	if err := os.WriteFile(publicFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), publicFile
 }
 
 func runtimeArch() string { return goruntime.GOARCH }

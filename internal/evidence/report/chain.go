@@ -81,13 +81,6 @@ func PreviousWarnings(shelf Shelf, name string) []string {
 	return warnings
 }
 
-// LinkTo is the previous_report field of a report that follows the report
-// in the local directory dir.
-func LinkTo(dir string) (*PreviousReport, error) {
-	dir = filepath.Clean(dir)
-	return Link(DirShelf(filepath.Dir(dir)), filepath.Base(dir))
-}
-
 // Link is the previous_report field of a report that follows the report
 // name on shelf. When the manifest is there but cannot be decoded, the
 // link holds its name and digest, with the error; with no manifest, the
