@@ -266,6 +266,11 @@ func (x *exchange) awaitDatagram() ([]byte, error) {
 		return nil, err
 	}
 	if err := x.ctx.Err(); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			// The deadline passed between two waits (a loaded machine):
+			// the same unanswered wait as when a read notices it.
+			return nil, x.c.waitError(x.items, x.remaining, x.tries, x.st, err)
+		}
 		return nil, x.c.stopped(x.items, err)
 	}
 	n, err := x.c.sock.Read(x.c.buf[:])

@@ -1,7 +1,9 @@
 package transport
 
 import (
+	"context"
 	"encoding/binary"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -168,6 +170,43 @@ func TestUnixNothingComesBack(t *testing.T) {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q does not say %q", err, w)
 		}
+	}
+}
+
+// expiringContext is a context whose deadline has passed from its second
+// Err on: what a machine too loaded to read before the deadline sees once
+// the requests are out.
+type expiringContext struct {
+	context.Context
+	calls int
+}
+
+func (c *expiringContext) Err() error {
+	if c.calls++; c.calls > 1 {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// A deadline noticed before a read rather than by it is the same unanswered
+// wait, told the same way: which of the two notices it is up to the
+// scheduler.
+func TestUnixDeadlineBetweenWaits(t *testing.T) {
+	dir := t.TempDir()
+	sock := fakeUnixChronyd(t, dir, -1, 0)
+	c := dial(t, unixEndpoint(t, sock), Options{RetryInterval: time.Minute})
+	ctx := &expiringContext{Context: within(t, time.Minute)}
+	err := c.Exchange(ctx, exchangeOf(1))
+	if err == nil {
+		t.Fatal("exchange without a reply succeeded")
+	}
+	for _, w := range []string{"no sources reply", "after 1 tries", "nothing came back", "unable to write into the reply directory " + dir} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not say %q", err, w)
+		}
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("error %q does not wrap the context's deadline", err)
 	}
 }
 
