@@ -34,19 +34,18 @@ func distVersion(t *testing.T) string {
 	return string(m[1])
 }
 
-// rawSample is one of a series' raw samples.
-type rawSample struct {
-	at    time.Time
-	value float64
+// times formats samples for a log line: the time of day and the value.
+func times(samples []sample) string {
+	var parts []string
+	for _, s := range samples {
+		parts = append(parts, s.Time.UTC().Format("15:04:05.000")+"="+strconv.FormatFloat(s.Value, 'g', 4, 64))
+	}
+	return "[" + strings.Join(parts, " ") + "]"
 }
 
-func (s rawSample) String() string {
-	return s.at.UTC().Format("15:04:05.000") + "=" + strconv.FormatFloat(s.value, 'g', 4, 64)
-}
-
-// rawSamplesOf are the samples of the one series selector picks in the span
+// samplesOf are the samples of the one series selector picks in the span
 // ending at end, oldest first.
-func rawSamplesOf(t *testing.T, p *prometheusServer, selector string, span time.Duration, end time.Time) []rawSample {
+func samplesOf(t *testing.T, p *prometheusServer, selector string, span time.Duration, end time.Time) []sample {
 	t.Helper()
 	q := fmt.Sprintf("%s[%ds]", selector, int(span.Seconds()))
 	resp, err := http.Get(p.url + "/api/v1/query?query=" + url.QueryEscape(q) + "&time=" + strconv.FormatInt(end.Unix(), 10))
@@ -66,7 +65,7 @@ func rawSamplesOf(t *testing.T, p *prometheusServer, selector string, span time.
 	if err := json.Unmarshal(body, &r); err != nil || r.Status != "success" || len(r.Data.Result) != 1 || len(r.Data.Result[0].Values) == 0 {
 		t.Fatalf("query %s: %v: %s", q, err, body)
 	}
-	var out []rawSample
+	var out []sample
 	for _, v := range r.Data.Result[0].Values {
 		ts, _ := v[0].(float64)
 		text, _ := v[1].(string)
@@ -74,7 +73,7 @@ func rawSamplesOf(t *testing.T, p *prometheusServer, selector string, span time.
 		if err != nil {
 			t.Fatalf("query %s: value %q: %v", q, text, err)
 		}
-		out = append(out, rawSample{time.UnixMilli(int64(ts*1000 + 0.5)), value})
+		out = append(out, sample{Time: time.UnixMilli(int64(ts*1000 + 0.5)), Value: value})
 	}
 	return out
 }
@@ -82,10 +81,10 @@ func rawSamplesOf(t *testing.T, p *prometheusServer, selector string, span time.
 // utcStateAt is the rule of docs/evidence.md worked out from raw samples:
 // the UTC state of the step ending at end, from the cross-check samples in
 // (end − window, end], and the step's UTC bound (the smallest in the window).
-func utcStateAt(end time.Time, window time.Duration, bounds, consistent []rawSample, tolerance float64) (string, float64) {
-	in := func(s rawSample) bool { return s.at.After(end.Add(-window)) && !s.at.After(end) }
+func utcStateAt(end time.Time, window time.Duration, bounds, consistent []sample, tolerance float64) (string, float64) {
+	in := func(s sample) bool { return s.Time.After(end.Add(-window)) && !s.Time.After(end) }
 	for _, c := range consistent {
-		if in(c) && c.value == 0 {
+		if in(c) && c.Value == 0 {
 			return "utc_disagrees", minBound(bounds, in)
 		}
 	}
@@ -100,11 +99,11 @@ func utcStateAt(end time.Time, window time.Duration, bounds, consistent []rawSam
 	}
 }
 
-func minBound(bounds []rawSample, in func(rawSample) bool) float64 {
+func minBound(bounds []sample, in func(sample) bool) float64 {
 	low := math.NaN()
 	for _, b := range bounds {
-		if in(b) && (math.IsNaN(low) || b.value < low) {
-			low = b.value
+		if in(b) && (math.IsNaN(low) || b.Value < low) {
+			low = b.Value
 		}
 	}
 	return low
@@ -219,14 +218,14 @@ func TestUTCEvidenceFromLiveCollectors(t *testing.T) {
 		n := s.Nodes[i]
 		sel := fmt.Sprintf(`{k8s_node_name=%q}`, node)
 		span := window + period
-		bounds := rawSamplesOf(t, prom, "ntp_cross_check_error_bound_seconds"+sel, span, to)
-		consistent := rawSamplesOf(t, prom, "ntp_cross_check_consistent"+sel, span, to)
+		bounds := samplesOf(t, prom, "ntp_cross_check_error_bound_seconds"+sel, span, to)
+		consistent := samplesOf(t, prom, "ntp_cross_check_consistent"+sel, span, to)
 		for _, c := range consistent {
-			if c.value != want {
-				t.Errorf("%s: ntp_cross_check_consistent %v at %s, want %v throughout", node, c.value, c.at.Format(time.RFC3339Nano), want)
+			if c.Value != want {
+				t.Errorf("%s: ntp_cross_check_consistent %v at %s, want %v throughout", node, c.Value, c.Time.Format(time.RFC3339Nano), want)
 			}
 		}
-		if first := consistent[0].at; first.After(from.Add(period / 2)) {
+		if first := consistent[0].Time; first.After(from.Add(period / 2)) {
 			t.Errorf("%s: the first cross-check came %s after the period began; too late for the test to say much", node, first.Sub(from))
 		}
 		wantSteps := map[string]int{}
@@ -247,7 +246,7 @@ func TestUTCEvidenceFromLiveCollectors(t *testing.T) {
 			}
 		}
 		t.Logf("%s: period %s to %s, cross-check bounds %v, %d consistency samples: %v steps of %d",
-			node, from.Format("15:04:05"), to.Format("15:04:05"), bounds, len(consistent), wantSteps, steps)
+			node, from.Format("15:04:05"), to.Format("15:04:05"), times(bounds), len(consistent), wantSteps, steps)
 		for _, st := range []string{"utc_verified", "utc_inconclusive", "utc_unverified", "utc_disagrees"} {
 			if got, want := n.UTCSeconds[st], float64(wantSteps[st])*step.Seconds(); got != want {
 				t.Errorf("%s: %s %v s, want %v s", node, st, got, want)
